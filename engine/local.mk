@@ -1,0 +1,1 @@
+# engine/local.mk — build fragment for engine/.

@@ -1,0 +1,4 @@
+# tests/local.mk — the test suite; each module's tests live in their own fragment.
+include tests/toml.mk
+include tests/params.mk
+include tests/config.mk

@@ -1,0 +1,1 @@
+# tests/params.mk
