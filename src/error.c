@@ -23,20 +23,10 @@ int error_set(error_info *err, const char *file, int line, int column,
 
 void error_format(const error_info *err, char *buf, size_t size)
 {
-    size_t used = 0;
-    buf[0] = '\0';
-#define APPEND(...) do { \
-        int n_ = snprintf(buf + used, size - used, __VA_ARGS__); \
-        if (n_ > 0) used = (size_t)n_ < size - used ? used + (size_t)n_ : size - 1; \
-    } while (0)
-    if (err->file[0]) {
-        APPEND("%s", err->file);
-        if (err->line > 0)
-            APPEND(":%d", err->line);
-        APPEND(": ");
-    }
-    if (err->key[0])
-        APPEND("%s: ", err->key);
-    APPEND("%s", err->message);
-#undef APPEND
+    char where[600] = "";
+    if (err->file[0] && err->line > 0)
+        snprintf(where, sizeof where, "%.500s:%d: ", err->file, err->line);
+    else if (err->file[0])
+        snprintf(where, sizeof where, "%.500s: ", err->file);
+    snprintf(buf, size, "%s%s%s%s", where, err->key, err->key[0] ? ": " : "", err->message);
 }

@@ -1,0 +1,2 @@
+/* params.c — the parameter table (being written). */
+#include "params.h"
