@@ -1,1 +1,10 @@
-# kernels/local.mk — build fragment for kernels/.
+# kernels/local.mk — the op interface and its backends. The CPU ops are always built;
+# kernels/cuda/ adds its own sources under `if HAVE_CUDA` (not in this fragment yet).
+libloratty_a_SOURCES += \
+	kernels/kernels.h kernels/backend.h kernels/backend.c \
+	kernels/ops_dense.h kernels/ops_attention.h kernels/ops_loss.h
+
+# "config.h" resolves to src/config.h on the include path, so the CUDA switch comes as -D.
+if HAVE_CUDA
+AM_CPPFLAGS += -DHAVE_CUDA=1
+endif

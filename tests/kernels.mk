@@ -1,0 +1,9 @@
+# tests/kernels.mk — gradient checks of the dense kernels and the shared harness.
+# tests/gradcheck.c is linked into every gradient test (attention/loss tests too).
+noinst_LIBRARIES += tests/libgradcheck.a
+tests_libgradcheck_a_SOURCES = tests/gradcheck.c tests/gradcheck.h
+GRADCHECK_LIBS = tests/libgradcheck.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/test_gradcheck
+TESTS += tests/test_gradcheck
+tests_test_gradcheck_LDADD = $(GRADCHECK_LIBS)
