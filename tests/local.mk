@@ -3,3 +3,4 @@ include tests/toml.mk
 include tests/params.mk
 include tests/config.mk
 include tests/kernels.mk
+include tests/tui.mk

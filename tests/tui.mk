@@ -1,0 +1,6 @@
+# tests/tui.mk — unit tests of the TUI building blocks and tmux-driven tests of the form screen.
+check_PROGRAMS += tests/test_plot tests/test_term tests/test_image
+TESTS += tests/test_plot tests/test_term tests/test_image
+tests_test_plot_LDADD = $(TEST_LIBS)
+tests_test_term_LDADD = $(TEST_LIBS)
+tests_test_image_LDADD = $(TEST_LIBS)
