@@ -2,7 +2,8 @@
 # kernels/cuda/ adds its own sources under `if HAVE_CUDA` (not in this fragment yet).
 libloratty_a_SOURCES += \
 	kernels/kernels.h kernels/backend.h kernels/backend.c \
-	kernels/ops_dense.h kernels/ops_attention.h kernels/ops_loss.h
+	kernels/ops_dense.h kernels/ops_attention.h kernels/ops_loss.h \
+	kernels/cpu/linear.c kernels/cpu/conv2d.c
 
 # "config.h" resolves to src/config.h on the include path, so the CUDA switch comes as -D.
 if HAVE_CUDA

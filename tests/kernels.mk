@@ -7,3 +7,8 @@ GRADCHECK_LIBS = tests/libgradcheck.a $(TEST_LIBS)
 check_PROGRAMS += tests/test_gradcheck
 TESTS += tests/test_gradcheck
 tests_test_gradcheck_LDADD = $(GRADCHECK_LIBS)
+
+check_PROGRAMS += tests/test_linear_grad tests/test_conv2d_grad
+TESTS += tests/test_linear_grad tests/test_conv2d_grad
+tests_test_linear_grad_LDADD = $(GRADCHECK_LIBS)
+tests_test_conv2d_grad_LDADD = $(GRADCHECK_LIBS)
