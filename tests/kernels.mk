@@ -12,3 +12,7 @@ check_PROGRAMS += tests/test_linear_grad tests/test_conv2d_grad
 TESTS += tests/test_linear_grad tests/test_conv2d_grad
 tests_test_linear_grad_LDADD = $(GRADCHECK_LIBS)
 tests_test_conv2d_grad_LDADD = $(GRADCHECK_LIBS)
+
+check_PROGRAMS += tests/test_norm_grad
+TESTS += tests/test_norm_grad
+tests_test_norm_grad_LDADD = $(GRADCHECK_LIBS)
