@@ -1,5 +1,12 @@
-# src/local.mk — CLI, TOML, parameter table, configs, events, runs.
+# src/local.mk — CLI, TOML, parameter table, configs, plans.
 libloratty_a_SOURCES += \
 	src/error.c src/error.h \
-	src/toml.c src/toml.h \
-	src/params.c src/params.h
+	src/fileio.c src/fileio.h \
+	src/toml.c src/toml_write.c src/toml.h \
+	src/params.c src/params.h \
+	src/config.c src/config.h src/config_internal.h \
+	src/config_load.c src/config_save.c src/config_validate.c src/config_sdscripts.c \
+	src/network_types.c src/network_types.h \
+	src/plan.c src/plan.h \
+	engine/dataset.c engine/dataset.h \
+	engine/buckets.c engine/buckets.h

@@ -1,3 +1,283 @@
-/* main.c — the loratty command line (filled in by the Foundation issue). */
+/* main.c — the loratty command line: which face to show (TUI, headless run, check, import,
+ * export, inspect) and how errors reach the user. Exit status: 0 success, 1 run failed,
+ * 2 usage or configuration error, 130 stopped by the user after a graceful save. */
+#include <getopt.h>
 #include <stdio.h>
-int main(void) { return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "error.h"
+#include "params.h"
+#include "plan.h"
+
+enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_STOPPED = 130 };
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: loratty [OPTION]... [PRESET]\n"
+        "Train LoRA adapters for Stable Diffusion 1.x, 2.x and SDXL from a terminal.\n"
+        "\n"
+        "With no option, opens the parameter forms (and the preset, if given).\n"
+        "\n"
+        "  --run PRESET          train headless with PRESET\n"
+        "  --check PRESET        validate PRESET and print the plan: images per folder,\n"
+        "                        repeats, steps per epoch, total and warmup steps, buckets\n"
+        "  --import FILE         read a kohya_ss GUI .json, an sd-scripts run .toml or a\n"
+        "                        dataset .toml and write it as a loratty preset\n"
+        "  -o, --output FILE     where --import writes (default: standard output)\n"
+        "  --print-command PRESET\n"
+        "                        print the sd-scripts run TOML, the dataset TOML and the\n"
+        "                        accelerate command kohya_ss would run for PRESET\n"
+        "  --set KEY=VALUE       override a parameter (repeatable); KEY is a name such as\n"
+        "                        learning_rate or a table.name such as basic.learning_rate\n"
+        "  --inspect FILE        print the metadata and tensors of a .safetensors file\n"
+        "  --sixel=auto|on|off   sample images as sixel graphics in the TUI\n"
+        "  -h, --help            show this help and exit\n"
+        "  -V, --version         show the version and exit\n"
+        "\n"
+        "Exit status: 0 success, 1 the run failed, 2 usage or configuration error,\n"
+        "130 stopped by the user after a graceful save.\n"
+        "See loratty(1) and loratty.toml(5).\n");
+}
+
+static void report(const error_info *err)
+{
+    char line[2048];
+    error_format(err, line, sizeof line);
+    fprintf(stderr, "loratty: %s\n", line);
+}
+
+static void print_warnings(const config_warnings *w)
+{
+    for (size_t i = 0; i < w->count; i++)
+        fprintf(stderr, "loratty: warning: %s\n", w->lines[i]);
+}
+
+typedef struct cli {
+    const char *run, *check, *import, *output, *print_command, *inspect, *preset;
+    const char *sixel;
+    const char **sets;
+    size_t set_count;
+} cli;
+
+/* Loads PRESET and applies the --set overrides, then validates. */
+static int load_config(const cli *args, const char *path, config *cfg, bool strict_warnings)
+{
+    error_info err = {0};
+    config_warnings warnings = {0};
+    if (config_load(cfg, path, &warnings, &err) != 0) {
+        print_warnings(&warnings);
+        config_warnings_free(&warnings);
+        report(&err);
+        return -1;
+    }
+    if (strict_warnings)
+        print_warnings(&warnings);
+    config_warnings_free(&warnings);
+    for (size_t i = 0; i < args->set_count; i++)
+        if (config_set(cfg, args->sets[i], &err) != 0) {
+            report(&err);
+            return -1;
+        }
+    if (config_validate(cfg, &err) != 0) {
+        report(&err);
+        return -1;
+    }
+    return 0;
+}
+
+static int command_check(const cli *args)
+{
+    config cfg;
+    config_init(&cfg);
+    int status = 0;
+    if (load_config(args, args->check, &cfg, true) != 0)
+        status = EXIT_USAGE;
+    else {
+        plan p;
+        error_info err = {0};
+        int rc = plan_compute(&cfg, args->check, &p, &err);
+        plan_print(&p, &cfg, stdout);
+        if (rc != 0) {
+            report(&err);
+            status = EXIT_USAGE;
+        } else if (config_check_supported(&cfg, &err) != 0) {
+            fprintf(stdout, "\nThis preset cannot run yet:\n");
+            report(&err);
+            status = EXIT_USAGE;
+        }
+        plan_free(&p);
+    }
+    config_free(&cfg);
+    return status;
+}
+
+static int command_run(const cli *args)
+{
+    config cfg;
+    config_init(&cfg);
+    int status = 0;
+    error_info err = {0};
+    plan p;
+    if (load_config(args, args->run, &cfg, true) != 0)
+        status = EXIT_USAGE;
+    else if (plan_compute(&cfg, args->run, &p, &err) != 0) {
+        plan_print(&p, &cfg, stderr);
+        report(&err);
+        plan_free(&p);
+        status = EXIT_USAGE;
+    } else {
+        plan_free(&p);
+        if (config_check_supported(&cfg, &err) != 0) {
+            report(&err);
+            status = EXIT_USAGE;
+        } else {
+            fprintf(stderr, "loratty: %s: this build of loratty cannot train yet (the training engine "
+                            "is still being written); `loratty --check %s` validates the preset and "
+                            "prints the plan\n", args->run, args->run);
+            status = EXIT_RUN_FAILED;
+        }
+    }
+    config_free(&cfg);
+    return status;
+}
+
+static int command_import(const cli *args)
+{
+    config cfg;
+    config_init(&cfg);
+    error_info err = {0};
+    config_warnings warnings = {0};
+    int status = 0;
+    if (config_load(&cfg, args->import, &warnings, &err) != 0) {
+        print_warnings(&warnings);
+        report(&err);
+        status = EXIT_USAGE;
+    } else {
+        print_warnings(&warnings);
+        for (size_t i = 0; i < args->set_count && status == 0; i++)
+            if (config_set(&cfg, args->sets[i], &err) != 0) {
+                report(&err);
+                status = EXIT_USAGE;
+            }
+        if (status == 0 && args->output) {
+            if (config_save(&cfg, args->output, &err) != 0) {
+                report(&err);
+                status = EXIT_USAGE;
+            } else
+                fprintf(stderr, "loratty: wrote %s (%zu warning%s)\n", args->output, warnings.count,
+                        warnings.count == 1 ? "" : "s");
+        } else if (status == 0) {
+            char *text = config_to_preset_toml(&cfg, false);
+            fputs(text, stdout);
+            free(text);
+        }
+    }
+    config_warnings_free(&warnings);
+    config_free(&cfg);
+    return status;
+}
+
+static int command_print(const cli *args)
+{
+    config cfg;
+    config_init(&cfg);
+    int status = 0;
+    if (load_config(args, args->print_command, &cfg, true) != 0)
+        status = EXIT_USAGE;
+    else {
+        char run_toml[1024];
+        const char *out_dir = config_string(&cfg, "output_dir");
+        snprintf(run_toml, sizeof run_toml, "%s%sconfig_lora.toml", out_dir, out_dir[0] ? "/" : "");
+        char *toml = config_export_sdscripts_toml(&cfg);
+        char *dataset = config_export_dataset_toml(&cfg);
+        char *command = config_accelerate_command(&cfg, run_toml);
+        printf("# %s\n%s\n", run_toml, toml);
+        if (dataset)
+            printf("# dataset config (dataset_config)\n%s\n", dataset);
+        printf("%s\n", command);
+        free(toml);
+        free(dataset);
+        free(command);
+    }
+    config_free(&cfg);
+    return status;
+}
+
+static int command_inspect(const cli *args)
+{
+    fprintf(stderr, "loratty: --inspect %s: not available in this build yet\n", args->inspect);
+    return EXIT_USAGE;
+}
+
+static int command_tui(const cli *args)
+{
+    (void)args;
+    fprintf(stderr, "loratty: the terminal UI is not available in this build yet; see --help\n");
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_RUN = 256, OPT_CHECK, OPT_IMPORT, OPT_PRINT, OPT_SET, OPT_INSPECT, OPT_SIXEL };
+    static const struct option options[] = {
+        {"run", required_argument, NULL, OPT_RUN},
+        {"check", required_argument, NULL, OPT_CHECK},
+        {"import", required_argument, NULL, OPT_IMPORT},
+        {"output", required_argument, NULL, 'o'},
+        {"print-command", required_argument, NULL, OPT_PRINT},
+        {"set", required_argument, NULL, OPT_SET},
+        {"inspect", required_argument, NULL, OPT_INSPECT},
+        {"sixel", required_argument, NULL, OPT_SIXEL},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    cli args = {0};
+    args.sets = calloc((size_t)argc + 1, sizeof *args.sets);
+    int modes = 0, opt;
+    while ((opt = getopt_long(argc, argv, "o:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_RUN: args.run = optarg; modes++; break;
+        case OPT_CHECK: args.check = optarg; modes++; break;
+        case OPT_IMPORT: args.import = optarg; modes++; break;
+        case OPT_PRINT: args.print_command = optarg; modes++; break;
+        case OPT_INSPECT: args.inspect = optarg; modes++; break;
+        case 'o': args.output = optarg; break;
+        case OPT_SET: args.sets[args.set_count++] = optarg; break;
+        case OPT_SIXEL: args.sixel = optarg; break;
+        case 'h': usage(stdout); free(args.sets); return 0;
+        case 'V': printf("loratty %s\n", PACKAGE_VERSION); free(args.sets); return 0;
+        default:
+            fprintf(stderr, "Try 'loratty --help' for more information.\n");
+            free(args.sets);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        args.preset = argv[optind++];
+    int status;
+    if (optind < argc || modes > 1 || (modes == 1 && args.preset)) {
+        fprintf(stderr, "loratty: give one of --run, --check, --import, --print-command, --inspect, "
+                        "or a preset to open\nTry 'loratty --help' for more information.\n");
+        status = EXIT_USAGE;
+    } else if (args.output && !args.import) {
+        fprintf(stderr, "loratty: -o/--output goes with --import\n");
+        status = EXIT_USAGE;
+    } else if (args.run)
+        status = command_run(&args);
+    else if (args.check)
+        status = command_check(&args);
+    else if (args.import)
+        status = command_import(&args);
+    else if (args.print_command)
+        status = command_print(&args);
+    else if (args.inspect)
+        status = command_inspect(&args);
+    else
+        status = command_tui(&args);
+    free(args.sets);
+    return status;
+}

@@ -66,6 +66,9 @@ typedef struct param {
     /* When the parameter applies (TUI shows it): NULL = always, else "key" (true / non-empty /
      * non-zero), "key=a|b" (one of), "key^prefix" (starts with), "!key..." negates. */
     const char *applies_when;
+    /* For LORATTY_ONLY options kohya_ss passes as --network_args: the argument's key
+     * (e.g. "conv_dim"); NULL otherwise. */
+    const char *network_arg;
 } param;
 
 extern const param params_table[];
