@@ -3,7 +3,8 @@
 libloratty_a_SOURCES += \
 	kernels/kernels.h kernels/backend.h kernels/backend.c \
 	kernels/ops_dense.h kernels/ops_attention.h kernels/ops_loss.h \
-	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/groupnorm.c kernels/cpu/layernorm.c
+	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/groupnorm.c kernels/cpu/layernorm.c \
+	kernels/cpu/activation.c
 
 # "config.h" resolves to src/config.h on the include path, so the CUDA switch comes as -D.
 if HAVE_CUDA

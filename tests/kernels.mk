@@ -16,3 +16,7 @@ tests_test_conv2d_grad_LDADD = $(GRADCHECK_LIBS)
 check_PROGRAMS += tests/test_norm_grad
 TESTS += tests/test_norm_grad
 tests_test_norm_grad_LDADD = $(GRADCHECK_LIBS)
+
+check_PROGRAMS += tests/test_activation_grad
+TESTS += tests/test_activation_grad
+tests_test_activation_grad_LDADD = $(GRADCHECK_LIBS)
