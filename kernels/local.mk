@@ -4,7 +4,7 @@ libloratty_a_SOURCES += \
 	kernels/kernels.h kernels/backend.h kernels/backend.c \
 	kernels/ops_dense.h kernels/ops_attention.h kernels/ops_loss.h \
 	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/groupnorm.c kernels/cpu/layernorm.c \
-	kernels/cpu/activation.c
+	kernels/cpu/activation.c kernels/cpu/elementwise.c kernels/cpu/resample.c kernels/cpu/reduce.c
 
 # "config.h" resolves to src/config.h on the include path, so the CUDA switch comes as -D.
 if HAVE_CUDA

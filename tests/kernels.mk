@@ -20,3 +20,7 @@ tests_test_norm_grad_LDADD = $(GRADCHECK_LIBS)
 check_PROGRAMS += tests/test_activation_grad
 TESTS += tests/test_activation_grad
 tests_test_activation_grad_LDADD = $(GRADCHECK_LIBS)
+
+check_PROGRAMS += tests/test_elementwise_grad
+TESTS += tests/test_elementwise_grad
+tests_test_elementwise_grad_LDADD = $(GRADCHECK_LIBS)
