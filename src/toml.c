@@ -1,2 +1,977 @@
-/* toml.c — TOML 1.0.0 reader and writer (being written). */
+/* toml.c — the TOML 1.0.0 reader: text to a tree of toml_value.
+ *
+ * A hand-written recursive-descent parser over the whole document in memory. It validates
+ * UTF-8 and control characters in one pass first, then parses statements, tracking line and
+ * column so every error and every value can point at its place in the file. Building and
+ * writing trees lives in toml_write.c. */
 #include "toml.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct parser {
+    const char *s;
+    size_t n, pos;
+    int line;
+    size_t line_start;
+    const char *file;
+    error_info *err;
+    toml_value *root, *current;
+} parser;
+
+typedef struct strbuf {
+    char *d;
+    size_t len, cap;
+} strbuf;
+
+typedef struct keypath {
+    size_t count, cap;
+    char **keys;
+    size_t *lens;
+    int *lines, *cols;
+} keypath;
+
+static int column_at(const parser *p, size_t pos)
+{
+    int col = 1;
+    for (size_t i = p->line_start; i < pos && i < p->n; i++)
+        if (((unsigned char)p->s[i] & 0xC0) != 0x80)
+            col++;
+    return col;
+}
+
+static int fail_at(parser *p, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_at(parser *p, int line, int col, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return error_set(p->err, p->file, line, col, NULL, "%s", msg);
+}
+
+#define FAIL(p, ...) fail_at((p), (p)->line, column_at((p), (p)->pos), __VA_ARGS__)
+
+static int sb_put(strbuf *b, const char *d, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 32;
+        while (cap < b->len + len + 1)
+            cap *= 2;
+        char *nd = realloc(b->d, cap);
+        if (!nd)
+            return -1;
+        b->d = nd;
+        b->cap = cap;
+    }
+    memcpy(b->d + b->len, d, len);
+    b->len += len;
+    b->d[b->len] = '\0';
+    return 0;
+}
+
+static int sb_utf8(strbuf *b, unsigned long cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return sb_put(b, u, n);
+}
+
+/* Rejects malformed UTF-8 and the control characters TOML forbids everywhere (all but tab,
+ * LF, and CR as part of CRLF), so the parser proper only sees well-formed text. */
+static int check_text(parser *p)
+{
+    const unsigned char *s = (const unsigned char *)p->s;
+    for (size_t i = 0; i < p->n;) {
+        unsigned c = s[i];
+        if (c == '\n') {
+            p->line++;
+            p->line_start = ++i;
+            continue;
+        }
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && !(c == '\r' && i + 1 < p->n && s[i + 1] == '\n')) ||
+                c == 0x7F) {
+                p->pos = i;
+                return FAIL(p, c == '\r' ? "carriage return not followed by line feed"
+                                         : "control character U+%04X is not allowed", c);
+            }
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        unsigned long cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+        bool ok = c >= 0xC2 && c <= 0xF4 && i + len <= p->n;
+        for (size_t k = 1; ok && k < len; k++) {
+            ok = (s[i + k] & 0xC0) == 0x80;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (ok)
+            ok = !(len == 3 && cp < 0x800) && !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) &&
+                 !(cp >= 0xD800 && cp <= 0xDFFF);
+        if (!ok) {
+            p->pos = i;
+            return FAIL(p, "invalid UTF-8 byte sequence");
+        }
+        i += len;
+    }
+    p->line = 1;
+    p->line_start = 0;
+    p->pos = 0;
+    return 0;
+}
+
+static bool at_end(const parser *p) { return p->pos >= p->n; }
+static char cur(const parser *p) { return p->pos < p->n ? p->s[p->pos] : '\0'; }
+static char peek(const parser *p, size_t k) { return p->pos + k < p->n ? p->s[p->pos + k] : '\0'; }
+static bool at_newline(const parser *p) { return cur(p) == '\n' || cur(p) == '\r'; }
+
+static void skip_newline(parser *p)
+{
+    p->pos += cur(p) == '\r' ? 2 : 1;
+    p->line++;
+    p->line_start = p->pos;
+}
+
+static void skip_ws(parser *p)
+{
+    while (cur(p) == ' ' || cur(p) == '\t')
+        p->pos++;
+}
+
+static void skip_comment(parser *p)
+{
+    if (cur(p) == '#')
+        while (!at_end(p) && !at_newline(p))
+            p->pos++;
+}
+
+/* Whitespace, comments and newlines, as allowed between array elements. */
+static void skip_ws_nl(parser *p)
+{
+    for (;;) {
+        skip_ws(p);
+        skip_comment(p);
+        if (!at_newline(p))
+            return;
+        skip_newline(p);
+    }
+}
+
+static bool is_bare(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+}
+
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int parse_escape(parser *p, strbuf *b)
+{
+    p->pos++; /* the backslash */
+    char c = cur(p);
+    const char *simple = "b\bt\tn\nf\fr\r\"\"\\\\";
+    for (const char *e = simple; *e; e += 2)
+        if (c == e[0]) {
+            p->pos++;
+            return sb_put(b, &e[1], 1);
+        }
+    if (c != 'u' && c != 'U')
+        return FAIL(p, "invalid escape sequence '\\%c'", c >= 0x20 && c < 0x7F ? c : '?');
+    int digits = c == 'u' ? 4 : 8;
+    unsigned long cp = 0;
+    for (int i = 1; i <= digits; i++) {
+        int h = hex_value(peek(p, (size_t)i));
+        if (h < 0)
+            return FAIL(p, "'\\%c' needs %d hexadecimal digits", c, digits);
+        cp = cp * 16 + (unsigned long)h;
+    }
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return FAIL(p, "'\\%c' escape is not a Unicode scalar value", c);
+    p->pos += (size_t)digits + 1;
+    return sb_utf8(b, cp);
+}
+
+/* Parses any of the four string kinds; multi-line ones only when `multiline_ok`. */
+static int parse_string(parser *p, strbuf *b, bool multiline_ok)
+{
+    char q = cur(p);
+    bool literal = q == '\'';
+    bool multi = peek(p, 1) == q && peek(p, 2) == q;
+    b->len = 0;
+    if (sb_put(b, "", 0) < 0)
+        return FAIL(p, "out of memory");
+    if (multi && !multiline_ok)
+        return FAIL(p, "multi-line strings cannot be keys");
+    int line = p->line, col = column_at(p, p->pos);
+    p->pos += multi ? 3 : 1;
+    if (multi && at_newline(p))
+        skip_newline(p);
+    for (;;) {
+        if (at_end(p))
+            return fail_at(p, line, col, "unterminated string");
+        char c = cur(p);
+        if (c == q) {
+            if (!multi) {
+                p->pos++;
+                return 0;
+            }
+            if (peek(p, 1) == q && peek(p, 2) == q) {
+                /* up to two quotes may sit right before the closing delimiter */
+                size_t extra = peek(p, 3) == q ? (peek(p, 4) == q ? 2 : 1) : 0;
+                if (extra && sb_put(b, p->s + p->pos, extra) < 0)
+                    return FAIL(p, "out of memory");
+                p->pos += 3 + extra;
+                return 0;
+            }
+        }
+        if (at_newline(p)) {
+            if (!multi)
+                return fail_at(p, line, col, "unterminated string (newline before closing quote)");
+            skip_newline(p);
+            if (sb_put(b, "\n", 1) < 0)
+                return FAIL(p, "out of memory");
+            continue;
+        }
+        if (c == '\\' && !literal) {
+            if (multi) {
+                size_t k = 1;
+                while (peek(p, k) == ' ' || peek(p, k) == '\t')
+                    k++;
+                if (peek(p, k) == '\n' || peek(p, k) == '\r') {
+                    p->pos += k;
+                    while (at_newline(p) || cur(p) == ' ' || cur(p) == '\t') {
+                        if (at_newline(p))
+                            skip_newline(p);
+                        else
+                            p->pos++;
+                    }
+                    continue;
+                }
+            }
+            if (parse_escape(p, b) < 0)
+                return -1;
+            continue;
+        }
+        if (sb_put(b, &c, 1) < 0)
+            return FAIL(p, "out of memory");
+        p->pos++;
+    }
+}
+
+static void keypath_free(keypath *k)
+{
+    for (size_t i = 0; i < k->count; i++)
+        free(k->keys[i]);
+    free(k->keys);
+    free(k->lens);
+    free(k->lines);
+    free(k->cols);
+    memset(k, 0, sizeof *k);
+}
+
+static int keypath_push(keypath *k, const char *d, size_t len, int line, int col)
+{
+    if (k->count == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 4;
+        char **keys = realloc(k->keys, cap * sizeof *keys);
+        if (keys)
+            k->keys = keys;
+        size_t *lens = realloc(k->lens, cap * sizeof *lens);
+        if (lens)
+            k->lens = lens;
+        int *lines = realloc(k->lines, cap * sizeof *lines);
+        if (lines)
+            k->lines = lines;
+        int *cols = realloc(k->cols, cap * sizeof *cols);
+        if (cols)
+            k->cols = cols;
+        if (!keys || !lens || !lines || !cols)
+            return -1;
+        k->cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, d, len);
+    copy[len] = '\0';
+    k->keys[k->count] = copy;
+    k->lens[k->count] = len;
+    k->lines[k->count] = line;
+    k->cols[k->count] = col;
+    k->count++;
+    return 0;
+}
+
+/* key = simple-key *( ws '.' ws simple-key ) */
+static int parse_key(parser *p, keypath *k, strbuf *b)
+{
+    for (;;) {
+        skip_ws(p);
+        int line = p->line, col = column_at(p, p->pos);
+        char c = cur(p);
+        if (c == '"' || c == '\'') {
+            if (parse_string(p, b, false) < 0)
+                return -1;
+        } else if (is_bare(c)) {
+            size_t start = p->pos;
+            while (is_bare(cur(p)))
+                p->pos++;
+            b->len = 0;
+            if (sb_put(b, p->s + start, p->pos - start) < 0)
+                return FAIL(p, "out of memory");
+        } else if (at_end(p) || at_newline(p)) {
+            return FAIL(p, "expected a key before the end of the line");
+        } else {
+            return FAIL(p, "invalid character '%c' in key", c);
+        }
+        if (keypath_push(k, b->d, b->len, line, col) < 0)
+            return FAIL(p, "out of memory");
+        skip_ws(p);
+        if (cur(p) != '.')
+            return 0;
+        p->pos++;
+    }
+}
+
+static toml_value *parse_value(parser *p, strbuf *b);
+
+static int insert_keyval(parser *p, toml_value *table, keypath *k, strbuf *b);
+
+static toml_value *parse_array(parser *p, strbuf *b)
+{
+    toml_value *arr = toml_new_array();
+    if (!arr) {
+        FAIL(p, "out of memory");
+        return NULL;
+    }
+    p->pos++;
+    for (;;) {
+        skip_ws_nl(p);
+        if (cur(p) == ']')
+            break;
+        toml_value *v = parse_value(p, b);
+        if (!v)
+            goto fail;
+        if (toml_array_append(arr, v) < 0) {
+            toml_free(v);
+            FAIL(p, "out of memory");
+            goto fail;
+        }
+        skip_ws_nl(p);
+        if (cur(p) == ',') {
+            p->pos++;
+            continue;
+        }
+        if (cur(p) == ']')
+            break;
+        FAIL(p, at_end(p) ? "unterminated array" : "expected ',' or ']' in array");
+        goto fail;
+    }
+    p->pos++;
+    return arr;
+fail:
+    toml_free(arr);
+    return NULL;
+}
+
+static toml_value *parse_inline_table(parser *p, strbuf *b)
+{
+    toml_value *t = toml_new_table();
+    if (!t) {
+        FAIL(p, "out of memory");
+        return NULL;
+    }
+    p->pos++;
+    skip_ws(p);
+    if (cur(p) == '}') {
+        p->pos++;
+        return t;
+    }
+    for (;;) {
+        keypath k = {0};
+        int rc = parse_key(p, &k, b);
+        if (rc == 0)
+            rc = insert_keyval(p, t, &k, b);
+        keypath_free(&k);
+        if (rc < 0)
+            goto fail;
+        skip_ws(p);
+        if (cur(p) == ',') {
+            p->pos++;
+            continue;
+        }
+        if (cur(p) == '}')
+            break;
+        if (at_newline(p))
+            FAIL(p, "newline inside an inline table");
+        else
+            FAIL(p, at_end(p) ? "unterminated inline table" : "expected ',' or '}' in inline table");
+        goto fail;
+    }
+    p->pos++;
+    return t;
+fail:
+    toml_free(t);
+    return NULL;
+}
+
+/* Checks the digits of a number with TOML's underscore rule (only between digits). */
+static bool digits_ok(const char *s, size_t len, int base)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '_') {
+            if (i == 0 || i + 1 == len || s[i + 1] == '_')
+                return false;
+            continue;
+        }
+        int v = hex_value(s[i]);
+        if (v < 0 || v >= base)
+            return false;
+    }
+    return true;
+}
+
+static int parse_integer(parser *p, const char *t, size_t len, int64_t *out)
+{
+    bool neg = false, sign = false;
+    int base = 10;
+    if (t[0] == '+' || t[0] == '-') {
+        neg = t[0] == '-';
+        sign = true;
+        t++;
+        len--;
+    }
+    if (len > 1 && t[0] == '0' && (t[1] == 'x' || t[1] == 'o' || t[1] == 'b')) {
+        base = t[1] == 'x' ? 16 : t[1] == 'o' ? 8 : 2;
+        if (sign)
+            return FAIL(p, "a sign is not allowed on hexadecimal, octal or binary integers");
+        t += 2;
+        len -= 2;
+    } else if (len > 1 && t[0] == '0') {
+        return FAIL(p, "leading zeros are not allowed in integers");
+    }
+    if (!digits_ok(t, len, base))
+        return FAIL(p, "invalid number");
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] == '_')
+            continue;
+        uint64_t d = (uint64_t)hex_value(t[i]);
+        if (v > (limit - d) / (uint64_t)base)
+            return FAIL(p, "integer does not fit in 64 bits");
+        v = v * (uint64_t)base + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+/* strtod follows LC_NUMERIC; TOML always uses '.', so put in the locale's point (in place). */
+static double c_strtod(char *s, int *erange)
+{
+    const char *dp = localeconv()->decimal_point;
+    char *dot = strchr(s, '.');
+    if (dot && dp && dp[0] && !dp[1])
+        *dot = dp[0];
+    errno = 0;
+    double v = strtod(s, NULL);
+    *erange = errno == ERANGE;
+    return v;
+}
+
+static int parse_float(parser *p, const char *t, size_t len, double *out)
+{
+    size_t i = (t[0] == '+' || t[0] == '-') ? 1 : 0;
+    if (len - i == 3 && (memcmp(t + i, "inf", 3) == 0 || memcmp(t + i, "nan", 3) == 0)) {
+        *out = t[i] == 'i' ? HUGE_VAL : NAN;
+        if (t[0] == '-')
+            *out = -*out;
+        return 0;
+    }
+    size_t a = i;
+    while (i < len && (is_digit(t[i]) || t[i] == '_'))
+        i++;
+    if (!digits_ok(t + a, i - a, 10))
+        return FAIL(p, "invalid float: expected digits before '.' or exponent");
+    if (t[a] == '0' && i - a > 1)
+        return FAIL(p, "leading zeros are not allowed in floats");
+    if (i < len && t[i] == '.') {
+        size_t f = ++i;
+        while (i < len && (is_digit(t[i]) || t[i] == '_'))
+            i++;
+        if (!digits_ok(t + f, i - f, 10))
+            return FAIL(p, "invalid float: expected digits after '.'");
+    }
+    if (i < len && (t[i] == 'e' || t[i] == 'E')) {
+        i++;
+        if (i < len && (t[i] == '+' || t[i] == '-'))
+            i++;
+        size_t e = i;
+        while (i < len && (is_digit(t[i]) || t[i] == '_'))
+            i++;
+        if (!digits_ok(t + e, i - e, 10))
+            return FAIL(p, "invalid float: expected digits in the exponent");
+    }
+    if (i != len)
+        return FAIL(p, "invalid number");
+    char *clean = malloc(len + 1);
+    if (!clean)
+        return FAIL(p, "out of memory");
+    size_t n = 0;
+    for (size_t k = 0; k < len; k++)
+        if (t[k] != '_')
+            clean[n++] = t[k];
+    clean[n] = '\0';
+    int erange;
+    *out = c_strtod(clean, &erange);
+    free(clean);
+    if (erange && (*out == HUGE_VAL || *out == -HUGE_VAL))
+        return FAIL(p, "float is out of range");
+    return 0;
+}
+
+static bool two_digits(const char *s) { return is_digit(s[0]) && is_digit(s[1]); }
+static int num2(const char *s) { return (s[0] - '0') * 10 + (s[1] - '0'); }
+
+static bool date_like(const char *t, size_t len)
+{
+    return len >= 10 && two_digits(t) && two_digits(t + 2) && t[4] == '-' && two_digits(t + 5) &&
+           t[7] == '-' && two_digits(t + 8);
+}
+
+/* HH:MM:SS with an optional fraction; returns the length used, or 0 if malformed. */
+static size_t scan_time(const char *t, size_t len)
+{
+    if (len < 8 || !two_digits(t) || t[2] != ':' || !two_digits(t + 3) || t[5] != ':' ||
+        !two_digits(t + 6))
+        return 0;
+    if (num2(t) > 23 || num2(t + 3) > 59 || num2(t + 6) > 60)
+        return 0;
+    size_t i = 8;
+    if (i < len && t[i] == '.') {
+        i++;
+        size_t f = i;
+        while (i < len && is_digit(t[i]))
+            i++;
+        if (i == f)
+            return 0;
+    }
+    return i;
+}
+
+static toml_value *parse_datetime(parser *p, const char *t, size_t len)
+{
+    toml_type type;
+    size_t i;
+    if (date_like(t, len)) {
+        int y = num2(t) * 100 + num2(t + 2), m = num2(t + 5), d = num2(t + 8);
+        static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] || (m == 2 && d == 29 && !leap)) {
+            FAIL(p, "invalid date '%.10s'", t);
+            return NULL;
+        }
+        type = TOML_DATE_LOCAL;
+        i = 10;
+        if (len > 10) {
+            size_t used = 0;
+            if (t[10] == 'T' || t[10] == 't' || t[10] == ' ')
+                used = scan_time(t + 11, len - 11);
+            if (!used) {
+                FAIL(p, "invalid time in date-time '%.*s'", (int)len, t);
+                return NULL;
+            }
+            i = 11 + used;
+            type = TOML_DATETIME_LOCAL;
+            if (i < len && (t[i] == 'Z' || t[i] == 'z')) {
+                i++;
+                type = TOML_DATETIME;
+            } else if (i < len && (t[i] == '+' || t[i] == '-') && len - i == 6 &&
+                       two_digits(t + i + 1) && t[i + 3] == ':' && two_digits(t + i + 4) &&
+                       num2(t + i + 1) <= 23 && num2(t + i + 4) <= 59) {
+                i += 6;
+                type = TOML_DATETIME;
+            }
+        }
+    } else {
+        type = TOML_TIME_LOCAL;
+        i = scan_time(t, len);
+    }
+    if (i != len || i == 0) {
+        FAIL(p, "invalid date or time '%.*s'", (int)len, t);
+        return NULL;
+    }
+    char norm[64];
+    if (len >= sizeof norm) {
+        FAIL(p, "date or time is too long");
+        return NULL;
+    }
+    for (size_t k = 0; k < len; k++)
+        norm[k] = t[k] == 't' || t[k] == ' ' ? 'T' : t[k] == 'z' ? 'Z' : t[k];
+    norm[len] = '\0';
+    toml_value *v = toml_new_datetime(type, norm);
+    if (!v)
+        FAIL(p, "out of memory");
+    return v;
+}
+
+/* Numbers, booleans and dates: scan one token, then decide what it is. */
+static toml_value *parse_scalar(parser *p)
+{
+    size_t start = p->pos;
+    while (is_bare(cur(p)) || cur(p) == '+' || cur(p) == '.' || cur(p) == ':')
+        p->pos++;
+    if (date_like(p->s + start, p->pos - start) && p->pos - start == 10 && cur(p) == ' ' &&
+        is_digit(peek(p, 1)) && is_digit(peek(p, 2)) && peek(p, 3) == ':') {
+        p->pos++;
+        while (is_bare(cur(p)) || cur(p) == '+' || cur(p) == '.' || cur(p) == ':')
+            p->pos++;
+    }
+    const char *t = p->s + start;
+    size_t len = p->pos - start;
+    p->pos = start; /* errors point at the token's start */
+    toml_value *v = NULL;
+    if (len == 0) {
+        if (at_end(p) || at_newline(p) || cur(p) == '#')
+            FAIL(p, "expected a value");
+        else
+            FAIL(p, "unexpected character '%c' where a value should be", cur(p));
+        return NULL;
+    }
+    if (date_like(t, len) || (len >= 3 && two_digits(t) && t[2] == ':')) {
+        v = parse_datetime(p, t, len);
+    } else if ((len == 4 && memcmp(t, "true", 4) == 0) || (len == 5 && memcmp(t, "false", 5) == 0)) {
+        v = toml_new_bool(t[0] == 't');
+    } else {
+        size_t s = (t[0] == '+' || t[0] == '-') ? 1 : 0;
+        bool radix = len > s + 1 && t[s] == '0' && (t[s + 1] == 'x' || t[s + 1] == 'o' || t[s + 1] == 'b');
+        bool special = len - s == 3 && (memcmp(t + s, "inf", 3) == 0 || memcmp(t + s, "nan", 3) == 0);
+        if (s == len || !(is_digit(t[s]) || special)) {
+            FAIL(p, "invalid value '%.*s' (strings need quotes)", (int)(len > 40 ? 40 : len), t);
+            return NULL;
+        }
+        if (!radix && (special || memchr(t, '.', len) || memchr(t, 'e', len) || memchr(t, 'E', len))) {
+            double d = 0;
+            if (parse_float(p, t, len, &d) == 0)
+                v = toml_new_float(d);
+            else
+                return NULL;
+        } else {
+            int64_t i = 0;
+            if (parse_integer(p, t, len, &i) == 0)
+                v = toml_new_integer(i);
+            else
+                return NULL;
+        }
+    }
+    if (!v)
+        return NULL;
+    p->pos = start + len;
+    return v;
+}
+
+static toml_value *parse_value(parser *p, strbuf *b)
+{
+    int line = p->line, col = column_at(p, p->pos);
+    toml_value *v;
+    char c = cur(p);
+    if (c == '"' || c == '\'') {
+        if (parse_string(p, b, true) < 0)
+            return NULL;
+        v = toml_new_string_len(b->d, b->len);
+        if (!v)
+            FAIL(p, "out of memory");
+    } else if (c == '[') {
+        v = parse_array(p, b);
+    } else if (c == '{') {
+        v = parse_inline_table(p, b);
+    } else {
+        v = parse_scalar(p);
+    }
+    if (v) {
+        v->line = line;
+        v->column = col;
+    }
+    return v;
+}
+
+static void path_text(const keypath *k, size_t n, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used + 1 < size; i++) {
+        int w = snprintf(out + used, size - used, "%s%s", i ? "." : "", k->keys[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+static toml_value *add_table(parser *p, toml_value *parent, const keypath *k, size_t i,
+                             unsigned char origin, int line, int col)
+{
+    toml_value *t = toml_new_table();
+    if (!t || toml_table_set_len(parent, k->keys[i], k->lens[i], t) < 0) {
+        toml_free(t);
+        FAIL(p, "out of memory");
+        return NULL;
+    }
+    parent->as.table.origin[parent->as.table.count - 1] = origin;
+    t->line = line;
+    t->column = col;
+    return t;
+}
+
+/* `key = value` into `table`, creating the tables its dotted key names. */
+static int insert_keyval(parser *p, toml_value *table, keypath *k, strbuf *b)
+{
+    char name[160];
+    skip_ws(p);
+    if (cur(p) != '=')
+        return FAIL(p, "expected '=' after key");
+    p->pos++;
+    skip_ws(p);
+    toml_value *t = table;
+    size_t last = k->count - 1;
+    for (size_t i = 0; i < last; i++) {
+        long idx = toml_table_index(t, k->keys[i], k->lens[i]);
+        if (idx < 0) {
+            t = add_table(p, t, k, i, TOML_ORIGIN_DOTTED, k->lines[i], k->cols[i]);
+            if (!t)
+                return -1;
+        } else if (t->as.table.origin[idx] == TOML_ORIGIN_DOTTED) {
+            t = t->as.table.values[idx];
+        } else {
+            path_text(k, i + 1, name, sizeof name);
+            bool is_table = t->as.table.values[idx]->type == TOML_TABLE;
+            return fail_at(p, k->lines[i], k->cols[i],
+                           is_table ? "cannot add keys to table '%s' with dotted keys here: "
+                                      "it is defined elsewhere or inline"
+                                    : "key '%s' is already defined as a value, not a table",
+                           name);
+        }
+    }
+    if (toml_table_index(t, k->keys[last], k->lens[last]) >= 0) {
+        path_text(k, k->count, name, sizeof name);
+        return fail_at(p, k->lines[last], k->cols[last], "duplicate key '%s'", name);
+    }
+    toml_value *v = parse_value(p, b);
+    if (!v)
+        return -1;
+    if (toml_table_set_len(t, k->keys[last], k->lens[last], v) < 0) {
+        toml_free(v);
+        return FAIL(p, "out of memory");
+    }
+    t->as.table.origin[t->as.table.count - 1] = TOML_ORIGIN_VALUE;
+    return 0;
+}
+
+/* [a.b.c] or [[a.b.c]]: finds or creates the table that following keys go into. */
+static int header_target(parser *p, keypath *k, bool aot, int line, int col)
+{
+    char name[160];
+    toml_value *t = p->root;
+    size_t last = k->count - 1;
+    for (size_t i = 0; i < last; i++) {
+        long idx = toml_table_index(t, k->keys[i], k->lens[i]);
+        if (idx < 0) {
+            t = add_table(p, t, k, i, TOML_ORIGIN_IMPLICIT, line, col);
+            if (!t)
+                return -1;
+            continue;
+        }
+        toml_value *v = t->as.table.values[idx];
+        unsigned char o = t->as.table.origin[idx];
+        if (o == TOML_ORIGIN_AOT) {
+            t = v->as.array.items[v->as.array.count - 1];
+        } else if (v->type == TOML_TABLE && o != TOML_ORIGIN_VALUE) {
+            t = v;
+        } else {
+            path_text(k, i + 1, name, sizeof name);
+            return fail_at(p, k->lines[i], k->cols[i], "'%s' is %s, not a table", name,
+                           v->type == TOML_TABLE ? "an inline table (which cannot be extended)"
+                                                 : "a value");
+        }
+    }
+    path_text(k, k->count, name, sizeof name);
+    long idx = toml_table_index(t, k->keys[last], k->lens[last]);
+    unsigned char o = idx >= 0 ? t->as.table.origin[idx] : 0;
+    if (!aot) {
+        if (idx < 0) {
+            t = add_table(p, t, k, last, TOML_ORIGIN_HEADER, line, col);
+        } else if (o == TOML_ORIGIN_IMPLICIT) {
+            t->as.table.origin[idx] = TOML_ORIGIN_HEADER;
+            t = t->as.table.values[idx];
+            t->line = line;
+            t->column = col;
+        } else {
+            return fail_at(p, line, col, "table '%s' is already defined%s", name,
+                           o == TOML_ORIGIN_DOTTED ? " by dotted keys"
+                           : o == TOML_ORIGIN_AOT  ? " as an array of tables"
+                           : o == TOML_ORIGIN_VALUE ? " as a value" : "");
+        }
+    } else {
+        toml_value *arr;
+        if (idx < 0) {
+            arr = toml_new_array();
+            if (!arr || toml_table_set_len(t, k->keys[last], k->lens[last], arr) < 0) {
+                toml_free(arr);
+                return FAIL(p, "out of memory");
+            }
+            t->as.table.origin[t->as.table.count - 1] = TOML_ORIGIN_AOT;
+            arr->line = line;
+            arr->column = col;
+        } else if (o == TOML_ORIGIN_AOT) {
+            arr = t->as.table.values[idx];
+        } else {
+            return fail_at(p, line, col, "'%s' is already defined and is not an array of tables",
+                           name);
+        }
+        t = toml_new_table();
+        if (!t || toml_array_append(arr, t) < 0) {
+            toml_free(t);
+            return FAIL(p, "out of memory");
+        }
+        t->line = line;
+        t->column = col;
+    }
+    if (!t)
+        return -1;
+    p->current = t;
+    return 0;
+}
+
+static int parse_header(parser *p, strbuf *b)
+{
+    int line = p->line, col = column_at(p, p->pos);
+    bool aot = peek(p, 1) == '[';
+    p->pos += aot ? 2 : 1;
+    keypath k = {0};
+    int rc = parse_key(p, &k, b);
+    if (rc == 0 && (cur(p) != ']' || (aot && peek(p, 1) != ']')))
+        rc = FAIL(p, aot ? "expected ']]' to close the array-of-tables header"
+                         : "expected ']' to close the table header");
+    if (rc == 0) {
+        p->pos += aot ? 2 : 1;
+        rc = header_target(p, &k, aot, line, col);
+    }
+    keypath_free(&k);
+    return rc;
+}
+
+toml_value *toml_parse(const char *text, size_t length, const char *filename, error_info *err)
+{
+    parser P = {.s = text, .n = length, .line = 1, .file = filename ? filename : "", .err = err};
+    parser *p = &P;
+    strbuf b = {0};
+    if (check_text(p) < 0)
+        return NULL;
+    if (length >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        p->pos = p->line_start = 3; /* a UTF-8 byte-order mark */
+    p->root = p->current = toml_new_table();
+    if (!p->root) {
+        FAIL(p, "out of memory");
+        return NULL;
+    }
+    p->root->line = p->root->column = 1;
+    int rc = 0;
+    while (rc == 0 && !at_end(p)) {
+        skip_ws(p);
+        const char *what = NULL;
+        if (cur(p) == '[') {
+            rc = parse_header(p, &b);
+            what = "the table header";
+        } else if (!at_end(p) && !at_newline(p) && cur(p) != '#') {
+            keypath k = {0};
+            rc = parse_key(p, &k, &b);
+            if (rc == 0)
+                rc = insert_keyval(p, p->current, &k, &b);
+            keypath_free(&k);
+            what = "the value";
+        }
+        if (rc < 0)
+            break;
+        skip_ws(p);
+        skip_comment(p);
+        if (at_end(p))
+            break;
+        if (!at_newline(p))
+            rc = FAIL(p, "expected a newline after %s", what ? what : "the comment");
+        else
+            skip_newline(p);
+    }
+    free(b.d);
+    if (rc < 0) {
+        toml_free(p->root);
+        return NULL;
+    }
+    return p->root;
+}
+
+toml_value *toml_parse_file(const char *path, error_info *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        error_set(err, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    strbuf b = {0};
+    char chunk[65536];
+    size_t got;
+    int bad = 0;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (sb_put(&b, chunk, got) < 0) {
+            bad = ENOMEM;
+            break;
+        }
+    if (!bad && ferror(f))
+        bad = errno ? errno : EIO;
+    fclose(f);
+    if (bad) {
+        free(b.d);
+        error_set(err, path, 0, 0, NULL, "cannot read: %s", strerror(bad));
+        return NULL;
+    }
+    toml_value *root = toml_parse(b.d ? b.d : "", b.len, path, err);
+    free(b.d);
+    return root;
+}

@@ -43,6 +43,7 @@ struct toml_value {
             toml_value **values;
             size_t count, capacity;
             unsigned char *origin;   /* reader bookkeeping: how each entry was defined */
+            size_t *key_lens;        /* byte length of each key (keys may hold NULs) */
         } table;
     } as;
 };
@@ -56,6 +57,10 @@ void toml_free(toml_value *value);
 
 /* Lookups return NULL when absent. */
 toml_value *toml_table_get(const toml_value *table, const char *key);
+/* The same for keys that may hold NUL bytes. */
+toml_value *toml_table_get_len(const toml_value *table, const char *key, size_t len);
+/* Position of a key in the table's entries, or -1 when absent. */
+long toml_table_index(const toml_value *table, const char *key, size_t len);
 const char *toml_type_name(toml_type type);
 
 /* Building trees (all return NULL only on out-of-memory). */
@@ -70,6 +75,9 @@ toml_value *toml_new_datetime(toml_type type, const char *text);
 toml_value *toml_clone(const toml_value *value);
 /* Takes ownership of value; replaces an existing key in place (keeping its position). */
 int toml_table_set(toml_value *table, const char *key, toml_value *value);
+/* toml_table_set for keys that may hold NUL bytes. Replacing a value whose successor has no
+ * comment keeps the old comment. */
+int toml_table_set_len(toml_value *table, const char *key, size_t len, toml_value *value);
 /* Removes and frees a key; returns 0 if it was there, -1 if not. */
 int toml_table_remove(toml_value *table, const char *key);
 int toml_array_append(toml_value *array, toml_value *value);
@@ -81,5 +89,14 @@ int toml_set_comment(toml_value *value, const char *comment);
 char *toml_write(const toml_value *root);
 /* Writes one value as an inline TOML literal (strings quoted and escaped). Malloc'd. */
 char *toml_write_inline(const toml_value *value);
+
+/* Values of table.origin (set by the reader, 0 for built trees): how an entry came to be. */
+enum {
+    TOML_ORIGIN_VALUE,      /* key = value (inline tables and arrays included) */
+    TOML_ORIGIN_IMPLICIT,   /* a table named only as the parent in a [a.b] header */
+    TOML_ORIGIN_HEADER,     /* a table defined by its own [header] */
+    TOML_ORIGIN_DOTTED,     /* a table created by a dotted key (a.b = 1) */
+    TOML_ORIGIN_AOT,        /* an array made by [[header]] */
+};
 
 #endif
