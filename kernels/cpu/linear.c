@@ -1,6 +1,8 @@
 /* linear.c — fully connected layer on the CPU, as torch.nn.Linear: out = inp · Wᵀ + b.
- * All three products go to OpenBLAS sgemm; the bias gradient is a column sum done per
- * output channel so it needs no atomics and is deterministic. */
+ * All three products go to OpenBLAS sgemm. The bias fill and the bias gradient (a column sum,
+ * row by row in a fixed order) are serial on purpose: they are memory-bound and cheap, and an
+ * OpenMP region next to a (pthread) OpenBLAS call leaves OpenMP workers spinning on the cores
+ * the sgemm needs, which more than halved linear throughput on 2 cores. */
 #include "kernels/ops_dense.h"
 
 #include <cblas.h>
@@ -9,7 +11,6 @@ void k_linear_forward(float *out, const float *inp, const float *weight, const f
                       int N, int C_in, int C_out)
 {
     if (bias) {
-        #pragma omp parallel for if ((long)N * C_out > 65536)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < C_out; o++)
                 out[(size_t)n * C_out + o] = bias[o];
@@ -31,12 +32,10 @@ void k_linear_backward(float *dinp, float *dweight, float *dbias, const float *d
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C_out, C_in, N, 1.0f, dout, C_out,
                     inp, C_in, 1.0f, dweight, C_in);
     if (dbias) {
-        #pragma omp parallel for if ((long)N * C_out > 65536)
-        for (int o = 0; o < C_out; o++) {
-            float s = 0.0f;
-            for (int n = 0; n < N; n++)
-                s += dout[(size_t)n * C_out + o];
-            dbias[o] += s;
+        for (int n = 0; n < N; n++) {
+            const float *g = dout + (size_t)n * C_out;
+            for (int o = 0; o < C_out; o++)
+                dbias[o] += g[o];
         }
     }
 }
