@@ -24,3 +24,7 @@ tests_test_activation_grad_LDADD = $(GRADCHECK_LIBS)
 check_PROGRAMS += tests/test_elementwise_grad
 TESTS += tests/test_elementwise_grad
 tests_test_elementwise_grad_LDADD = $(GRADCHECK_LIBS)
+
+check_PROGRAMS += tests/test_backend
+TESTS += tests/test_backend
+tests_test_backend_LDADD = $(TEST_LIBS)
