@@ -4,3 +4,6 @@ TESTS += tests/test_plot tests/test_term tests/test_image
 tests_test_plot_LDADD = $(TEST_LIBS)
 tests_test_term_LDADD = $(TEST_LIBS)
 tests_test_image_LDADD = $(TEST_LIBS)
+check_PROGRAMS += tests/test_keys
+TESTS += tests/test_keys
+tests_test_keys_LDADD = $(TEST_LIBS)

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "src/error.h"
 
 typedef struct image_bytes {
     unsigned char *data;
