@@ -450,7 +450,7 @@ int config_load(config *cfg, const char *path, config_warnings *warnings, error_
     toml_value *root = is_json ? read_json(path, err) : toml_parse_file(path, err);
     if (!root)
         return -1;
-    file_kind kind;
+    file_kind kind = KIND_PRESET;
     int rc = classify(root, is_json, path, &kind, err);
     if (rc == 0) {
         switch (kind) {

@@ -1,6 +1,8 @@
 /* main.c — the loratty command line: which face to show (TUI, headless run, check, import,
  * export, inspect) and how errors reach the user. Exit status: 0 success, 1 run failed,
  * 2 usage or configuration error, 130 stopped by the user after a graceful save. */
+#include "build_config.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
