@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct strbuf {
+    char *d;
+    size_t len, cap;
+} strbuf;
+
 typedef struct parser {
     const char *s;
     size_t n, pos;
@@ -22,27 +27,53 @@ typedef struct parser {
     const char *file;
     error_info *err;
     toml_value *root, *current;
+    toml_value *last;    /* the value the latest top-level key defined */
+    strbuf comment;      /* full-line comments since the last blank line or statement */
+    int depth;           /* how deep in the tree the current [table] is */
+    int nest;            /* depth of what is being parsed: depth + key parts + brackets */
+    size_t col_line_start, col_pos;
+    int col;             /* column_at's memo: the column at col_pos */
 } parser;
 
-typedef struct strbuf {
-    char *d;
-    size_t len, cap;
-} strbuf;
+/* Bounds the depth of trees so the recursive parser, writer and free cannot exhaust the stack. */
+#define MAX_NEST 256
+
+typedef struct key_part {
+    char *key;
+    size_t len;
+    int line, col;
+} key_part;
 
 typedef struct keypath {
     size_t count, cap;
-    char **keys;
-    size_t *lens;
-    int *lines, *cols;
+    key_part *parts;
 } keypath;
 
-static int column_at(const parser *p, size_t pos)
+/* 1-based column in characters; counting resumes from the previous call on the same line,
+ * so a long line with many values stays linear. */
+static int column_at(parser *p, size_t pos)
 {
-    int col = 1;
-    for (size_t i = p->line_start; i < pos && i < p->n; i++)
-        if (((unsigned char)p->s[i] & 0xC0) != 0x80)
-            col++;
-    return col;
+    if (p->col_line_start != p->line_start || p->col_pos > pos) {
+        p->col_line_start = p->line_start;
+        p->col_pos = p->line_start;
+        p->col = 1;
+    }
+    for (; p->col_pos < pos && p->col_pos < p->n; p->col_pos++)
+        if (((unsigned char)p->s[p->col_pos] & 0xC0) != 0x80)
+            p->col++;
+    return p->col;
+}
+
+/* The character at the current position as text for a message (whole UTF-8 sequence). */
+static const char *char_text(const parser *p, char out[8])
+{
+    unsigned char c = (unsigned char)p->s[p->pos];
+    size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    if (c < 0x20 || c == 0x7F)
+        snprintf(out, 8, "U+%04X", c);
+    else
+        snprintf(out, 8, "%.*s", (int)n, p->s + p->pos);
+    return out;
 }
 
 static int fail_at(parser *p, int line, int col, const char *fmt, ...)
@@ -203,21 +234,21 @@ static int hex_value(char c)
     return -1;
 }
 
+/* One escape sequence at the backslash under the cursor; errors point at the backslash. */
 static int parse_escape(parser *p, strbuf *b)
 {
-    p->pos++; /* the backslash */
-    char c = cur(p);
+    char c = peek(p, 1);
     const char *simple = "b\bt\tn\nf\fr\r\"\"\\\\";
     for (const char *e = simple; *e; e += 2)
         if (c == e[0]) {
-            p->pos++;
-            return sb_put(b, &e[1], 1);
+            p->pos += 2;
+            return sb_put(b, &e[1], 1) < 0 ? FAIL(p, "out of memory") : 0;
         }
     if (c != 'u' && c != 'U')
         return FAIL(p, "invalid escape sequence '\\%c'", c >= 0x20 && c < 0x7F ? c : '?');
     int digits = c == 'u' ? 4 : 8;
     unsigned long cp = 0;
-    for (int i = 1; i <= digits; i++) {
+    for (int i = 2; i < digits + 2; i++) {
         int h = hex_value(peek(p, (size_t)i));
         if (h < 0)
             return FAIL(p, "'\\%c' needs %d hexadecimal digits", c, digits);
@@ -225,8 +256,8 @@ static int parse_escape(parser *p, strbuf *b)
     }
     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         return FAIL(p, "'\\%c' escape is not a Unicode scalar value", c);
-    p->pos += (size_t)digits + 1;
-    return sb_utf8(b, cp);
+    p->pos += (size_t)digits + 2;
+    return sb_utf8(b, cp) < 0 ? FAIL(p, "out of memory") : 0;
 }
 
 /* Parses any of the four string kinds; multi-line ones only when `multiline_ok`. */
@@ -299,11 +330,8 @@ static int parse_string(parser *p, strbuf *b, bool multiline_ok)
 static void keypath_free(keypath *k)
 {
     for (size_t i = 0; i < k->count; i++)
-        free(k->keys[i]);
-    free(k->keys);
-    free(k->lens);
-    free(k->lines);
-    free(k->cols);
+        free(k->parts[i].key);
+    free(k->parts);
     memset(k, 0, sizeof *k);
 }
 
@@ -311,20 +339,10 @@ static int keypath_push(keypath *k, const char *d, size_t len, int line, int col
 {
     if (k->count == k->cap) {
         size_t cap = k->cap ? k->cap * 2 : 4;
-        char **keys = realloc(k->keys, cap * sizeof *keys);
-        if (keys)
-            k->keys = keys;
-        size_t *lens = realloc(k->lens, cap * sizeof *lens);
-        if (lens)
-            k->lens = lens;
-        int *lines = realloc(k->lines, cap * sizeof *lines);
-        if (lines)
-            k->lines = lines;
-        int *cols = realloc(k->cols, cap * sizeof *cols);
-        if (cols)
-            k->cols = cols;
-        if (!keys || !lens || !lines || !cols)
+        key_part *parts = realloc(k->parts, cap * sizeof *parts);
+        if (!parts)
             return -1;
+        k->parts = parts;
         k->cap = cap;
     }
     char *copy = malloc(len + 1);
@@ -332,11 +350,7 @@ static int keypath_push(keypath *k, const char *d, size_t len, int line, int col
         return -1;
     memcpy(copy, d, len);
     copy[len] = '\0';
-    k->keys[k->count] = copy;
-    k->lens[k->count] = len;
-    k->lines[k->count] = line;
-    k->cols[k->count] = col;
-    k->count++;
+    k->parts[k->count++] = (key_part){copy, len, line, col};
     return 0;
 }
 
@@ -360,8 +374,10 @@ static int parse_key(parser *p, keypath *k, strbuf *b)
         } else if (at_end(p) || at_newline(p)) {
             return FAIL(p, "expected a key before the end of the line");
         } else {
-            return FAIL(p, "invalid character '%c' in key", c);
+            return FAIL(p, "invalid character '%s' in key", char_text(p, (char[8]){0}));
         }
+        if (k->count >= MAX_NEST)
+            return fail_at(p, line, col, "tables are nested too deeply");
         if (keypath_push(k, b->d, b->len, line, col) < 0)
             return FAIL(p, "out of memory");
         skip_ws(p);
@@ -473,6 +489,8 @@ static bool digits_ok(const char *s, size_t len, int base)
 
 static int parse_integer(parser *p, const char *t, size_t len, int64_t *out)
 {
+    const char *tok = t;
+    size_t toklen = len;
     bool neg = false, sign = false;
     int base = 10;
     if (t[0] == '+' || t[0] == '-') {
@@ -491,7 +509,7 @@ static int parse_integer(parser *p, const char *t, size_t len, int64_t *out)
         return FAIL(p, "leading zeros are not allowed in integers");
     }
     if (!digits_ok(t, len, base))
-        return FAIL(p, "invalid number");
+        return FAIL(p, "invalid number '%.*s'", (int)(toklen > 40 ? 40 : toklen), tok);
     uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, v = 0;
     for (size_t i = 0; i < len; i++) {
         if (t[i] == '_')
@@ -552,7 +570,7 @@ static int parse_float(parser *p, const char *t, size_t len, double *out)
             return FAIL(p, "invalid float: expected digits in the exponent");
     }
     if (i != len)
-        return FAIL(p, "invalid number");
+        return FAIL(p, "invalid number '%.*s'", (int)(len > 40 ? 40 : len), t);
     char *clean = malloc(len + 1);
     if (!clean)
         return FAIL(p, "out of memory");
@@ -674,7 +692,7 @@ static toml_value *parse_scalar(parser *p)
         if (at_end(p) || at_newline(p) || cur(p) == '#')
             FAIL(p, "expected a value");
         else
-            FAIL(p, "unexpected character '%c' where a value should be", cur(p));
+            FAIL(p, "unexpected character '%s' where a value should be", char_text(p, (char[8]){0}));
         return NULL;
     }
     if (date_like(t, len) || (len >= 3 && two_digits(t) && t[2] == ':')) {
@@ -686,7 +704,8 @@ static toml_value *parse_scalar(parser *p)
         bool radix = len > s + 1 && t[s] == '0' && (t[s + 1] == 'x' || t[s + 1] == 'o' || t[s + 1] == 'b');
         bool special = len - s == 3 && (memcmp(t + s, "inf", 3) == 0 || memcmp(t + s, "nan", 3) == 0);
         if (s == len || !(is_digit(t[s]) || special)) {
-            FAIL(p, "invalid value '%.*s' (strings need quotes)", (int)(len > 40 ? 40 : len), t);
+            FAIL(p, "invalid value '%.*s'%s", (int)(len > 40 ? 40 : len), t,
+                 is_digit(t[0]) || t[0] == '.' ? "" : " (strings need quotes)");
             return NULL;
         }
         if (!radix && (special || memchr(t, '.', len) || memchr(t, 'e', len) || memchr(t, 'E', len))) {
@@ -720,10 +739,12 @@ static toml_value *parse_value(parser *p, strbuf *b)
         v = toml_new_string_len(b->d, b->len);
         if (!v)
             FAIL(p, "out of memory");
-    } else if (c == '[') {
-        v = parse_array(p, b);
-    } else if (c == '{') {
-        v = parse_inline_table(p, b);
+    } else if (c == '[' || c == '{') {
+        if (++p->nest > MAX_NEST)
+            v = NULL, FAIL(p, "arrays and tables are nested too deeply");
+        else
+            v = c == '[' ? parse_array(p, b) : parse_inline_table(p, b);
+        p->nest--;
     } else {
         v = parse_scalar(p);
     }
@@ -739,7 +760,7 @@ static void path_text(const keypath *k, size_t n, char *out, size_t size)
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < n && used + 1 < size; i++) {
-        int w = snprintf(out + used, size - used, "%s%s", i ? "." : "", k->keys[i]);
+        int w = snprintf(out + used, size - used, "%s%s", i ? "." : "", k->parts[i].key);
         if (w < 0)
             break;
         used += (size_t)w;
@@ -750,7 +771,7 @@ static toml_value *add_table(parser *p, toml_value *parent, const keypath *k, si
                              unsigned char origin, int line, int col)
 {
     toml_value *t = toml_new_table();
-    if (!t || toml_table_set_len(parent, k->keys[i], k->lens[i], t) < 0) {
+    if (!t || toml_table_set_len(parent, k->parts[i].key, k->parts[i].len, t) < 0) {
         toml_free(t);
         FAIL(p, "out of memory");
         return NULL;
@@ -773,9 +794,9 @@ static int insert_keyval(parser *p, toml_value *table, keypath *k, strbuf *b)
     toml_value *t = table;
     size_t last = k->count - 1;
     for (size_t i = 0; i < last; i++) {
-        long idx = toml_table_index(t, k->keys[i], k->lens[i]);
+        long idx = toml_table_index(t, k->parts[i].key, k->parts[i].len);
         if (idx < 0) {
-            t = add_table(p, t, k, i, TOML_ORIGIN_DOTTED, k->lines[i], k->cols[i]);
+            t = add_table(p, t, k, i, TOML_ORIGIN_DOTTED, k->parts[i].line, k->parts[i].col);
             if (!t)
                 return -1;
         } else if (t->as.table.origin[idx] == TOML_ORIGIN_DOTTED) {
@@ -783,25 +804,30 @@ static int insert_keyval(parser *p, toml_value *table, keypath *k, strbuf *b)
         } else {
             path_text(k, i + 1, name, sizeof name);
             bool is_table = t->as.table.values[idx]->type == TOML_TABLE;
-            return fail_at(p, k->lines[i], k->cols[i],
+            return fail_at(p, k->parts[i].line, k->parts[i].col,
                            is_table ? "cannot add keys to table '%s' with dotted keys here: "
                                       "it is defined elsewhere or inline"
                                     : "key '%s' is already defined as a value, not a table",
                            name);
         }
     }
-    if (toml_table_index(t, k->keys[last], k->lens[last]) >= 0) {
+    if (toml_table_index(t, k->parts[last].key, k->parts[last].len) >= 0) {
         path_text(k, k->count, name, sizeof name);
-        return fail_at(p, k->lines[last], k->cols[last], "duplicate key '%s'", name);
+        return fail_at(p, k->parts[last].line, k->parts[last].col, "duplicate key '%s'", name);
     }
-    toml_value *v = parse_value(p, b);
+    p->nest += (int)k->count;
+    toml_value *v = p->nest > MAX_NEST ? NULL : parse_value(p, b);
+    if (p->nest > MAX_NEST)
+        FAIL(p, "arrays and tables are nested too deeply");
+    p->nest -= (int)k->count;
     if (!v)
         return -1;
-    if (toml_table_set_len(t, k->keys[last], k->lens[last], v) < 0) {
+    if (toml_table_set_len(t, k->parts[last].key, k->parts[last].len, v) < 0) {
         toml_free(v);
         return FAIL(p, "out of memory");
     }
     t->as.table.origin[t->as.table.count - 1] = TOML_ORIGIN_VALUE;
+    p->last = v;
     return 0;
 }
 
@@ -811,8 +837,13 @@ static int header_target(parser *p, keypath *k, bool aot, int line, int col)
     char name[160];
     toml_value *t = p->root;
     size_t last = k->count - 1;
+    int depth = (int)k->count + aot;
     for (size_t i = 0; i < last; i++) {
-        long idx = toml_table_index(t, k->keys[i], k->lens[i]);
+        long idx = toml_table_index(t, k->parts[i].key, k->parts[i].len);
+        if (idx >= 0 && t->as.table.origin[idx] == TOML_ORIGIN_AOT)
+            depth++;
+        if (depth > MAX_NEST)
+            return fail_at(p, line, col, "tables are nested too deeply");
         if (idx < 0) {
             t = add_table(p, t, k, i, TOML_ORIGIN_IMPLICIT, line, col);
             if (!t)
@@ -827,13 +858,13 @@ static int header_target(parser *p, keypath *k, bool aot, int line, int col)
             t = v;
         } else {
             path_text(k, i + 1, name, sizeof name);
-            return fail_at(p, k->lines[i], k->cols[i], "'%s' is %s, not a table", name,
+            return fail_at(p, k->parts[i].line, k->parts[i].col, "'%s' is %s, not a table", name,
                            v->type == TOML_TABLE ? "an inline table (which cannot be extended)"
                                                  : "a value");
         }
     }
     path_text(k, k->count, name, sizeof name);
-    long idx = toml_table_index(t, k->keys[last], k->lens[last]);
+    long idx = toml_table_index(t, k->parts[last].key, k->parts[last].len);
     unsigned char o = idx >= 0 ? t->as.table.origin[idx] : 0;
     if (!aot) {
         if (idx < 0) {
@@ -853,7 +884,7 @@ static int header_target(parser *p, keypath *k, bool aot, int line, int col)
         toml_value *arr;
         if (idx < 0) {
             arr = toml_new_array();
-            if (!arr || toml_table_set_len(t, k->keys[last], k->lens[last], arr) < 0) {
+            if (!arr || toml_table_set_len(t, k->parts[last].key, k->parts[last].len, arr) < 0) {
                 toml_free(arr);
                 return FAIL(p, "out of memory");
             }
@@ -876,7 +907,8 @@ static int header_target(parser *p, keypath *k, bool aot, int line, int col)
     }
     if (!t)
         return -1;
-    p->current = t;
+    p->current = p->last = t;
+    p->depth = depth;
     return 0;
 }
 
@@ -900,7 +932,8 @@ static int parse_header(parser *p, strbuf *b)
 
 toml_value *toml_parse(const char *text, size_t length, const char *filename, error_info *err)
 {
-    parser P = {.s = text, .n = length, .line = 1, .file = filename ? filename : "", .err = err};
+    parser P = {.s = text, .n = length, .line = 1, .col = 1, .file = filename ? filename : "",
+                .err = err};
     parser *p = &P;
     strbuf b = {0};
     if (check_text(p) < 0)
@@ -917,11 +950,21 @@ toml_value *toml_parse(const char *text, size_t length, const char *filename, er
     while (rc == 0 && !at_end(p)) {
         skip_ws(p);
         const char *what = NULL;
-        if (cur(p) == '[') {
+        p->last = NULL;
+        if (cur(p) == '#') {
+            size_t start = p->pos + 1 + (peek(p, 1) == ' ');
+            skip_comment(p);
+            if (start <= p->pos && (sb_put(&p->comment, p->s + start, p->pos - start) < 0 ||
+                                    sb_put(&p->comment, "\n", 1) < 0))
+                rc = FAIL(p, "out of memory");
+        } else if (at_newline(p)) {
+            p->comment.len = 0;
+        } else if (cur(p) == '[') {
             rc = parse_header(p, &b);
             what = "the table header";
-        } else if (!at_end(p) && !at_newline(p) && cur(p) != '#') {
+        } else if (!at_end(p)) {
             keypath k = {0};
+            p->nest = p->depth;
             rc = parse_key(p, &k, &b);
             if (rc == 0)
                 rc = insert_keyval(p, p->current, &k, &b);
@@ -930,6 +973,12 @@ toml_value *toml_parse(const char *text, size_t length, const char *filename, er
         }
         if (rc < 0)
             break;
+        if (p->last && p->comment.len) {
+            p->comment.d[p->comment.len - 1] = '\0';
+            if (toml_set_comment(p->last, p->comment.d) < 0)
+                rc = FAIL(p, "out of memory");
+            p->comment.len = 0;
+        }
         skip_ws(p);
         skip_comment(p);
         if (at_end(p))
@@ -940,6 +989,7 @@ toml_value *toml_parse(const char *text, size_t length, const char *filename, er
             skip_newline(p);
     }
     free(b.d);
+    free(p->comment.d);
     if (rc < 0) {
         toml_free(p->root);
         return NULL;

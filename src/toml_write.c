@@ -436,7 +436,8 @@ static void write_inline(out *o, const toml_value *v)
     }
 }
 
-/* Each line of a comment as `# line`; control characters would end the comment early. */
+/* Each line of a comment as `# line` (the reader strips the '#' and one space); control
+ * characters would end the comment early. */
 static void write_comment(out *o, const char *comment)
 {
     if (!comment)
@@ -444,7 +445,7 @@ static void write_comment(out *o, const char *comment)
     const char *s = comment;
     for (;;) {
         size_t n = strcspn(s, "\n");
-        put(o, (n && s[0] != ' ') ? "# " : "#", (n && s[0] != ' ') ? 2 : 1);
+        put(o, "# ", n ? 2 : 1);
         for (size_t i = 0; i < n; i++) {
             unsigned char c = (unsigned char)s[i];
             put(o, (c < 0x20 && c != '\t') || c == 0x7F ? " " : &s[i], 1);
