@@ -140,8 +140,8 @@ static bool entry_dialog(form *f, const char *title, const char *label, const ch
         char t[400], safe[300];
         form_ascii(title, safe, sizeof safe);
         snprintf(t, sizeof t, "<C></B>%s<!B>%s", safe,
-                 path ? "\n<C>Enter: accept  Esc: cancel  Tab: pick from a list"
-                      : "\n<C>Enter: accept  Esc: cancel");
+                 path ? "\n<C>Enter: accept  Esc: cancel  Ctrl-U: clear  Tab: pick from a list"
+                      : "\n<C>Enter: accept  Esc: cancel  Ctrl-U: clear");
         CDKENTRY *e = newCDKEntry(f->cdk, CENTER, CENTER, t, label, A_UNDERLINE, ' ', vMIXED,
                                   bw - lw - 2, 0, 4096, TRUE, FALSE);
         if (!e)
@@ -441,7 +441,7 @@ static void edit_scale(form *f, const param *p, const char *title, const char *v
     for (;;) {
         c.resized = false;
         char t[300];
-        snprintf(t, sizeof t, "<C></B>%s<!B>\n<C>Left/Right or Up/Down: change  Enter: accept", title);
+        snprintf(t, sizeof t, "<C></B>%s<!B>\n<C>Up/Down or +/-: change  PgUp/PgDn: faster  Enter: accept", title);
         CDKSCALE *s = newCDKScale(f->cdk, CENTER, CENTER, t, "Value: ", A_REVERSE, 8, v, lo, hi,
                                   1, hi - lo > 20 ? 5 : 2, TRUE, FALSE);
         if (!s)
