@@ -2,7 +2,7 @@
 libloratty_a_SOURCES += \
 	src/error.c src/error.h \
 	src/fileio.c src/fileio.h \
-	src/toml.c src/toml_write.c src/toml.h \
+	src/toml.c src/toml_scalar.c src/toml_write.c src/toml.h \
 	src/params.c src/params.h \
 	src/config.c src/config.h src/config_internal.h \
 	src/config_load.c src/config_save.c src/config_validate.c src/config_sdscripts.c \

@@ -51,6 +51,10 @@ struct toml_value {
 /* Parses a document. `filename` only labels errors (line and column are always filled).
  * Returns the root table, or NULL with err filled. */
 toml_value *toml_parse(const char *text, size_t length, const char *filename, error_info *err);
+/* Reads one TOML number, boolean or date/time given as the bare text of a value ("1e-4",
+ * "0x1F", "true", "1979-05-27T07:32:00Z"), e.g. a command-line override. Returns NULL with
+ * the reason in `why` when the text is not one (strings, arrays and tables are not). */
+toml_value *toml_parse_scalar(const char *text, size_t len, char *why, size_t why_size);
 /* Reads and parses a file; an unreadable file is an error naming it. */
 toml_value *toml_parse_file(const char *path, error_info *err);
 void toml_free(toml_value *value);

@@ -23,7 +23,8 @@ fuzz-toml:
 	$(MKDIR_P) tests/fuzz tests/fuzz/toml-corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(top_srcdir)/src \
 		$(top_srcdir)/tests/fuzz/fuzz_toml.c $(top_srcdir)/src/toml.c \
-		$(top_srcdir)/src/toml_write.c $(top_srcdir)/src/error.c -lm -o tests/fuzz/fuzz_toml
+		$(top_srcdir)/src/toml_write.c $(top_srcdir)/src/toml_scalar.c $(top_srcdir)/src/error.c \
+		-lm -o tests/fuzz/fuzz_toml
 	tests/fuzz/fuzz_toml -max_total_time=$(FUZZ_TOML_SECONDS) tests/fuzz/toml-corpus \
 		$(abs_top_srcdir)/../shared/toml-test/valid
 .PHONY: fuzz-toml
