@@ -113,6 +113,29 @@ static void test_scalars(void **state)
     toml_free(root);
 }
 
+static void test_parse_scalar(void **state)
+{
+    (void)state;
+    char why[200];
+    toml_value *v = toml_parse_scalar("1e-4", 4, why, sizeof why);
+    assert_int_equal(v->type, TOML_FLOAT);
+    assert_true(v->as.floating == 1e-4);
+    toml_free(v);
+    v = toml_parse_scalar("0x1F", 4, why, sizeof why);
+    assert_int_equal(v->as.integer, 31);
+    toml_free(v);
+    v = toml_parse_scalar("1979-05-27t07:32:00-07:00", 25, why, sizeof why);
+    assert_string_equal(v->as.datetime, "1979-05-27T07:32:00-07:00");
+    toml_free(v);
+    why[0] = '\0';
+    assert_null(toml_parse_scalar("adamw", 5, why, sizeof why));
+    assert_non_null(strstr(why, "strings need quotes"));
+    assert_null(toml_parse_scalar("1__0", 4, why, sizeof why));
+    assert_non_null(strstr(why, "1__0"));
+    assert_null(toml_parse_scalar("24:00:00", 8, why, sizeof why));
+    assert_null(toml_parse_scalar("-0b1", 4, why, sizeof why));
+}
+
 static void test_lookups(void **state)
 {
     (void)state;
@@ -327,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_error_positions),
         cmocka_unit_test(test_value_positions),
         cmocka_unit_test(test_scalars),
+        cmocka_unit_test(test_parse_scalar),
         cmocka_unit_test(test_lookups),
         cmocka_unit_test(test_set_and_remove),
         cmocka_unit_test(test_writer_order_and_comments),

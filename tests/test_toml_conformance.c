@@ -38,6 +38,8 @@ static char *read_file(const char *path, size_t *len)
         }
     }
     fclose(f);
+    if (d)
+        d[n] = '\0'; /* n < cap always holds here */
     *len = n;
     return d;
 }
