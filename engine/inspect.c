@@ -1,0 +1,218 @@
+/* inspect.c — the report behind `loratty --inspect`: path and size, metadata sorted by key
+ * (long values cut to one line), every tensor sorted by name with dtype and shape, totals per
+ * dtype, and a guess at what the file is (a kohya LoRA: module count and ranks). */
+#include "engine/inspect.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/safetensors.h"
+
+/* Longest metadata value shown in full, in bytes; ss_tag_frequency and friends are cut. */
+#define VALUE_MAX 100
+
+static void print_size(FILE *out, unsigned long long bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (bytes < 1024) {
+        fprintf(out, "%llu bytes", bytes);
+        return;
+    }
+    double v = (double)bytes / 1024;
+    int u = 0;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    fprintf(out, "%llu bytes (%.1f %s)", bytes, v, units[u]);
+}
+
+/* One line of at most VALUE_MAX bytes: control characters become spaces, a cut never splits
+ * a UTF-8 sequence, and a cut value ends with "… (N bytes)". */
+static void print_value(FILE *out, const char *v)
+{
+    size_t len = strlen(v);
+    size_t show = len;
+    if (len > VALUE_MAX) {
+        show = VALUE_MAX;
+        while (show > 0 && ((unsigned char)v[show] & 0xC0) == 0x80)
+            show--;
+    }
+    for (size_t i = 0; i < show; i++) {
+        unsigned char c = (unsigned char)v[i];
+        fputc(c < 0x20 || c == 0x7f ? ' ' : c, out);
+    }
+    if (show < len)
+        fprintf(out, "… (%zu bytes)", len);
+    fputc('\n', out);
+}
+
+static void print_metadata(const safetensors_file *f, FILE *out)
+{
+    size_t n = safetensors_metadata_count(f);
+    if (n == 0) {
+        fprintf(out, "\nmetadata: none\n");
+        return;
+    }
+    fprintf(out, "\nmetadata (%zu):\n", n);
+    int width = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *k, *v;
+        safetensors_metadata_at(f, i, &k, &v);
+        int len = (int)strlen(k);
+        if (len > width)
+            width = len < 40 ? len : 40;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *k, *v;
+        safetensors_metadata_at(f, i, &k, &v);
+        fprintf(out, "  %-*s  ", width, k);
+        print_value(out, v);
+    }
+}
+
+static void print_tensors(const safetensors_file *f, FILE *out)
+{
+    size_t n = safetensors_count(f);
+    fprintf(out, "\ntensors (%zu):\n", n);
+    int width = 0;
+    for (size_t i = 0; i < n; i++) {
+        int len = (int)strlen(safetensors_tensor_at(f, i)->name);
+        if (len > width)
+            width = len;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const safetensors_tensor *t = safetensors_tensor_at(f, i);
+        fprintf(out, "  %-*s  %-7s [", width, t->name, dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++)
+            fprintf(out, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        fprintf(out, "]\n");
+    }
+}
+
+static void print_totals(const safetensors_file *f, FILE *out)
+{
+    size_t count[DTYPE_COUNT] = {0};
+    unsigned long long params[DTYPE_COUNT] = {0}, bytes[DTYPE_COUNT] = {0}, total = 0;
+    size_t n = safetensors_count(f);
+    for (size_t i = 0; i < n; i++) {
+        const safetensors_tensor *t = safetensors_tensor_at(f, i);
+        count[t->dtype]++;
+        params[t->dtype] += t->nelements;
+        bytes[t->dtype] += t->nbytes;
+        total += t->nelements;
+    }
+    fprintf(out, "\ntotals: %zu tensors, %llu parameters\n", n, total);
+    for (int d = 0; d < DTYPE_COUNT; d++) {
+        if (!count[d])
+            continue;
+        fprintf(out, "  %-7s %zu tensors, %llu parameters, ", dtype_name((dtype_t)d), count[d],
+                params[d]);
+        print_size(out, bytes[d]);
+        fputc('\n', out);
+    }
+}
+
+static const char *const lora_prefixes[] = {"lora_unet_", "lora_te_", "lora_te1_", "lora_te2_"};
+
+static int ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* kohya LoRA keys: lora_{unet,te,te1,te2}_<module>.{lora_down.weight,lora_up.weight,alpha}.
+ * Tensors are in name order, so the tensors of one module are adjacent. */
+static int print_kohya_lora(const safetensors_file *f, FILE *out)
+{
+    size_t n = safetensors_count(f);
+    size_t modules = 0, unet = 0, other = 0;
+    uint64_t *ranks = malloc((n ? n : 1) * sizeof *ranks);
+    if (!ranks)
+        return 0;
+    size_t nranks = 0;
+    for (size_t i = 0; i < n;) {
+        const char *name = safetensors_tensor_at(f, i)->name;
+        int is_unet = -1;
+        for (size_t p = 0; p < sizeof lora_prefixes / sizeof *lora_prefixes; p++)
+            if (strncmp(name, lora_prefixes[p], strlen(lora_prefixes[p])) == 0)
+                is_unet = p == 0;
+        const char *dot = strchr(name, '.');
+        if (is_unet < 0 || !dot) {
+            other++;
+            i++;
+            continue;
+        }
+        size_t mlen = (size_t)(dot - name) + 1;
+        int down = 0, up = 0;
+        size_t unknown = 0;
+        uint64_t rank = 0;
+        size_t j = i;
+        for (; j < n && strncmp(safetensors_tensor_at(f, j)->name, name, mlen) == 0; j++) {
+            const safetensors_tensor *t = safetensors_tensor_at(f, j);
+            size_t len = strlen(t->name);
+            if (ends_with(t->name, len, ".lora_down.weight") && t->ndim >= 2) {
+                down = 1;
+                rank = (uint64_t)t->shape[0];
+            } else if (ends_with(t->name, len, ".lora_up.weight")) {
+                up = 1;
+            } else if (!ends_with(t->name, len, ".alpha")) {
+                unknown++;
+            }
+        }
+        if (down && up) {
+            modules++;
+            unet += (size_t)is_unet;
+            ranks[nranks++] = rank;
+            other += unknown;
+        } else {
+            other += j - i;
+        }
+        i = j;
+    }
+    if (modules) {
+        qsort(ranks, nranks, sizeof *ranks, cmp_u64);
+        fprintf(out, "kind: kohya LoRA, %zu modules (%zu UNet, %zu text encoder), rank%s ",
+                modules, unet, modules - unet, ranks[0] != ranks[nranks - 1] ? "s" : "");
+        for (size_t i = 0; i < nranks; i++)
+            if (i == 0 || ranks[i] != ranks[i - 1])
+                fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)ranks[i]);
+        fputc('\n', out);
+        if (other)
+            fprintf(out, "  %zu tensors are not part of a lora_down/lora_up pair\n", other);
+    }
+    free(ranks);
+    return modules > 0;
+}
+
+static void print_kind(const safetensors_file *f, FILE *out)
+{
+    fputc('\n', out);
+    if (print_kohya_lora(f, out))
+        return;
+    /* Checkpoint model-family detection (SD 1.x / 2.x / SDXL from the key layout) will go
+     * here; until then say nothing rather than guess. */
+    fprintf(out, "kind: not recognised\n");
+}
+
+int inspect_safetensors(const char *path, FILE *out, error_info *err)
+{
+    safetensors_file *f;
+    if (safetensors_open(path, &f, err) < 0)
+        return -1;
+    fprintf(out, "file: %s\nsize: ", path);
+    print_size(out, safetensors_file_size(f));
+    fprintf(out, ", header %llu bytes\n", (unsigned long long)safetensors_header_size(f));
+    print_metadata(f, out);
+    print_tensors(f, out);
+    print_totals(f, out);
+    print_kind(f, out);
+    safetensors_close(f);
+    return 0;
+}
