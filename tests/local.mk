@@ -4,3 +4,4 @@ include tests/params.mk
 include tests/config.mk
 include tests/kernels.mk
 include tests/tui.mk
+include tests/safetensors.mk
