@@ -66,10 +66,14 @@ int form_split_lines(const char *text, char ***lines)
         size_t len = e ? (size_t)(e - s) : strlen(s);
         char *raw = strndup(s, len);
         (*lines)[i] = malloc(len + 1);
-        form_ascii(raw ? raw : "", (*lines)[i] ? (*lines)[i] : (char[1]){0}, len + 1);
+        if ((*lines)[i])
+            form_ascii(raw ? raw : "", (*lines)[i], len + 1);
         free(raw);
-        if (!(*lines)[i])
-            (*lines)[i] = strdup("");
+        if (!(*lines)[i]) {
+            form_free_lines(*lines, i);
+            *lines = NULL;
+            return 0;
+        }
         i++;
         if (!e)
             break;
@@ -112,6 +116,7 @@ static bool pick_path(form *f, const char *title, const char *start, char *out, 
             break;
         setCDKFselectDirectory(fs, *dir ? dir : ".");
         setCDKFselectPreProcess(fs, edit_preprocess, &c);
+        curs_set(1);
         char *r = activateCDKFselect(fs, NULL);
         if (fs->exitType == vNORMAL && r) {
             snprintf(out, size, "%s", r);
@@ -148,6 +153,7 @@ static bool entry_dialog(form *f, const char *title, const char *label, const ch
             break;
         setCDKEntryValue(e, value);
         setCDKEntryPreProcess(e, edit_preprocess, &c);
+        curs_set(1);
         char *r = activateCDKEntry(e, NULL);
         bool accepted = e->exitType == vNORMAL && r;
         const char *cur = getCDKEntryValue(e);
@@ -388,6 +394,7 @@ static void edit_text(form *f, const param *p, const char *title)
         setCDKMentryValue(m, padded);
         free(padded);
         setCDKMentryPreProcess(m, prompt_preprocess, &c);
+        curs_set(1);
         char *r = activateCDKMentry(m, NULL);
         bool accepted = m->exitType == vNORMAL && r;
         const char *got = getCDKMentryValue(m);

@@ -434,6 +434,7 @@ void form_draw(form *f)
         mvchgat(LINES - 1, spans[i][0], spans[i][1] - spans[i][0],
                 f->color ? A_BOLD : A_REVERSE, f->color ? 1 : 0, NULL);
     }
-    move(LINES - 1, w - 1);
+    /* the list shows focus by highlighting; editors turn the cursor back on */
+    curs_set(0);
     refresh();
 }

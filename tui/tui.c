@@ -290,7 +290,9 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void load_into(form *f, const char *path)
+/* Loads a file in place of the current config. A shipped preset is a template: saving it
+ * asks for a new name instead of writing into the installed file. */
+static void load_into(form *f, const char *path, bool shipped)
 {
     config fresh;
     config_init(&fresh);
@@ -310,12 +312,13 @@ static void load_into(form *f, const char *path)
     free(f->path);
     /* kohya_ss JSON and run TOMLs are imported; saving writes a loratty preset next to them */
     size_t len = strlen(path);
-    if (len > 5 && strcmp(path + len - 5, ".toml") == 0)
+    if (len > 5 && strcmp(path + len - 5, ".toml") == 0 && !shipped)
         f->path = strdup(path);
     else
         f->path = NULL;
     form_rebuild(f);
-    form_status(f, false, "Opened %s%s", path, w.count ? " (with warnings)" : "");
+    form_status(f, false, "Opened %s%s%s", path, w.count ? " (with warnings)" : "",
+                f->path ? "" : "; F2 saves it under a new name");
     form_draw(f);
     show_warnings(f, path, &w);
     config_warnings_free(&w);
@@ -336,22 +339,37 @@ static void do_open(form *f)
     qsort(items, (size_t)shipped, sizeof *items, cmp_str);
     qsort(items + shipped, (size_t)(n - shipped), sizeof *items, cmp_str);
     const char **shown = calloc((size_t)n + 1, sizeof *shown);
-    if (!shown)
+    char **labels = calloc((size_t)n + 1, sizeof *labels);
+    if (!shown || !labels) {
+        free(shown);
+        free(labels);
         goto out;
+    }
     shown[0] = "(type or browse for a path...)";
-    for (int i = 0; i < n; i++)
-        shown[i + 1] = items[i];
+    for (int i = 0; i < n; i++) {
+        /* file name and where it lives; the full path is in the help screen's FILES */
+        const char *base = strrchr(items[i], '/');
+        size_t sz = strlen(items[i]) + 16;
+        labels[i] = malloc(sz);
+        if (labels[i])
+            snprintf(labels[i], sz, "%-32s %s", base ? base + 1 : items[i],
+                     i < shipped ? "shipped" : "yours");
+        shown[i + 1] = labels[i] ? labels[i] : items[i];
+    }
     int k = form_ask_choice(f, "Open a preset", shown, n + 1, n ? 1 : 0);
     char path[4096];
     if (k == 0) {
         form_draw(f);
         if (form_ask_text(f, "Open a preset, kohya_ss JSON or sd-scripts TOML", "File: ",
                           f->path ? f->path : "", true, path, sizeof path) && *path)
-            load_into(f, path);
+            load_into(f, path, false);
     } else if (k > 0) {
-        load_into(f, items[k - 1]);
+        load_into(f, items[k - 1], k - 1 < shipped);
     }
     free(shown);
+    for (int i = 0; i < n; i++)
+        free(labels[i]);
+    free(labels);
 out:
     for (int i = 0; i < n; i++)
         free(items[i]);
@@ -369,7 +387,8 @@ static void do_print(form *f)
                            "# config_lora.toml:\n%s", cmd ? cmd : "(none)", toml ? toml : "");
         char **lines;
         int n = form_split_lines(all, &lines);
-        form_show_text(f, "Print command", lines, n);
+        if (n > 0)
+            form_show_text(f, "Print command", lines, n);
         form_free_lines(lines, n);
     }
     free(all);
@@ -515,11 +534,12 @@ int tui_main(const char *preset_path, const tui_options *opts)
     curses_active = 1;
     keypad(stdscr, TRUE);
     set_escdelay(25);
-    curs_set(0);
     f.color = caps.color && has_colors();
     if (f.color) {
-        initCDKColor();
-        init_pair(1, COLOR_CYAN, COLOR_BLACK);   /* keys in the hint bar */
+        /* only two pairs of our own; CDK's colour markup is not used */
+        start_color();
+        use_default_colors();
+        init_pair(1, COLOR_CYAN, -1);            /* keys in the hint bar */
         init_pair(2, COLOR_WHITE, COLOR_RED);    /* errors */
     }
     f.open[0] = true;
