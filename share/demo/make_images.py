@@ -44,7 +44,7 @@ def draw(background, centre, radius):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "img")
-    folder = os.path.join(out, "10_zqx ring")
+    folder = os.path.join(out, "10_zqx")
     os.makedirs(folder, exist_ok=True)
     rng = random.Random(1234)
     for i in range(12):
