@@ -3,7 +3,8 @@ libloratty_a_SOURCES += \
 	src/error.c src/error.h \
 	src/fileio.c src/fileio.h \
 	src/toml.c src/toml_scalar.c src/toml_write.c src/toml.h \
-	src/params.c src/params.h \
+	src/params.c src/params.h src/params_model.inc src/params_basic.inc \
+	src/params_advanced.inc src/params_dataset.inc \
 	src/config.c src/config.h src/config_internal.h \
 	src/config_load.c src/config_save.c src/config_validate.c src/config_sdscripts.c \
 	src/network_types.c src/network_types.h \

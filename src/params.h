@@ -57,17 +57,24 @@ typedef struct param {
     const char *kohya_key;     /* key in the kohya_ss GUI's saved JSON, NULL if none */
     param_section section;
     param_type type;
-    const char *default_value; /* TOML-free text: "true", "1e-4", "cosine", "" */
+    /* The kohya_ss GUI default as TOML-free text: "true"/"false", "0.0001", "cosine",
+     * "512,512". "" is an empty string, an empty list, or for a number "unset" (only with
+     * PARAM_OPTIONAL). A PARAM_STRING_LIST default is its items separated by spaces,
+     * "a=b c=d", as kohya_ss stores them. */
+    const char *default_value;
     double min, max;           /* inclusive range for numbers; NAN when unbounded */
     const char *const *choices;/* NULL-terminated, for PARAM_CHOICE */
     const char *help;          /* one line */
     param_support support;
     unsigned flags;
-    /* When the parameter applies (TUI shows it): NULL = always, else "key" (true / non-empty /
-     * non-zero), "key=a|b" (one of), "key^prefix" (starts with), "!key..." negates. */
+    /* When the parameter applies (TUI shows it; network_args are only built from the ones
+     * that apply): NULL = always, else conditions joined by '&' that must all hold:
+     * "key" (true / non-empty / non-zero), "key=a|b" (equals one of), "key^p|q" (starts
+     * with one of), "!..." negates one condition. A key's unset value is its default. */
     const char *applies_when;
     /* For LORATTY_ONLY options kohya_ss passes as --network_args: the argument's key
-     * (e.g. "conv_dim"); NULL otherwise. */
+     * (e.g. "conv_dim", "preset" for lycoris_preset); NULL otherwise. The exporter writes
+     * "key=value" when the parameter applies and is not at its default. */
     const char *network_arg;
 } param;
 
@@ -89,5 +96,8 @@ const char *params_type_name(param_type type);
  * ("true"/"false" for booleans), or NULL when unset (the default is then used). */
 typedef const char *(*params_lookup_fn)(const char *name, void *ctx);
 bool params_applies(const param *p, params_lookup_fn lookup, void *ctx);
+/* Checks the syntax of an applies_when expression and that every key it names is in the
+ * table; on an unknown key, *bad_key points at its name (static storage). */
+bool params_applies_parse(const char *expr, const char **bad_key);
 
 #endif
