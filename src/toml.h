@@ -77,7 +77,8 @@ toml_value *toml_new_float(double value);
 toml_value *toml_new_bool(bool value);
 toml_value *toml_new_datetime(toml_type type, const char *text);
 toml_value *toml_clone(const toml_value *value);
-/* Takes ownership of value; replaces an existing key in place (keeping its position). */
+/* Takes ownership of value; replaces an existing key in place (keeping its position).
+ * On failure (-1: not a table, out of memory) the caller still owns value. */
 int toml_table_set(toml_value *table, const char *key, toml_value *value);
 /* toml_table_set for keys that may hold NUL bytes. Replacing a value whose successor has no
  * comment keeps the old comment. */
