@@ -8,8 +8,8 @@ tui_start 100 30 p.toml
 tui_wait 'loratty  p\.toml'
 tui_wait 'F10/q Quit'
 
-tui_set network_dim 32
-tui_wait 'network_dim = 32'
+tui_set network_dim 48
+tui_wait 'network_dim = 48'
 tui_set learning_rate 0.0005
 tui_wait 'learning_rate = 0\.0005'
 tui_wait '\[modified\]'
@@ -25,7 +25,7 @@ section_value() {
 }
 dim=$(section_value basic network_dim)
 lr=$(section_value basic learning_rate)
-[ "$dim" = 32 ] || fail "network_dim in the saved file is '$dim', not 32"
+[ "$dim" = 48 ] || fail "network_dim in the saved file is '$dim', not 48"
 case "$lr" in
     0.0005|5e-4|5e-04|5.0e-4|5.0e-04) ;;
     *) fail "learning_rate in the saved file is '$lr', not 0.0005" ;;
@@ -36,7 +36,7 @@ tui_keys q
 tui_wait 'EXITED=0'
 tui_start 100 30 p.toml
 tui_find network_dim
-tui_wait 'network_dim +\* +32'
+tui_wait 'network_dim +\*!? +48 '
 tui_find learning_rate
-tui_wait 'learning_rate +\* +(0\.0005|5e-0?4)'
+tui_wait 'learning_rate +\*!? +(0\.0005|5e-0?4) '
 echo "PASS"
