@@ -312,7 +312,7 @@ static void draw_row(form *f, int y, const form_row *r, bool focused)
         int valw = w - x;
         const char *tag = " (not yet)";
         if (notyet && valw > 30)
-            valw -= (int)strlen(tag);
+            valw -= (int)strlen(tag) + 1;   /* the last column keeps the scroll marks */
         field_value(f, p, buf, sizeof buf);
         if ((int)strlen(buf) > valw && valw > 3) {
             buf[valw - 3] = 0;
@@ -320,7 +320,7 @@ static void draw_row(form *f, int y, const form_row *r, bool focused)
         }
         put_clipped(y, x, buf, valw);
         if (notyet && w - x > 30)
-            put_clipped(y, w - (int)strlen(tag), tag, (int)strlen(tag));
+            put_clipped(y, w - 1 - (int)strlen(tag), tag, (int)strlen(tag));
     }
     if (focused)
         attroff(A_REVERSE);
