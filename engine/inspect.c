@@ -8,6 +8,11 @@
 
 #include "engine/safetensors.h"
 
+static const char *plural(size_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 /* Longest metadata value shown in full, in bytes; ss_tag_frequency and friends are cut. */
 #define VALUE_MAX 100
 
@@ -47,6 +52,25 @@ static void print_value(FILE *out, const char *v)
     fputc('\n', out);
 }
 
+/* Terminal cells a UTF-8 string takes, counting one per code point. */
+static int cells(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* Prints s padded to `width` cells; control characters, which a hostile file could use to
+ * drive the terminal, are shown as '?'. */
+static void print_padded(FILE *out, const char *s, int width)
+{
+    for (const char *p = s; *p; p++)
+        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+    for (int n = cells(s); n < width; n++)
+        fputc(' ', out);
+}
+
 static void print_metadata(const safetensors_file *f, FILE *out)
 {
     size_t n = safetensors_metadata_count(f);
@@ -59,14 +83,16 @@ static void print_metadata(const safetensors_file *f, FILE *out)
     for (size_t i = 0; i < n; i++) {
         const char *k, *v;
         safetensors_metadata_at(f, i, &k, &v);
-        int len = (int)strlen(k);
+        int len = cells(k);
         if (len > width)
             width = len < 40 ? len : 40;
     }
     for (size_t i = 0; i < n; i++) {
         const char *k, *v;
         safetensors_metadata_at(f, i, &k, &v);
-        fprintf(out, "  %-*s  ", width, k);
+        fputs("  ", out);
+        print_padded(out, k, width);
+        fputs("  ", out);
         print_value(out, v);
     }
 }
@@ -77,13 +103,15 @@ static void print_tensors(const safetensors_file *f, FILE *out)
     fprintf(out, "\ntensors (%zu):\n", n);
     int width = 0;
     for (size_t i = 0; i < n; i++) {
-        int len = (int)strlen(safetensors_tensor_at(f, i)->name);
+        int len = cells(safetensors_tensor_at(f, i)->name);
         if (len > width)
             width = len;
     }
     for (size_t i = 0; i < n; i++) {
         const safetensors_tensor *t = safetensors_tensor_at(f, i);
-        fprintf(out, "  %-*s  %-7s [", width, t->name, dtype_name(t->dtype));
+        fputs("  ", out);
+        print_padded(out, t->name, width);
+        fprintf(out, "  %-7s [", dtype_name(t->dtype));
         for (int d = 0; d < t->ndim; d++)
             fprintf(out, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
         fprintf(out, "]\n");
@@ -106,8 +134,8 @@ static void print_totals(const safetensors_file *f, FILE *out)
     for (int d = 0; d < DTYPE_COUNT; d++) {
         if (!count[d])
             continue;
-        fprintf(out, "  %-7s %zu tensors, %llu parameters, ", dtype_name((dtype_t)d), count[d],
-                params[d]);
+        fprintf(out, "  %-7s %zu tensor%s, %llu parameters, ", dtype_name((dtype_t)d),
+                count[d], plural(count[d]), params[d]);
         print_size(out, bytes[d]);
         fputc('\n', out);
     }
@@ -127,16 +155,26 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* kohya LoRA keys: lora_{unet,te,te1,te2}_<module>.{lora_down.weight,lora_up.weight,alpha}.
- * Tensors are in name order, so the tensors of one module are adjacent. */
+ * Tensors are in name order, so the tensors of one module are adjacent. The rank is the
+ * first dimension of lora_down; alpha is a scalar (sd-scripts uses the rank when absent). */
 static int print_kohya_lora(const safetensors_file *f, FILE *out)
 {
     size_t n = safetensors_count(f);
-    size_t modules = 0, unet = 0, other = 0;
+    size_t modules = 0, unet = 0, other = 0, nranks = 0, nalphas = 0;
     uint64_t *ranks = malloc((n ? n : 1) * sizeof *ranks);
-    if (!ranks)
+    float *alphas = malloc((n ? n : 1) * sizeof *alphas);
+    if (!ranks || !alphas) {
+        free(ranks);
+        free(alphas);
         return 0;
-    size_t nranks = 0;
+    }
     for (size_t i = 0; i < n;) {
         const char *name = safetensors_tensor_at(f, i)->name;
         int is_unet = -1;
@@ -150,9 +188,10 @@ static int print_kohya_lora(const safetensors_file *f, FILE *out)
             continue;
         }
         size_t mlen = (size_t)(dot - name) + 1;
-        int down = 0, up = 0;
+        int down = 0, up = 0, has_alpha = 0;
         size_t unknown = 0;
         uint64_t rank = 0;
+        float alpha = 0;
         size_t j = i;
         for (; j < n && strncmp(safetensors_tensor_at(f, j)->name, name, mlen) == 0; j++) {
             const safetensors_tensor *t = safetensors_tensor_at(f, j);
@@ -162,7 +201,10 @@ static int print_kohya_lora(const safetensors_file *f, FILE *out)
                 rank = (uint64_t)t->shape[0];
             } else if (ends_with(t->name, len, ".lora_up.weight")) {
                 up = 1;
-            } else if (!ends_with(t->name, len, ".alpha")) {
+            } else if (ends_with(t->name, len, ".alpha") && t->nelements == 1 &&
+                       dtype_to_f32(t->dtype, t->data, &alpha, 1) == 0) {
+                has_alpha = 1;
+            } else {
                 unknown++;
             }
         }
@@ -170,6 +212,8 @@ static int print_kohya_lora(const safetensors_file *f, FILE *out)
             modules++;
             unet += (size_t)is_unet;
             ranks[nranks++] = rank;
+            if (has_alpha)
+                alphas[nalphas++] = alpha;
             other += unknown;
         } else {
             other += j - i;
@@ -178,16 +222,29 @@ static int print_kohya_lora(const safetensors_file *f, FILE *out)
     }
     if (modules) {
         qsort(ranks, nranks, sizeof *ranks, cmp_u64);
-        fprintf(out, "kind: kohya LoRA, %zu modules (%zu UNet, %zu text encoder), rank%s ",
-                modules, unet, modules - unet, ranks[0] != ranks[nranks - 1] ? "s" : "");
+        fprintf(out, "kind: kohya LoRA, %zu module%s (%zu UNet, %zu text encoder), rank%s ",
+                modules, plural(modules), unet, modules - unet,
+                ranks[0] != ranks[nranks - 1] ? "s" : "");
         for (size_t i = 0; i < nranks; i++)
             if (i == 0 || ranks[i] != ranks[i - 1])
                 fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)ranks[i]);
+        if (nalphas) {
+            qsort(alphas, nalphas, sizeof *alphas, cmp_float);
+            fprintf(out, ", alpha%s ", alphas[0] != alphas[nalphas - 1] ? "s" : "");
+            for (size_t i = 0; i < nalphas; i++)
+                if (i == 0 || alphas[i] != alphas[i - 1])
+                    fprintf(out, "%s%g", i ? ", " : "", alphas[i]);
+        }
         fputc('\n', out);
+        if (nalphas < modules)
+            fprintf(out, "  %zu module%s without alpha (taken as the rank)\n",
+                    modules - nalphas, plural(modules - nalphas));
         if (other)
-            fprintf(out, "  %zu tensors are not part of a lora_down/lora_up pair\n", other);
+            fprintf(out, "  %zu tensor%s not part of a lora_down/lora_up pair\n", other,
+                    plural(other));
     }
     free(ranks);
+    free(alphas);
     return modules > 0;
 }
 
@@ -201,18 +258,23 @@ static void print_kind(const safetensors_file *f, FILE *out)
     fprintf(out, "kind: not recognised\n");
 }
 
-int inspect_safetensors(const char *path, FILE *out, error_info *err)
+void inspect_print(const safetensors_file *f, const char *label, FILE *out)
 {
-    safetensors_file *f;
-    if (safetensors_open(path, &f, err) < 0)
-        return -1;
-    fprintf(out, "file: %s\nsize: ", path);
+    fprintf(out, "file: %s\nsize: ", label);
     print_size(out, safetensors_file_size(f));
     fprintf(out, ", header %llu bytes\n", (unsigned long long)safetensors_header_size(f));
     print_metadata(f, out);
     print_tensors(f, out);
     print_totals(f, out);
     print_kind(f, out);
+}
+
+int inspect_safetensors(const char *path, FILE *out, error_info *err)
+{
+    safetensors_file *f;
+    if (safetensors_open(path, &f, err) < 0)
+        return -1;
+    inspect_print(f, path, out);
     safetensors_close(f);
     return 0;
 }

@@ -40,7 +40,29 @@ struct safetensors_file {
     size_t meta_count;
 };
 
-#define NAME_FMT "'%.200s'"
+#define NAME_FMT "'%s'"
+
+/* A name as it may appear in a message: at most ~200 bytes, control characters (which a
+ * hostile file could use to drive the terminal) shown as '?'. */
+typedef struct printable {
+    char s[208];
+} printable;
+
+static printable show(const char *name)
+{
+    printable p;
+    size_t i = 0;
+    for (; name[i] && i < 200; i++)
+        p.s[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+    /* Do not leave half a UTF-8 sequence at the cut. */
+    if (name[i])
+        while (i > 0 && ((unsigned char)name[i] & 0xC0) == 0x80)
+            i--;
+    p.s[i] = '\0';
+    if (name[i])
+        memcpy(p.s + i, "...", 4);
+    return p;
+}
 
 static uint64_t read_le64(const unsigned char *p)
 {
@@ -97,7 +119,7 @@ static int parse_metadata(safetensors_file *f, json_t *obj, error_info *err)
     json_object_foreach(obj, key, value) {
         if (!json_is_string(value))
             return error_set(err, f->label, 0, 0, NULL,
-                             "__metadata__ value of \"%.200s\" is not a string", key);
+                             "__metadata__ value of \"%s\" is not a string", show(key).s);
         f->meta[f->meta_count].key = key;
         f->meta[f->meta_count].value = json_string_value(value);
         f->meta_count++;
@@ -107,9 +129,11 @@ static int parse_metadata(safetensors_file *f, json_t *obj, error_info *err)
 }
 
 /* Fills t from one header entry; shape values go to *pool (advanced past them). */
-static int parse_entry(safetensors_file *f, const char *name, json_t *entry,
+static int parse_entry(safetensors_file *f, const char *key, json_t *entry,
                        safetensors_tensor *t, int64_t **pool, error_info *err)
 {
+    printable shown = show(key);
+    const char *name = shown.s;
     if (!json_is_object(entry))
         return error_set(err, f->label, 0, 0, NULL, "tensor " NAME_FMT ": entry is not an object",
                          name);
@@ -124,19 +148,20 @@ static int parse_entry(safetensors_file *f, const char *name, json_t *entry,
         json_object_foreach(entry, k, v) {
             if (strcmp(k, "dtype") && strcmp(k, "shape") && strcmp(k, "data_offsets"))
                 return error_set(err, f->label, 0, 0, NULL,
-                                 "tensor " NAME_FMT ": unexpected field \"%.100s\"", name, k);
+                                 "tensor " NAME_FMT ": unexpected field \"%s\"", name,
+                                 show(k).s);
         }
     }
 
-    t->name = name;
+    t->name = key;
     t->path = f->label;
     json_t *jd = json_object_get(entry, "dtype");
     if (!json_is_string(jd))
         return error_set(err, f->label, 0, 0, NULL, "tensor " NAME_FMT ": dtype is not a string",
                          name);
     if (dtype_from_name(json_string_value(jd), &t->dtype) < 0)
-        return error_set(err, f->label, 0, 0, NULL, "tensor " NAME_FMT ": unknown dtype \"%.40s\"",
-                         name, json_string_value(jd));
+        return error_set(err, f->label, 0, 0, NULL, "tensor " NAME_FMT ": unknown dtype \"%s\"",
+                         name, show(json_string_value(jd)).s);
 
     json_t *js = json_object_get(entry, "shape");
     if (!json_is_array(js))
@@ -222,13 +247,14 @@ static int check_tiling(safetensors_file *f, error_info *err)
         if (t->offset < pos)
             rc = error_set(err, f->label, 0, 0, NULL,
                            "tensors " NAME_FMT " and " NAME_FMT " overlap: the first ends at byte "
-                           "%llu, the second begins at %llu", prev->name, t->name,
-                           (unsigned long long)pos, (unsigned long long)t->offset);
+                           "%llu, the second begins at %llu", show(prev->name).s,
+                           show(t->name).s, (unsigned long long)pos,
+                           (unsigned long long)t->offset);
         else if (t->offset > pos)
             rc = error_set(err, f->label, 0, 0, NULL,
                            "gap in the data buffer: bytes %llu..%llu before tensor " NAME_FMT
                            " belong to no tensor", (unsigned long long)pos,
-                           (unsigned long long)t->offset, t->name);
+                           (unsigned long long)t->offset, show(t->name).s);
         pos = t->offset + t->nbytes;
         prev = t;
     }
@@ -290,7 +316,7 @@ static int parse_header(safetensors_file *f, error_info *err)
         if (json_error_code(&jerr) == json_error_duplicate_key &&
             duplicate_key_name((const char *)f->base + 8, jerr.position, dup, sizeof dup) == 0)
             return error_set(err, f->label, 0, 0, NULL,
-                             "header has a duplicate key " NAME_FMT, dup);
+                             "header has a duplicate key " NAME_FMT, show(dup).s);
         if (json_error_code(&jerr) == json_error_duplicate_key)
             return error_set(err, f->label, 0, 0, NULL,
                              "header has a duplicate key (near byte %d of the header)",
@@ -473,6 +499,6 @@ int safetensors_read_f32(const safetensors_tensor *t, float *out, error_info *er
     if (dtype_to_f32(t->dtype, t->data, out, (size_t)t->nelements) < 0)
         return error_set(err, t->path, 0, 0, NULL,
                          "tensor " NAME_FMT ": cannot read %s as f32 (only F16, BF16, F32, F64)",
-                         t->name, dtype_name(t->dtype));
+                         show(t->name).s, dtype_name(t->dtype));
     return 0;
 }

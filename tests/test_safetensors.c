@@ -302,6 +302,8 @@ static void test_malformed(void **state)
          "tensor 'a': unexpected field \"x\""},
         {"{\"a\":{\"dtype\":\"F17\",\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4,
          "tensor 'a': unknown dtype \"F17\""},
+        {"{\"\\u001b]x\":{\"dtype\":\"F18\",\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4,
+         "tensor '?]x': unknown dtype \"F18\""},
         {"{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4,
          "tensor 'a': dtype is not a string"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":{},\"data_offsets\":[0,4]}}", 0, 4,
@@ -543,7 +545,8 @@ static void test_inspect(void **state)
         "tensors (7):\n",
         "totals: 7 tensors, 34305 parameters\n",
         "  F16     7 tensors, 34305 parameters, 68610 bytes (67.0 KiB)\n",
-        "kind: kohya LoRA, 3 modules (2 UNet, 1 text encoder), ranks 4, 8\n",
+        "kind: kohya LoRA, 3 modules (2 UNet, 1 text encoder), ranks 4, 8, alpha 4\n",
+        "  2 modules without alpha (taken as the rank)\n",
     };
     for (size_t i = 0; i < sizeof expect / sizeof *expect; i++)
         if (!strstr(text, expect[i]))
@@ -559,6 +562,22 @@ static void test_inspect(void **state)
     assert_true(strchr(line, '\n') - line < 140);
     /* Tensors sorted by name. */
     assert_true(strstr(text, "lora_te_text") < strstr(text, "lora_unet_down_blocks_0_att"));
+    free(text);
+
+    /* Control characters in names never reach the terminal. */
+    const float one = 1;
+    w = safetensors_writer_new();
+    add(w, "evil\x1b[2J", DTYPE_F32, 0, NULL, &one);
+    set_meta(w, "k\x1b", "v\x1b");
+    assert_int_equal(safetensors_write(path, w, &err), 0);
+    safetensors_writer_free(w);
+    text = NULL;
+    out = open_memstream(&text, &len);
+    assert_int_equal(inspect_safetensors(path, out, &err), 0);
+    fclose(out);
+    assert_null(strchr(text, '\x1b'));
+    assert_non_null(strstr(text, "evil?[2J"));
+    assert_non_null(strstr(text, "kind: not recognised"));
     free(text);
 
     text = NULL;
