@@ -5,7 +5,7 @@
 #include <string.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "loratty reads and writes little-endian tensor data in place; big-endian hosts are not supported"
+#error "tensor data is read and written little-endian in place: big-endian hosts unsupported"
 #endif
 
 static const struct {

@@ -467,6 +467,15 @@ static void test_atomic_write(void **state)
         free(now);
     }
 
+    /* The rename fails when the target is a directory; the temporary must go too. */
+    char dirpath[128];
+    path_in_tmp(dirpath, sizeof dirpath, "isdir.safetensors");
+    assert_int_equal(mkdir(dirpath, 0755), 0);
+    assert_int_equal(safetensors_write(dirpath, w, &err), -1);
+    assert_non_null(strstr(err.message, "cannot write"));
+    assert_int_equal(count_entries(".isdir.safetensors."), 0);
+    assert_int_equal(rmdir(dirpath), 0);
+
     /* And a successful overwrite replaces it and leaves nothing else behind. */
     assert_int_equal(safetensors_write(path, w, &err), 0);
     safetensors_file *f;
