@@ -500,9 +500,18 @@ const char *config_string(const config *cfg, const char *name)
     return v && v->type == TOML_STRING ? v->as.string.data : "";
 }
 
-/* Shortest decimal text that reads back to the same double. */
+/* Shortest decimal text that reads back to the same double; plain notation (10, 0.0001)
+ * where a person would write it, exponents only for very small or large numbers. */
 void config_format_float(double x, char *buf, size_t size)
 {
+    double magnitude = x < 0 ? -x : x;
+    if (x == 0 || (magnitude >= 1e-5 && magnitude < 1e15)) {
+        for (int decimals = 0; decimals <= 20; decimals++) {
+            snprintf(buf, size, "%.*f", decimals, x);
+            if (strtod(buf, NULL) == x)
+                return;
+        }
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, size, "%.*g", prec, x);
         if (strtod(buf, NULL) == x)

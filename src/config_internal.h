@@ -13,6 +13,8 @@ int config_store(config *cfg, const param *p, toml_value *v, const char *origin)
 const param *config_find_key(const char *key, char *suggestion, size_t size);
 void config_format_float(double x, char *buf, size_t size);
 bool config_is_text_param(const param *p);
+/* params_lookup_fn over a config (ctx = const config *), for params_applies(). */
+const char *config_lookup_text(const char *name, void *ctx);
 int config_parse_resolution(const char *text, int *width, int *height);
 
 #endif

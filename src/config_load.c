@@ -169,6 +169,17 @@ static void warn_missing_path(const param *p, const toml_value *v, const char *p
 static int store(config *cfg, const param *p, const toml_value *v, const char *path,
                  config_warnings *w, error_info *err)
 {
+    /* kohya_ss saves unset numbers as "" (None on the sd-scripts side): the default applies */
+    if (v->type == TOML_STRING && v->as.string.len == 0
+        && (p->type == PARAM_INT || p->type == PARAM_FLOAT || p->type == PARAM_BOOL))
+        return 0;
+    /* and some old files hold false for an unset number (min_timestep: false) */
+    if (v->type == TOML_BOOL && (p->type == PARAM_INT || p->type == PARAM_FLOAT)) {
+        if (!v->as.boolean)
+            return 0;
+        config_warnings_add(w, "%s: %s: true is not a number, ignored", path, p->name);
+        return 0;
+    }
     toml_value *coerced = config_coerce(p, v, path, err);
     if (!coerced)
         return -1;
@@ -380,6 +391,15 @@ static int check_dataset_table(const toml_value *t, unsigned level_flag, const c
                                  p ? " (wrong level)" : "");
             config_warnings_add(w, "%s:%d: %s.%s: not a dataset option loratty knows, ignored", path,
                                 v->line, where, key);
+            continue;
+        }
+        if (strcmp(p->name, "resolution") == 0) {
+            /* the dataset config writes resolution as N or [W, H] */
+            bool ok = v->type == TOML_INTEGER && v->as.integer > 0;
+            if (v->type == TOML_ARRAY && v->as.array.count == 2)
+                ok = v->as.array.items[0]->type == TOML_INTEGER && v->as.array.items[1]->type == TOML_INTEGER;
+            if (!ok)
+                return error_set(err, path, v->line, 0, where, "resolution must be N or [W, H] in a dataset config");
             continue;
         }
         toml_value *coerced = config_coerce(p, v, path, err);

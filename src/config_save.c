@@ -145,7 +145,18 @@ char *config_export_sdscripts_toml(const config *cfg)
         /* accelerate's options go on its command line; mixed_precision is read by both */
         if (p->section == SECTION_ACCELERATE && strcmp(p->name, "mixed_precision") != 0)
             continue;
+        if (!params_applies(p, config_lookup_text, (void *)cfg))
+            continue;
         toml_value *v = effective_value(cfg, p);
+        /* numeric choices (max_token_length 75/150/225) are integers to sd-scripts */
+        if (v && p->type == PARAM_CHOICE && v->type == TOML_STRING && v->as.string.len) {
+            char *end;
+            long long n = strtoll(v->as.string.data, &end, 10);
+            if (*end == '\0') {
+                toml_free(v);
+                v = toml_new_integer(n);
+            }
+        }
         if (v && worth_exporting(v) && !(p->type == PARAM_STRING_LIST && strcmp(p->name, "network_args") == 0))
             toml_table_set(flat, p->name, v);
         else

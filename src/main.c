@@ -4,6 +4,7 @@
 #include "build_config.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,9 @@
 #include "error.h"
 #include "params.h"
 #include "plan.h"
+#include "engine/inspect.h"
+#include "tui/keys.h"
+#include "tui/tui.h"
 
 enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_STOPPED = 130 };
 
@@ -105,10 +109,19 @@ static int command_check(const cli *args)
         if (rc != 0) {
             report(&err);
             status = EXIT_USAGE;
-        } else if (config_check_supported(&cfg, &err) != 0) {
-            fprintf(stdout, "\nThis preset cannot run yet:\n");
-            report(&err);
-            status = EXIT_USAGE;
+        } else {
+            bool first = true;
+            for (size_t i = 0; i < params_count; i++) {
+                const param *q = &params_table[i];
+                if (q->support != SUPPORT_NOT_YET || config_is_default(&cfg, q))
+                    continue;
+                if (first)
+                    printf("Not supported by loratty's engine yet (--run refuses these until it is):\n");
+                first = false;
+                char *text = config_value_text(&cfg, q);
+                printf("  %s.%s = %s\n", params_table_name(q), q->name, text);
+                free(text);
+            }
         }
         plan_free(&p);
     }
@@ -210,20 +223,36 @@ static int command_print(const cli *args)
 
 static int command_inspect(const cli *args)
 {
-    fprintf(stderr, "loratty: --inspect %s: not available in this build yet\n", args->inspect);
-    return EXIT_USAGE;
+    error_info err = {0};
+    if (inspect_safetensors(args->inspect, stdout, &err) != 0) {
+        report(&err);
+        return EXIT_USAGE;
+    }
+    return 0;
 }
 
 static int command_tui(const cli *args)
 {
-    (void)args;
-    fprintf(stderr, "loratty: the terminal UI is not available in this build yet; see --help\n");
-    return EXIT_USAGE;
+    tui_options opts = {0};
+    opts.sixel = TERM_SIXEL_AUTO;
+    if (args->sixel) {
+        int mode = term_sixel_mode_parse(args->sixel);
+        if (mode < 0) {
+            fprintf(stderr, "loratty: --sixel: \"%s\" is not one of auto, on, off\n", args->sixel);
+            return EXIT_USAGE;
+        }
+        opts.sixel = (term_sixel_mode)mode;
+    }
+    if (args->set_count) {
+        fprintf(stderr, "loratty: --set goes with --run, --check or --import; in the forms, edit the field\n");
+        return EXIT_USAGE;
+    }
+    return tui_main(args->preset, &opts);
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_RUN = 256, OPT_CHECK, OPT_IMPORT, OPT_PRINT, OPT_SET, OPT_INSPECT, OPT_SIXEL };
+    enum { OPT_RUN = 256, OPT_CHECK, OPT_IMPORT, OPT_PRINT, OPT_SET, OPT_INSPECT, OPT_SIXEL, OPT_KEYS_MDOC };
     static const struct option options[] = {
         {"run", required_argument, NULL, OPT_RUN},
         {"check", required_argument, NULL, OPT_CHECK},
@@ -233,6 +262,7 @@ int main(int argc, char **argv)
         {"set", required_argument, NULL, OPT_SET},
         {"inspect", required_argument, NULL, OPT_INSPECT},
         {"sixel", required_argument, NULL, OPT_SIXEL},
+        {"keys-mdoc", no_argument, NULL, OPT_KEYS_MDOC}, /* build time: the TUI keys for loratty(1) */
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -250,6 +280,7 @@ int main(int argc, char **argv)
         case 'o': args.output = optarg; break;
         case OPT_SET: args.sets[args.set_count++] = optarg; break;
         case OPT_SIXEL: args.sixel = optarg; break;
+        case OPT_KEYS_MDOC: keys_print_mdoc(stdout); free(args.sets); return 0;
         case 'h': usage(stdout); free(args.sets); return 0;
         case 'V': printf("loratty %s\n", PACKAGE_VERSION); free(args.sets); return 0;
         default:

@@ -4,6 +4,7 @@
  * network argument (param.network_arg) and when it applies; this file only assembles. */
 #include "network_types.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,7 @@ const param *network_arg_param(const char *key)
     return NULL;
 }
 
-static const char *lookup_value(const char *name, void *ctx)
+const char *config_lookup_text(const char *name, void *ctx)
 {
     static char buf[4][256];
     static int slot;
@@ -87,8 +88,14 @@ toml_value *network_args_for(const config *cfg)
     }
     for (size_t i = 0; i < params_count; i++) {
         const param *p = &params_table[i];
-        if (!p->network_arg || config_is_default(cfg, p)
-            || !params_applies(p, lookup_value, (void *)cfg))
+        /* kohya_ss always passes the conv rank and alpha of LoCon-like types and the LyCORIS
+         * preset; the other options only when they differ from the default */
+        static const char *const always[] = {"conv_dim", "conv_alpha", "preset", NULL};
+        bool must = false;
+        for (const char *const *a = always; p->network_arg && *a; a++)
+            must |= strcmp(*a, p->network_arg) == 0;
+        if (!p->network_arg || (!must && config_is_default(cfg, p))
+            || !params_applies(p, config_lookup_text, (void *)cfg))
             continue;
         char *text = config_value_text(cfg, p);
         if (text[0]) {
