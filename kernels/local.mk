@@ -10,3 +10,9 @@ libloratty_a_SOURCES += \
 if HAVE_CUDA
 AM_CPPFLAGS += -DHAVE_CUDA=1
 endif
+
+# attention, embeddings, randomness, losses, the activation arena and checkpointing
+libloratty_a_SOURCES += \
+	kernels/rng.h kernels/arena.h kernels/arena.c kernels/checkpoint.h kernels/checkpoint.c \
+	kernels/cpu/softmax.c kernels/cpu/attention.c kernels/cpu/timestep.c \
+	kernels/cpu/embedding.c kernels/cpu/dropout.c kernels/cpu/loss.c

@@ -28,13 +28,15 @@ void k_softmax_backward(float *dinp, const float *dout, const float *out, int N,
  * The forward also writes lse [B, H, Tq], each query row's log Σ exp(scores): the backward
  * recomputes the probabilities tile by tile from it instead of storing them, so neither pass
  * holds more than one tile_q × tile_k block of scores (flash-attention style, online softmax).
- * Both passes need scratch of k_attention_scratch_floats(dims) floats, independent of B, H
- * and of the thread count. out must not alias q, k or v. */
+ * Both passes need scratch of k_attention_scratch_floats(dims) floats: one tile's worth per
+ * OpenMP thread (omp_get_max_threads() at the time of the call, so query the size again after
+ * changing the thread count), independent of B and H. Threads split the forward by (batch,
+ * head, query tile) and the backward by (batch, head). out must not alias q, k or v. */
 typedef struct k_attn_dims {
     int B, Tq, Tk, H, d;
     int causal;           /* 1: key j visible to query i iff j ≤ i */
     float scale;          /* 0: 1/√d */
-    int tile_q, tile_k;   /* 0: defaults (128 × 512); tests use small tiles to cross edges */
+    int tile_q, tile_k;   /* 0: defaults (≤ 64 × 64); tests use small tiles to cross edges */
 } k_attn_dims;
 
 size_t k_attention_scratch_floats(const k_attn_dims *a);

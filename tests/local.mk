@@ -5,3 +5,4 @@ include tests/config.mk
 include tests/kernels.mk
 include tests/tui.mk
 include tests/safetensors.mk
+include tests/kernels_attention.mk
