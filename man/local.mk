@@ -9,4 +9,13 @@ CLEANFILES += man/loratty.toml.5 man/make_man5$(EXEEXT)
 man/loratty.toml.5: man/make_man5$(EXEEXT)
 	$(AM_V_GEN)$(MKDIR_P) man && ./man/make_man5$(EXEEXT) >$@.tmp && mv $@.tmp $@
 
-# loratty(1) is hand-written: dist_man_MANS += man/loratty.1
+
+
+# loratty(1) is written by hand except its list of TUI keys, which comes from the key table
+# (tui/keys.c) through `loratty --keys-mdoc`, so the page and the help screen cannot differ.
+man_MANS += man/loratty.1
+EXTRA_DIST += man/loratty.1.in
+CLEANFILES += man/loratty.1
+man/loratty.1: $(srcdir)/man/loratty.1.in loratty$(EXEEXT)
+	$(AM_V_GEN)$(MKDIR_P) man && ./loratty$(EXEEXT) --keys-mdoc >$@.keys && \
+	sed -e '/^@KEYS@$$/{r $@.keys' -e 'd;}' $(srcdir)/man/loratty.1.in >$@.tmp && rm -f $@.keys && mv $@.tmp $@

@@ -8,6 +8,4 @@ libloratty_a_SOURCES += \
 	src/config.c src/config.h src/config_internal.h \
 	src/config_load.c src/config_save.c src/config_validate.c src/config_sdscripts.c \
 	src/network_types.c src/network_types.h \
-	src/plan.c src/plan.h \
-	engine/dataset.c engine/dataset.h \
-	engine/buckets.c engine/buckets.h
+	src/plan.c src/plan.h

@@ -7,9 +7,7 @@ tests_test_image_LDADD = $(TEST_LIBS)
 check_PROGRAMS += tests/test_keys
 TESTS += tests/test_keys
 tests_test_keys_LDADD = $(TEST_LIBS)
-# The tmux tests drive tui_main() through tests/tui_driver (built for make check).
-check_PROGRAMS += tests/tui_driver
-tests_tui_driver_LDADD = libloratty.a $(LORATTY_LIBS)
+# The tmux tests drive the real `loratty PRESET`.
 TESTS += tests/tui_edit_save.sh tests/tui_invalid.sh tests/tui_resize.sh tests/tui_quit.sh
 EXTRA_DIST += tests/tui_lib.sh tests/tui_edit_save.sh tests/tui_invalid.sh tests/tui_resize.sh \
 	tests/tui_quit.sh

@@ -3,8 +3,8 @@
 
 command -v tmux >/dev/null 2>&1 || { echo "tmux not installed: skipping"; exit 77; }
 : "${top_builddir:=.}"
-# The form screen's own driver (tests/tui_driver.c) runs tui_main() exactly as `loratty PRESET`.
-TUI_PROG=${TUI_PROG:-$top_builddir/tests/tui_driver}
+# the real program, as a user starts it (LORATTY is set by make check)
+TUI_PROG=${TUI_PROG:-${LORATTY:-$top_builddir/loratty}}
 [ -x "$TUI_PROG" ] || { echo "no $TUI_PROG: build it with make check"; exit 99; }
 
 # A new server socket for every start: reusing one right after kill-server races its exit.

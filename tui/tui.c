@@ -502,7 +502,7 @@ int tui_main(const char *preset_path, const tui_options *opts)
                 fprintf(stderr, "loratty: %s\n", msg);
                 config_free(&cfg);
                 config_warnings_free(&warnings);
-                return 1;
+                return 2; /* a configuration error, as everywhere in loratty */
             }
             cfg.dirty = false;
         }
@@ -513,7 +513,7 @@ int tui_main(const char *preset_path, const tui_options *opts)
         config_free(&cfg);
         config_warnings_free(&warnings);
         free(f.path);
-        return 1;
+        return 2;
     }
     term_caps caps;
     term_detect(STDOUT_FILENO, TERM_SIXEL_OFF, 0, &caps);   /* the forms show no images */

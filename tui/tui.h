@@ -16,7 +16,7 @@ typedef struct tui_options {
 
 /* Runs the UI until the user quits. preset_path may be NULL (a new, unnamed preset) or name a
  * file that does not exist yet (it is created on save). Returns the process exit status:
- * 0, or 1 when the preset cannot be loaded or the terminal cannot be used (the reason is
+ * 0, 2 when the preset cannot be loaded or there is no terminal, 1 when curses cannot start (the reason is
  * printed on stderr). The terminal is restored on every way out, signals included. */
 int tui_main(const char *preset_path, const tui_options *opts);
 
