@@ -12,6 +12,7 @@
  * The crate writes metadata in hash-map order; we sort it by key so output is reproducible.
  * The data order is what matters to sd-scripts' sshs_model_hash. */
 #include "engine/safetensors.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -382,92 +383,24 @@ int safetensors_serialize(const safetensors_writer *w, unsigned char **out, size
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    while (n) {
-        /* Linux writes at most ~2 GiB per call; stay below that. */
-        ssize_t k = write(fd, p, n < (1u << 30) ? n : (1u << 30));
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Everything up to the rename; the caller unlinks tmp when this fails. */
-static int write_tmp(int fd, const layout *l, const safetensors_writer *w)
-{
-    unsigned char n[8];
-    put_le64(n, l->header.len);
-    if (write_all(fd, n, 8) < 0 || write_all(fd, l->header.buf, l->header.len) < 0)
-        return -1;
-    for (size_t i = 0; i < w->count; i++)
-        if (l->order[i]->nbytes && write_all(fd, l->order[i]->data, l->order[i]->nbytes) < 0)
-            return -1;
-    return fsync(fd);
-}
-
 int safetensors_write(const char *path, const safetensors_writer *w, error_info *err)
 {
-    size_t plen = strlen(path);
-    if (plen == 0 || path[plen - 1] == '/')
-        return error_set(err, path, 0, 0, NULL, "not a file name");
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path) : 0;
-    const char *base = slash ? slash + 1 : path;
-    char *dir = malloc(dirlen + 2);
-    char *tmp = malloc(plen + 16);
-    if (!dir || !tmp) {
-        free(dir);
-        free(tmp);
-        return error_set(err, path, 0, 0, NULL, "out of memory");
-    }
-    if (slash)
-        snprintf(dir, dirlen + 2, "%.*s", (int)(dirlen ? dirlen : 1), dirlen ? path : "/");
-    else
-        snprintf(dir, dirlen + 2, ".");
-    snprintf(tmp, plen + 16, "%.*s.%s.XXXXXX", (int)(slash ? dirlen + 1 : 0), path, base);
-
     layout l;
-    int rc = layout_build(w, &l, path, err);
-    if (rc < 0)
-        goto out;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = error_set(err, path, 0, 0, NULL, "cannot create a temporary file in %s: %s", dir,
-                       strerror(errno));
-        layout_free(&l);
-        goto out;
-    }
-    int failed = fchmod(fd, 0644) < 0 || write_tmp(fd, &l, w) < 0;
-    int e = errno;
-    if (close(fd) < 0 && !failed) {
-        failed = 1;
-        e = errno;
-    }
+    if (layout_build(w, &l, path, err) < 0)
+        return -1;
+    fileio_atomic af;
+    int rc = fileio_atomic_open(&af, path, 0644, err);
+    unsigned char n[8];
+    put_le64(n, l.header.len);
+    if (rc == 0)
+        rc = fileio_atomic_write(&af, n, 8, err);
+    if (rc == 0)
+        rc = fileio_atomic_write(&af, l.header.buf, l.header.len, err);
+    for (size_t i = 0; rc == 0 && i < w->count; i++)
+        if (l.order[i]->nbytes)
+            rc = fileio_atomic_write(&af, l.order[i]->data, l.order[i]->nbytes, err);
+    if (rc == 0)
+        rc = fileio_atomic_commit(&af, err);
     layout_free(&l);
-    if (failed || rename(tmp, path) < 0) {
-        if (!failed)
-            e = errno;
-        unlink(tmp);
-        rc = error_set(err, path, 0, 0, NULL, "cannot write: %s", strerror(e));
-        goto out;
-    }
-    /* Make the rename itself durable. Some file systems cannot sync a directory (EINVAL). */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) < 0 && errno != EINVAL)
-            rc = error_set(err, path, 0, 0, NULL, "written, but syncing %s failed: %s", dir,
-                           strerror(errno));
-        close(dfd);
-    }
-out:
-    free(dir);
-    free(tmp);
     return rc;
 }
