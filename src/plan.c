@@ -167,7 +167,8 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
         for (size_t b = first_bucket; b < p->bucket_count; b++)
             p->batches_per_epoch += (p->buckets[b].count + g->batch_size - 1) / g->batch_size;
     }
-    qsort(p->buckets, p->bucket_count, sizeof *p->buckets, cmp_bucket);
+    if (p->bucket_count > 1)
+        qsort(p->buckets, p->bucket_count, sizeof *p->buckets, cmp_bucket);
 
     if (p->train_samples == 0) {
         return error_set(err, NULL, 0, 0, strcmp(p->mode, "folders") == 0 ? "model.train_data_dir" : "datasets",
