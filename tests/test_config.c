@@ -185,6 +185,53 @@ static void test_export_uses_sd_scripts_names(void **state)
     config_free(&cfg);
 }
 
+/* kohya_ss's update_my_data(): the legacy keys of old saved configs are migrated on import. */
+static void test_kohya_legacy_keys(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/legacy.json", tmpdir);
+    write_file(path, "{\n"
+                     "  \"use_8bit_adam\": true,\n"
+                     "  \"LoCon\": true,\n"
+                     "  \"xformers\": false,\n"
+                     "  \"use_wandb\": true,\n"
+                     "  \"lora_network_weights\": \"old.safetensors\",\n"
+                     "  \"clip_skip\": \"2\",\n"
+                     "  \"learning_rate\": \"0.0002\",\n"
+                     "  \"max_train_epochs\": \"\",\n"
+                     "  \"optimizer_args\": \"weight_decay=0.1 betas=0.9,0.99\",\n"
+                     "  \"some_future_key\": 1\n"
+                     "}\n");
+    config cfg;
+    config_init(&cfg);
+    config_warnings w = {0};
+    error_info err = {0};
+    if (config_load(&cfg, path, &w, &err) != 0)
+        fail_msg("import: %s", err.message);
+    assert_string_equal(config_string(&cfg, "optimizer_type"), "AdamW8bit");
+    assert_string_equal(config_string(&cfg, "lora_type"), "LyCORIS/LoCon");
+    assert_string_equal(config_string(&cfg, "xformers"), "none");
+    assert_string_equal(config_string(&cfg, "log_with"), "wandb");
+    assert_string_equal(config_string(&cfg, "network_weights"), "old.safetensors");
+    assert_int_equal(config_int(&cfg, "clip_skip"), 2);
+    assert_true(config_float(&cfg, "learning_rate") == 0.0002);
+    assert_true(config_is_default(&cfg, params_find("max_train_epochs")));
+    const toml_value *args = config_get(&cfg, params_find("optimizer_args"));
+    assert_non_null(args);
+    assert_int_equal(args->as.array.count, 2);
+    /* the unknown key and the missing network weights are warnings, not errors */
+    bool unknown = false, missing = false;
+    for (size_t i = 0; i < w.count; i++) {
+        unknown |= strstr(w.lines[i], "some_future_key") != NULL;
+        missing |= strstr(w.lines[i], "old.safetensors") != NULL;
+    }
+    assert_true(unknown);
+    assert_true(missing);
+    config_warnings_free(&w);
+    config_free(&cfg);
+}
+
 /* 3 images in 10_a (2 of 512x512, 1 of 768x512), 2 in 5_b (512x512), 4 reg images in 1_r.
  * Train samples: 3*10 + 2*5 = 40. Reg balanced to 40 samples. Batch 2.
  * Buckets with the GUI default bucket_no_upscale: 512x512 stays; 768x512 (area above 512²)
@@ -271,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_cross_field_rules),
         cmocka_unit_test(test_preset_round_trip),
         cmocka_unit_test(test_export_uses_sd_scripts_names),
+        cmocka_unit_test(test_kohya_legacy_keys),
         cmocka_unit_test(test_plan_arithmetic),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
