@@ -8,4 +8,5 @@ libloratty_a_SOURCES += \
 	src/config.c src/config.h src/config_internal.h \
 	src/config_load.c src/config_save.c src/config_validate.c src/config_sdscripts.c \
 	src/network_types.c src/network_types.h \
-	src/plan.c src/plan.h
+	src/plan.c src/plan.h \
+	src/presets.c src/presets.h

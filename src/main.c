@@ -13,6 +13,7 @@
 #include "error.h"
 #include "params.h"
 #include "plan.h"
+#include "presets.h"
 #include "engine/inspect.h"
 #include "tui/keys.h"
 #include "tui/tui.h"
@@ -291,6 +292,12 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         args.preset = argv[optind++];
+    /* a bare preset name is looked up in the user's and the shipped presets */
+    static char resolved[4][4096];
+    const char **named[] = {&args.run, &args.check, &args.print_command, &args.preset};
+    for (int i = 0; i < 4; i++)
+        if (*named[i] && presets_resolve(*named[i], resolved[i], sizeof resolved[i]) == 0)
+            *named[i] = resolved[i];
     int status;
     if (optind < argc || modes > 1 || (modes == 1 && args.preset)) {
         fprintf(stderr, "loratty: give one of --run, --check, --import, --print-command, --inspect, "

@@ -224,7 +224,7 @@ void plan_print(const plan *p, const config *cfg, FILE *out)
             config_bool(cfg, "v_parameterization") ? " v-prediction" : "");
     const char *out_dir = config_string(cfg, "output_dir");
     fprintf(out, "Output:      %s%s%s.safetensors\n", out_dir, out_dir[0] ? "/" : "", config_string(cfg, "output_name"));
-    if (p->mode)
+    if (p->mode && p->source[0])
         fprintf(out, "Images from: %s (%s)\n", p->source, p->mode);
     for (size_t g = 0; g < p->data.group_count; g++) {
         const dataset_group *grp = &p->data.groups[g];

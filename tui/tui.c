@@ -16,10 +16,7 @@
 
 #include "tui/form.h"
 #include "tui/keys.h"
-
-#ifndef LORATTY_DATADIR
-#define LORATTY_DATADIR "/usr/local/share/loratty"
-#endif
+#include "presets.h"
 
 static volatile sig_atomic_t curses_active;
 static volatile sig_atomic_t interrupted;
@@ -121,20 +118,12 @@ static void install_signals(void)
 
 static const char *datadir_of(const tui_options *opts)
 {
-    if (opts && opts->datadir)
-        return opts->datadir;
-    const char *env = getenv("LORATTY_DATADIR");
-    return env && *env ? env : LORATTY_DATADIR;
+    return opts && opts->datadir ? opts->datadir : presets_datadir();
 }
 
-/* ~/.config/loratty/presets (XDG_CONFIG_HOME honoured). */
 static void user_preset_dir(char *buf, size_t size)
 {
-    const char *xdg = getenv("XDG_CONFIG_HOME");
-    if (xdg && *xdg)
-        snprintf(buf, size, "%s/loratty/presets", xdg);
-    else
-        snprintf(buf, size, "%s/.config/loratty/presets", getenv("HOME") ? getenv("HOME") : ".");
+    presets_user_dir(buf, size);
 }
 
 static int mkdirs(const char *path)
