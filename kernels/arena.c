@@ -176,32 +176,42 @@ size_t arena_floats(const arena *a, int id)
     return id >= 0 && id < a->n_bufs ? a->bufs[id].floats : 0;
 }
 
-static double arena_mib(size_t floats)
+/* "512 B", "3.5 KiB", "12.0 MiB", "1.25 GiB": plans range from tests to SDXL. */
+static const char *arena_size(char buf[32], size_t bytes)
 {
-    return (double)floats * sizeof(float) / 1048576.0;
+    if (bytes < 1024)
+        snprintf(buf, 32, "%zu B", bytes);
+    else if (bytes < (size_t)1 << 20)
+        snprintf(buf, 32, "%.1f KiB", bytes / 1024.0);
+    else if (bytes < (size_t)1 << 30)
+        snprintf(buf, 32, "%.1f MiB", bytes / 1048576.0);
+    else
+        snprintf(buf, 32, "%.2f GiB", bytes / 1073741824.0);
+    return buf;
 }
 
 void arena_print_plan(const arena *a, FILE *f)
 {
-    fprintf(f, "activation arena (%s): %d buffers, %d shared regions, %.2f MiB in one "
-            "allocation\n", k_backend_name(a->backend), a->n_bufs, a->n_regions,
-            (double)arena_total_bytes(a) / 1048576.0);
-    fprintf(f, "  %-48s %10.2f MiB\n", "persistent", arena_mib(a->persistent_floats));
+    char s[32];
+    fprintf(f, "activation arena (%s): %d buffers, %d shared regions, %s in one allocation\n",
+            k_backend_name(a->backend), a->n_bufs, a->n_regions,
+            arena_size(s, arena_total_bytes(a)));
+    fprintf(f, "  %-50s %12s\n", "persistent", arena_size(s, a->persistent_floats * 4));
     for (int i = 0; i < a->n_bufs; i++)
         if (a->bufs[i].region < 0)
-            fprintf(f, "    %-46s %10.3f MiB  %zu floats\n", a->bufs[i].name,
-                    arena_mib(a->bufs[i].floats), a->bufs[i].floats);
+            fprintf(f, "    %-48s %12s  %zu floats\n", a->bufs[i].name,
+                    arena_size(s, a->bufs[i].floats * 4), a->bufs[i].floats);
     for (int r = 0; r < a->n_regions; r++) {
         const arena_region *rg = &a->regions[r];
         char title[ARENA_NAME_MAX + 16];
         snprintf(title, sizeof title, "shared \"%s\"", rg->name);
-        fprintf(f, "  %-48s %10.2f MiB  largest of %d tenants\n", title, arena_mib(rg->floats),
+        fprintf(f, "  %-50s %12s  largest of %d tenants\n", title, arena_size(s, rg->floats * 4),
                 rg->tenants);
         for (int t = 0; t < rg->tenants; t++)
             for (int i = 0; i < a->n_bufs; i++)
                 if (a->bufs[i].region == r && a->bufs[i].tenant == t)
-                    fprintf(f, "    %2d %-43s %10.3f MiB  %zu floats\n", t, a->bufs[i].name,
-                            arena_mib(a->bufs[i].floats), a->bufs[i].floats);
+                    fprintf(f, "    %3d %-44s %12s  %zu floats\n", t, a->bufs[i].name,
+                            arena_size(s, a->bufs[i].floats * 4), a->bufs[i].floats);
     }
 }
 

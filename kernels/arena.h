@@ -84,7 +84,7 @@ size_t arena_floats(const arena *a, int id);
 /* Planned bytes (available before commit): persistent + every region's largest tenant. */
 size_t arena_total_bytes(const arena *a);
 
-/* A table of persistent buffers and shared regions with their tenants, sizes in MiB. */
+/* A table of persistent buffers and shared regions with their tenants and sizes. */
 void arena_print_plan(const arena *a, FILE *f);
 
 /* Frees the memory and the plan; the arena can be planned again after arena_init. */
