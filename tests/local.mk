@@ -6,3 +6,4 @@ include tests/kernels.mk
 include tests/tui.mk
 include tests/safetensors.mk
 include tests/kernels_attention.mk
+include tests/cuda.mk
