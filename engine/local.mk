@@ -5,3 +5,6 @@ libloratty_a_SOURCES += \
 	engine/inspect.c engine/inspect.h
 # the images of a run and sd-scripts' bucketing
 libloratty_a_SOURCES += engine/dataset.c engine/dataset.h engine/buckets.c engine/buckets.h
+# models: weights, layers (with LoRA injection points)
+libloratty_a_SOURCES += engine/models/weights.c engine/models/weights.h \
+	engine/models/layers.c engine/models/layers.h

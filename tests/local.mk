@@ -7,3 +7,4 @@ include tests/tui.mk
 include tests/safetensors.mk
 include tests/kernels_attention.mk
 include tests/cuda.mk
+include tests/models.mk

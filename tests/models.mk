@@ -1,0 +1,4 @@
+# tests/models.mk — model building blocks and parity with diffusers/transformers.
+check_PROGRAMS += tests/test_layers_grad
+TESTS += tests/test_layers_grad
+tests_test_layers_grad_LDADD = $(GRADCHECK_LIBS)
