@@ -8,3 +8,7 @@ libloratty_a_SOURCES += engine/dataset.c engine/dataset.h engine/buckets.c engin
 # models: weights, layers (with LoRA injection points)
 libloratty_a_SOURCES += engine/models/weights.c engine/models/weights.h \
 	engine/models/layers.c engine/models/layers.h
+include engine/models/tokenizer.mk
+include engine/models/unet.mk
+include engine/models/clip_vae.mk
+include engine/models/checkpoint.mk

@@ -8,3 +8,7 @@ include tests/safetensors.mk
 include tests/kernels_attention.mk
 include tests/cuda.mk
 include tests/models.mk
+include tests/tokenizer.mk
+include tests/unet.mk
+include tests/clip_vae.mk
+include tests/checkpoint.mk

@@ -1,0 +1,1 @@
+# engine/models/checkpoint.mk — build fragment (owned by the checkpoint work).

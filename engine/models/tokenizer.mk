@@ -1,0 +1,1 @@
+# engine/models/tokenizer.mk — build fragment (owned by the tokenizer work).

@@ -1,0 +1,1 @@
+# engine/models/unet.mk — build fragment (owned by the unet work).

@@ -1,0 +1,1 @@
+# tests/checkpoint.mk — tests of the checkpoint work.

@@ -1,0 +1,1 @@
+# tests/clip_vae.mk — tests of the clip_vae work.

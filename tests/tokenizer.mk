@@ -1,0 +1,1 @@
+# tests/tokenizer.mk — tests of the tokenizer work.

@@ -1,0 +1,1 @@
+# tests/unet.mk — tests of the unet work.
