@@ -173,6 +173,36 @@ static size_t check_tiling(void)
     return fails;
 }
 
+/* One thread and all threads give bit-identical results (units never share a sum). */
+static size_t check_threads(void)
+{
+#ifdef _OPENMP
+    k_attn_dims a = { .B = 2, .Tq = 70, .Tk = 45, .H = 3, .d = 5, .causal = 1, .tile_q = 16,
+                      .tile_k = 16 };
+    att t;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(saved > 1 ? saved : 2);
+    att_setup(&t, a, 8); /* scratch sized for the larger thread count */
+    float *o1 = gc_zalloc(t.nq), *dq1 = gc_zalloc(t.nq), *dk1 = gc_zalloc(t.nk);
+    float *dq2 = gc_zalloc(t.nq), *dk2 = gc_zalloc(t.nk);
+    k_attention_forward(t.out, t.lse, t.q, t.k, t.v, t.scratch, &t.a);
+    k_attention_backward(dq2, dk2, NULL, t.proj, t.q, t.k, t.v, t.out, t.lse, t.scratch, &t.a);
+    memcpy(o1, t.out, t.nq * sizeof *o1);
+    omp_set_num_threads(1);
+    k_attention_forward(t.out, t.lse, t.q, t.k, t.v, t.scratch, &t.a);
+    k_attention_backward(dq1, dk1, NULL, t.proj, t.q, t.k, t.v, t.out, t.lse, t.scratch, &t.a);
+    omp_set_num_threads(saved);
+    int same = !memcmp(o1, t.out, t.nq * sizeof *o1) && !memcmp(dq1, dq2, t.nq * sizeof *dq1) &&
+               !memcmp(dk1, dk2, t.nk * sizeof *dk1);
+    printf("%-40s %s\n", "1 thread vs many: bit-identical", same ? "ok  " : "FAIL");
+    free(o1); free(dq1); free(dk1); free(dq2); free(dk2);
+    att_free(&t);
+    return !same;
+#else
+    return 0;
+#endif
+}
+
 /* SD1.5 at 512 px: 4096 latent tokens, 8 heads of 40. */
 static size_t check_sd_size(void)
 {
@@ -239,6 +269,7 @@ int main(void)
     fails += check_forward("cross Tq300 Tk700 d40 default tiles", &t, 7);
     att_free(&t);
     fails += check_tiling();
+    fails += check_threads();
     fails += check_sd_size();
     printf("%s\n", fails ? "FAILED" : "all ok");
     return fails ? 1 : 0;
