@@ -18,6 +18,14 @@ static uint64_t dropout_threshold(float p)
     return (uint64_t)((double)p * 4294967296.0);
 }
 
+/* 1/(1 − p) for kept elements; 1 when nothing is dropped (p ≤ 0 or NaN), 0 when all are. */
+static float dropout_scale(uint64_t thr, float p)
+{
+    if (thr == 0)
+        return 1.0f;
+    return thr >> 32 ? 0.0f : 1.0f / (1.0f - p);
+}
+
 static int dropout_keep_thr(uint64_t thr, uint64_t seed, uint64_t ctr)
 {
     uint32_t x[4];
@@ -34,7 +42,7 @@ void k_dropout_forward(float *out, uint8_t *mask, const float *inp, float p, uin
                        uint64_t offset, size_t n)
 {
     const uint64_t thr = dropout_threshold(p);
-    const float keep_scale = p < 1.0f ? 1.0f / (1.0f - (p > 0.0f ? p : 0.0f)) : 0.0f;
+    const float keep_scale = dropout_scale(thr, p);
     #pragma omp parallel for if (n > RNG_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         const int keep = thr == 0 || dropout_keep_thr(thr, seed, offset + i);
@@ -48,7 +56,7 @@ void k_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, flo
                         uint64_t seed, uint64_t offset, size_t n)
 {
     const uint64_t thr = dropout_threshold(p);
-    const float keep_scale = p < 1.0f ? 1.0f / (1.0f - (p > 0.0f ? p : 0.0f)) : 0.0f;
+    const float keep_scale = dropout_scale(thr, p);
     #pragma omp parallel for if (n > RNG_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         const int keep = mask ? mask[i] != 0
