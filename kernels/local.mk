@@ -14,8 +14,7 @@ endif
 # kernels/cuda/: compiled by nvcc through a suffix rule ($< is the VPATH-resolved source, so
 # out-of-tree builds work), archived into libloratty.a with the rest. nvcc gets no automake
 # dependency tracking, so every object depends on all the CUDA headers instead.
-KC_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/cuda_ops.h kernels/cuda/common.cuh \
-	kernels/ops_dense.h kernels/ops_attention.h
+KC_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/cuda_ops.h kernels/cuda/common.cuh
 KC_CUDA_SRC = kernels/cuda/backend.cu kernels/cuda/gemm.cu kernels/cuda/conv2d.cu \
 	kernels/cuda/norm.cu kernels/cuda/activation.cu kernels/cuda/elementwise.cu \
 	kernels/cuda/attention.cu kernels/cuda/amp.cu
@@ -26,7 +25,7 @@ SUFFIXES += .cu
 		-c -o $@ $<
 if HAVE_CUDA
 libloratty_a_SOURCES += $(KC_CUDA_HDR) $(KC_CUDA_SRC)
-$(KC_CUDA_SRC:.cu=.$(OBJEXT)): $(KC_CUDA_HDR)
+$(KC_CUDA_SRC:.cu=.$(OBJEXT)): $(KC_CUDA_HDR) kernels/ops_dense.h kernels/ops_attention.h
 else
 EXTRA_DIST += $(KC_CUDA_HDR) $(KC_CUDA_SRC)
 endif
