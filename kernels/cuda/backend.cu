@@ -47,7 +47,7 @@ extern "C" int kc_available(void)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
         kc_fail("no CUDA device: %s", cudaGetErrorString(e));
-        cudaGetLastError(); /* clear the sticky-free error so later calls start clean */
+        cudaGetLastError(); /* reset the runtime's last-error state for later calls */
         kc_avail = 0;
     } else if (n == 0) {
         kc_fail("no CUDA device: cudaGetDeviceCount found none");
