@@ -12,3 +12,4 @@ include engine/models/tokenizer.mk
 include engine/models/unet.mk
 include engine/models/clip_vae.mk
 include engine/models/checkpoint.mk
+include engine/lora/lora.mk

@@ -12,3 +12,4 @@ include tests/tokenizer.mk
 include tests/unet.mk
 include tests/clip_vae.mk
 include tests/checkpoint.mk
+include tests/lora.mk
