@@ -1,1 +1,3 @@
-# engine/models/clip_vae.mk — build fragment (owned by the clip_vae work).
+# engine/models/clip_vae.mk — build fragment (owned by the clip_vae work): the CLIP text
+# encoders and the VAE.
+libloratty_a_SOURCES += engine/models/clip.c engine/models/clip_config.c engine/models/clip.h
