@@ -10,3 +10,5 @@ libloratty_a_SOURCES += \
 	src/network_types.c src/network_types.h \
 	src/plan.c src/plan.h \
 	src/presets.c src/presets.h
+# the event stream and run directories (start, list, attach, control)
+libloratty_a_SOURCES += src/events.c src/events.h src/run.c src/run.h
