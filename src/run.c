@@ -384,7 +384,8 @@ int run_find(const char *name, run_info *info, error_info *err)
     size_t len = name ? strlen(name) : 0;
     int rc = -1;
     for (size_t i = n; i-- > 0;)
-        if (!len || strncmp(runs[i].name, name, len) == 0) {
+        if (!len || strncmp(runs[i].name, name, len) == 0
+            || (strlen(runs[i].name) > 16 && strncmp(runs[i].name + 16, name, len) == 0)) {
             *info = runs[i];
             rc = 0;
             break;

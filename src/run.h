@@ -62,7 +62,7 @@ int run_info_load(const char *dir, run_info *info, error_info *err);
 int run_list(run_info **runs, size_t *count, error_info *err);
 
 /* A run by name: NULL or "" = the latest; a path to a directory; else the newest run whose
- * name starts with `name`. */
+ * name, or name after its "YYYYmmdd-HHMMSS-" stamp (the output name), starts with `name`. */
 int run_find(const char *name, run_info *info, error_info *err);
 
 /* Sends one command line (stop, pause, resume, save, sample) to the run's control FIFO.

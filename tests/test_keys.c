@@ -60,7 +60,7 @@ static void test_hint_bar(void **state)
 static void test_help_and_mdoc(void **state)
 {
     (void)state;
-    char **lines = keys_help_lines(KEYS_FORM | KEYS_EDIT);
+    char **lines = keys_help_lines(KEYS_FORM | KEYS_EDIT | KEYS_MONITOR);
     assert_non_null(lines);
     size_t n = 0;
     while (lines[n])

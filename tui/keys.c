@@ -38,10 +38,27 @@ const keys_binding keys_table[] = {
     {KEYS_REDRAW, CTRL_KEY('l'), 0, 0, "Ctrl-L", NULL, NULL, "Redraw the screen", KEYS_FORM},
     {KEYS_QUIT, KEY_F(10), 'q', 0, "F10", "q", "Quit", "Quit (asks first when there are unsaved changes)",
      KEYS_FORM},
+    /* after Quit: at 80 columns the bar ends at Quit, wider terminals show these too */
+    {KEYS_START_RUN, KEY_F(5), 'r', 0, "F5", "r", "Run",
+     "Check the preset (saving it first) and start training it in the background; "
+     "the run monitor opens", KEYS_FORM},
+    {KEYS_MONITOR_VIEW, KEY_F(8), 'm', 0, "F8", "m", "Monitor",
+     "Open the monitor of the latest run", KEYS_FORM},
     {KEYS_ACCEPT, '\n', KEY_ENTER, 0, "Enter", NULL, "Accept", "Accept the edited value", KEYS_EDIT},
     {KEYS_CANCEL, 27, 0, 0, "Esc", NULL, "Cancel", "Leave the editor; the old value stays", KEYS_EDIT},
     {KEYS_BROWSE, '\t', 0, 0, "Tab", NULL, "Browse", "In a path field: pick the file from a list",
      KEYS_EDIT},
+    {KEYS_HELP, KEY_F(1), '?', 0, "F1", "?", "Help", "Show this list of keys", KEYS_MONITOR},
+    {KEYS_STOP_RUN, KEY_F(6), 'x', 0, "F6", "x", "Stop",
+     "Stop the run gracefully: it saves the LoRA and its state, then ends (asks first)",
+     KEYS_MONITOR},
+    {KEYS_PAUSE_RUN, KEY_F(7), ' ', 0, "F7", "Space", "Pause", "Pause or resume the run",
+     KEYS_MONITOR},
+    {KEYS_MONITOR_VIEW, KEY_F(8), 'm', 0, "F8", "m", "Forms",
+     "Back to the parameter forms; the run goes on", KEYS_MONITOR},
+    {KEYS_REDRAW, CTRL_KEY('l'), 0, 0, "Ctrl-L", NULL, NULL, "Redraw the screen", KEYS_MONITOR},
+    {KEYS_QUIT, KEY_F(10), 'q', 0, "F10", "q", "Quit",
+     "Leave the monitor; the run goes on (loratty --attach shows it again)", KEYS_MONITOR},
 };
 const size_t keys_count = sizeof keys_table / sizeof keys_table[0];
 
@@ -148,6 +165,7 @@ void keys_print_mdoc(FILE *out)
     static const struct { unsigned screen; const char *title; } groups[] = {
         {KEYS_FORM, "In the parameter forms:"},
         {KEYS_EDIT, "While a field is being edited:"},
+        {KEYS_MONITOR, "In the run monitor:"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         /* the caller opens the section, so no .Pp before the first group */

@@ -10,6 +10,7 @@
 typedef enum keys_screen {
     KEYS_FORM = 1u << 0,    /* the parameter forms */
     KEYS_EDIT = 1u << 1,    /* while a field's editor is open */
+    KEYS_MONITOR = 1u << 2, /* the run monitor */
 } keys_screen;
 
 typedef enum keys_action {
@@ -36,6 +37,10 @@ typedef enum keys_action {
     KEYS_ACCEPT,          /* KEYS_EDIT screen: documentation only (CDK handles them) */
     KEYS_CANCEL,
     KEYS_BROWSE,
+    KEYS_START_RUN,       /* forms: check the preset and start a run */
+    KEYS_MONITOR_VIEW,    /* forms: open the run monitor; monitor: back to the forms */
+    KEYS_STOP_RUN,        /* monitor */
+    KEYS_PAUSE_RUN,       /* monitor: pause or resume */
 } keys_action;
 
 typedef struct keys_binding {

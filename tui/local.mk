@@ -7,3 +7,5 @@ libloratty_a_SOURCES += \
 	tui/plot.c tui/plot.h \
 	tui/image.c tui/image.h \
 	tui/term.c tui/term.h
+# the run monitor (loratty --attach, F5/F8 in the forms)
+libloratty_a_SOURCES += tui/monitor.c tui/monitor_model.c tui/monitor.h

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,10 @@
 
 #include "tui/form.h"
 #include "tui/keys.h"
+#include "tui/monitor.h"
+#include "plan.h"
 #include "presets.h"
+#include "run.h"
 
 static volatile sig_atomic_t curses_active;
 static volatile sig_atomic_t interrupted;
@@ -25,6 +29,9 @@ static volatile sig_atomic_t interrupted;
  * everything is copied to the real stderr at the end. */
 static volatile sig_atomic_t saved_stderr = -1;
 static FILE *captured;
+/* for the run monitor (F5, F8) */
+static term_caps tui_caps;
+static term_sixel_mode tui_sixel;
 static long captured_seen;
 
 static void restore_terminal(void)
@@ -162,7 +169,7 @@ static void show_warnings(form *f, const char *what, const config_warnings *w)
 
 static void do_help(form *f)
 {
-    char **keys = keys_help_lines(KEYS_FORM | KEYS_EDIT);
+    char **keys = keys_help_lines(KEYS_FORM | KEYS_EDIT | KEYS_MONITOR);
     if (!keys)
         return;
     static const char *const intro[] = {
@@ -171,7 +178,9 @@ static void do_help(form *f)
         "Markers after a name: * changed from the default, ! not supported by the engine yet.",
         "Values are checked as you enter them; a refused value keeps the old one.",
         "",
-        "Keys in the forms and editors:",
+        "F5 or r starts a run in the background; closing loratty never stops it.",
+        "",
+        "Keys in the forms, editors and the run monitor:",
     };
     int ni = (int)(sizeof intro / sizeof intro[0]), nk = 0;
     while (keys[nk])
@@ -394,6 +403,53 @@ static void do_find(form *f)
     }
 }
 
+static void open_monitor(form *f, const run_info *run)
+{
+    monitor_options mo = {.sixel = tui_sixel};
+    monitor_show(run, &mo, &tui_caps, f->color);
+    form_status(f, false, "Left the monitor of %s; the run goes on (F8 or m shows it again)",
+                run->name);
+}
+
+/* F5: the preset must be saved (the run reads the file), valid, and find images. */
+static void do_start_run(form *f)
+{
+    if (!settle_unsaved(f, "starting a run") || (!f->path && !do_save(f, true)))
+        return;
+    error_info err = {0};
+    char msg[1600];
+    plan p;
+    int rc = config_validate(f->cfg, &err);
+    if (rc == 0) {
+        rc = plan_compute(f->cfg, f->path, &p, &err);
+        if (rc == 0 && p.train_images == 0)
+            rc = error_set(&err, f->path, 0, 0, "model.train_data_dir", "no training images found");
+        plan_free(&p);
+    }
+    if (rc == 0)
+        rc = config_check_supported(f->cfg, &err);
+    run_info run;
+    if (rc == 0)
+        rc = run_start(NULL, f->path, config_string(f->cfg, "output_name"), &run, &err);
+    if (rc != 0) {
+        error_format(&err, msg, sizeof msg);
+        form_status(f, true, "Not started: %s", msg);
+        return;
+    }
+    open_monitor(f, &run);
+}
+
+static void do_monitor(form *f)
+{
+    run_info run;
+    error_info err = {0};
+    if (run_find(NULL, &run, &err) != 0) {
+        form_status(f, true, "%s (F5 or r starts one)", err.message);
+        return;
+    }
+    open_monitor(f, &run);
+}
+
 static void activate_row(form *f, bool toggle_key)
 {
     if (!f->nrows)
@@ -446,6 +502,8 @@ static int run_loop(form *f)
         case KEYS_OPEN: do_open(f); break;
         case KEYS_PRINT: do_print(f); break;
         case KEYS_FIND: do_find(f); break;
+        case KEYS_START_RUN: do_start_run(f); break;
+        case KEYS_MONITOR_VIEW: do_monitor(f); break;
         case KEYS_FIND_NEXT: form_find(f, f->find, true); break;
         case KEYS_QUIT:
             if (settle_unsaved(f, "quitting"))
@@ -505,7 +563,11 @@ int tui_main(const char *preset_path, const tui_options *opts)
         return 2;
     }
     term_caps caps;
-    term_detect(STDOUT_FILENO, TERM_SIXEL_OFF, 0, &caps);   /* the forms show no images */
+    /* the forms show no images, the run monitor may: its sample images need the answers */
+    setlocale(LC_ALL, "");
+    tui_sixel = opts ? opts->sixel : TERM_SIXEL_AUTO;
+    term_detect(STDOUT_FILENO, tui_sixel, 200, &caps);
+    tui_caps = caps;
 
     install_signals();
     atexit(restore_terminal);
