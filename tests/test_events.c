@@ -277,12 +277,49 @@ static void test_writer_and_model(void **state)
     rmdir(dir);
 }
 
+/* run_start with /bin/true standing in for loratty: a run directory with the preset, a FIFO
+ * and a pid; the process is gone at once without a done event, so the run reads as failed. */
+static void test_run_start(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/loratty-runs.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("XDG_STATE_HOME", dir, 1);
+    char preset[256];
+    snprintf(preset, sizeof preset, "%s/p.toml", dir);
+    error_info err = {0};
+    assert_int_equal(fileio_write_atomic(preset, "[basic]\n", 8, &err), 0);
+    run_info run;
+    assert_int_equal(run_start("/bin/true", preset, "my/lora", &run, &err), 0);
+    assert_true(run.pid > 0);
+    assert_non_null(strstr(run.name, "-my_lora"));
+    char path[4300];
+    snprintf(path, sizeof path, "%s/preset.toml", run.dir);
+    assert_int_equal(access(path, R_OK), 0);
+    for (int i = 0; i < 100 && run.alive; i++) {
+        usleep(20000);
+        assert_int_equal(run_info_load(run.dir, &run, &err), 0);
+    }
+    assert_false(run.alive);
+    assert_int_equal(run.state, RUN_STATE_FAILED);
+    assert_int_not_equal(run_control(&run, "stop", &err), 0);   /* nobody reads the FIFO */
+    run_info found;
+    assert_int_equal(run_find("my_lora", &found, &err), 0);
+    assert_string_equal(found.name, run.name);
+    assert_int_equal(run_find(NULL, &found, &err), 0);
+    assert_int_not_equal(run_find("nothing-like-it", &found, &err), 0);
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_partial_and_truncated),
         cmocka_unit_test(test_writer_and_model),
+        cmocka_unit_test(test_run_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
