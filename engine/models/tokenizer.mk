@@ -1,1 +1,7 @@
-# engine/models/tokenizer.mk — build fragment (owned by the tokenizer work).
+# engine/models/tokenizer.mk — build fragment (owned by the tokenizer work): CLIP's BPE
+# tokenizer and its vocabulary, installed as $(pkgdatadir)/clip/.
+libloratty_a_SOURCES += engine/models/tokenizer.c engine/models/tokenizer.h \
+	engine/models/tokenizer_text.c engine/models/tokenizer_text.h \
+	engine/models/tokenizer_unicode.inc
+clipdir = $(pkgdatadir)/clip
+dist_clip_DATA = share/clip/bpe_simple_vocab_16e6.txt.gz share/clip/LICENSE-open_clip

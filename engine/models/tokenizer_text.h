@@ -1,0 +1,26 @@
+/* tokenizer_text.h — the text half of the CLIP tokenizer: what transformers' slow
+ * CLIPTokenizer does to a caption before BPE when ftfy is absent (BasicTokenizer clean-up:
+ * control characters dropped, whitespace folded, CJK ideographs spaced, NFC, lower-case),
+ * then its pre-tokenizer pattern
+ *   <|startoftext|>|<|endoftext|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
+ * (compiled with IGNORECASE). Unicode data comes from tokenizer_unicode.inc, generated from
+ * the same Python functions by tests/golden/make_tokenizer_corpus.py. */
+#ifndef LORATTY_TOKENIZER_TEXT_H
+#define LORATTY_TOKENIZER_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Called once per pre-token, in order, with its code points; a nonzero return stops the
+ * split and is returned by clip_text_split. */
+typedef int (*clip_piece_fn)(void *ctx, const uint32_t *cps, size_t n);
+
+/* Cleans and splits one segment of text (UTF-8; invalid bytes read as U+FFFD, which the
+ * clean-up drops). The caller has already cut the exact special tokens out. Returns 0, -1 when
+ * out of memory, or the callback's nonzero value. */
+int clip_text_split(const char *text, size_t len, clip_piece_fn fn, void *ctx);
+
+/* Appends the UTF-8 form of cp to out (at most 4 bytes); returns the byte count. */
+int clip_utf8_put(uint32_t cp, char *out);
+
+#endif
