@@ -13,3 +13,9 @@ EXTRA_DIST += tests/golden/make_clip_vae_fixtures.py \
 	tests/fixtures/clip-eos/config.json tests/fixtures/clip-eos/weights.safetensors \
 	tests/fixtures/clip-eos/inputs.safetensors tests/fixtures/clip-eos/outputs.safetensors \
 	tests/fixtures/clip-eos/grads.safetensors
+check_PROGRAMS += tests/test_vae_parity
+TESTS += tests/test_vae_parity
+tests_test_vae_parity_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/fixtures/vae-sd/config.json tests/fixtures/vae-sd/weights.safetensors \
+	tests/fixtures/vae-sd/inputs.safetensors tests/fixtures/vae-sd/outputs.safetensors \
+	tests/fixtures/vae-sd/grads.safetensors
