@@ -146,9 +146,13 @@ static int map_into(checkpoint *ck, ckpt_component comp, const char *path, const
         ldm_op op = map(layout, key, &m);
         if (op != LDM_UNKNOWN && op != LDM_IGNORE && m.component != comp)
             continue;   /* another component's key under a shared prefix */
+        bool conv = t->ndim == 4 && t->shape[2] == 1 && t->shape[3] == 1;
+        if (op == LDM_SQUEEZE && !conv)
+            op = LDM_RENAME;    /* already a Linear weight */
+        bool same = op == LDM_RENAME && strcmp(m.name[0], key) == 0;
         switch (op) {
         case LDM_RENAME:
-            if (strcmp(m.name[0], key) != 0)
+            if (!same)
                 rc = weights_add_alias(ws, m.name[0], key, err);
             break;
         case LDM_SPLIT_QKV:
@@ -161,10 +165,7 @@ static int map_into(checkpoint *ck, ckpt_component comp, const char *path, const
                 rc = weights_add_rows(ws, m.name[q], key, q * (t->shape[0] / 3), t->shape[0] / 3, err);
             break;
         case LDM_SQUEEZE:
-            if (t->ndim == 4 && t->shape[2] == 1 && t->shape[3] == 1)
-                rc = derive_squeeze(&derived, m.name[0], t, err);
-            else
-                rc = weights_add_alias(ws, m.name[0], key, err);
+            rc = derive_squeeze(&derived, m.name[0], t, err);
             break;
         case LDM_TRANSPOSE:
             rc = derive_transpose(&derived, m.name[0], t, err);
@@ -176,7 +177,7 @@ static int map_into(checkpoint *ck, ckpt_component comp, const char *path, const
         case LDM_IGNORE:
             break;
         }
-        if (rc == 0 && !(op == LDM_RENAME && strcmp(m.name[0], key) == 0))
+        if (rc == 0 && !same)
             weights_remove(ws, key);
     }
     if (rc == 0)
@@ -267,8 +268,9 @@ static bool is_pickle(const char *path)
         return false;
     size_t n = fread(head, 1, sizeof head, fp);
     fclose(fp);
-    /* torch.save writes a zip archive ("PK\3\4") or, before torch 1.6, a bare pickle (0x80). */
-    return (n == 4 && memcmp(head, "PK\3\4", 4) == 0) || (n >= 1 && head[0] == 0x80);
+    /* torch.save writes a zip archive since torch 1.6. (A bare older pickle starts with 0x80,
+     * which a safetensors header length can too; the safetensors reader refuses those.) */
+    return n == 4 && memcmp(head, "PK\3\4", 4) == 0;
 }
 
 static int refuse_pickle(const char *path, error_info *err)

@@ -269,8 +269,95 @@ def openclip_ldm(comps, comp, arch, prefix, te_cfg, with_projection, ldm):
     ldm.update(oc)
 
 
+def openclip_from_hf(sd, prefix):
+    """OpenCLIP names of a transformers CLIPTextModelWithProjection state dict (the inverse of
+    convert_open_clip_checkpoint: q/k/v fused into in_proj, text_projection transposed)."""
+    out = {}
+    layers = sorted({int(k.split(".")[3]) for k in sd if k.startswith("text_model.encoder.layers.")})
+    for i in layers:
+        h, o = f"text_model.encoder.layers.{i}.", f"{prefix}transformer.resblocks.{i}."
+        for kind in ("weight", "bias"):
+            out[o + "attn.in_proj_" + kind] = torch.cat(
+                [sd[h + f"self_attn.{p}_proj.{kind}"] for p in "qkv"], 0)
+            out[o + "attn.out_proj." + kind] = sd[h + "self_attn.out_proj." + kind]
+            out[o + "ln_1." + kind] = sd[h + "layer_norm1." + kind]
+            out[o + "ln_2." + kind] = sd[h + "layer_norm2." + kind]
+            out[o + "mlp.c_fc." + kind] = sd[h + "mlp.fc1." + kind]
+            out[o + "mlp.c_proj." + kind] = sd[h + "mlp.fc2." + kind]
+    out[prefix + "token_embedding.weight"] = sd["text_model.embeddings.token_embedding.weight"]
+    out[prefix + "positional_embedding"] = sd["text_model.embeddings.position_embedding.weight"]
+    out[prefix + "ln_final.weight"] = sd["text_model.final_layer_norm.weight"]
+    out[prefix + "ln_final.bias"] = sd["text_model.final_layer_norm.bias"]
+    out[prefix + "text_projection"] = sd["text_projection.weight"].T.contiguous()
+    out[prefix + "logit_scale"] = torch.tensor(4.6052)
+    return out
+
+
+def check_values(what, converted, expected):
+    for k, v in expected.items():
+        if k not in converted or not torch.equal(converted[k].float(), v.float()):
+            sys.exit(f"{what}: {k} differs after diffusers' conversion")
+
+
+def tiny_ldm_files():
+    """Small real single-file checkpoints built from the model fixtures (diffusers names) for
+    the loader test: checkpoint-sd1/model.safetensors (UNet and VAE in fp16, CLIP-L in fp32,
+    plus the schedule buffers, EMA counters and position_ids real files carry) and
+    checkpoint-sdxl/model.safetensors (no VAE: the test gives one separately; bigG in OpenCLIP
+    layout). Each is converted back with diffusers' converters and compared value for value."""
+    from safetensors.torch import load_file, save_file
+    import json
+    fx = os.path.join(HERE, "..", "fixtures")
+
+    def fixture(name):
+        cfg = json.load(open(os.path.join(fx, name, "config.json")))
+        return cfg, load_file(os.path.join(fx, name, "weights.safetensors"))
+
+    def half(sd):
+        return {k: v.half() for k, v in sd.items()}
+
+    ucfg, unet = fixture("unet-sd1")
+    vcfg, vae = fixture("vae-sd")
+    _, clip = fixture("clip-sd1")
+    unet, vae = half(unet), half(vae)
+    ldm = {"model.diffusion_model." + unet_to_ldm(k, ucfg): v for k, v in unet.items()}
+    for k, v in vae.items():
+        ldm["first_stage_model." + vae_to_ldm(k, vcfg)] = v.reshape(vae_ldm_shape(k, tuple(v.shape)))
+    for k, v in clip.items():
+        ldm["cond_stage_model.transformer." + k] = v
+    ldm["cond_stage_model.transformer.text_model.embeddings.position_ids"] = torch.arange(77).reshape(1, 77)
+    for b in DDPM_BUFFERS:
+        ldm[b] = torch.linspace(0, 1, 1000)
+    ldm["model_ema.decay"] = torch.tensor(0.9999)
+    ldm["model_ema.num_updates"] = torch.tensor(0, dtype=torch.int32)
+    check_values("sd1 unet", sfu.convert_ldm_unet_checkpoint(ldm, ucfg), unet)
+    check_values("sd1 vae", sfu.convert_ldm_vae_checkpoint(ldm, vcfg), vae)
+    check_values("sd1 te", sfu.convert_ldm_clip_checkpoint(ldm), clip)
+    os.makedirs(os.path.join(fx, "checkpoint-sd1"), exist_ok=True)
+    save_file(ldm, os.path.join(fx, "checkpoint-sd1", "model.safetensors"),
+              metadata={"modelspec.architecture": "stable-diffusion-v1"})
+
+    ucfg, unet = fixture("unet-sdxl")
+    _, te1 = fixture("clip-sd1")
+    tcfg, te2 = fixture("clip-sdxl-te2")
+    unet, te1 = half(unet), half(te1)
+    ldm = {"model.diffusion_model." + unet_to_ldm(k, ucfg): v for k, v in unet.items()}
+    for k, v in te1.items():
+        ldm["conditioner.embedders.0.transformer." + k] = v
+    ldm.update(openclip_from_hf(te2, "conditioner.embedders.1.model."))
+    check_values("sdxl unet", sfu.convert_ldm_unet_checkpoint(ldm, ucfg), unet)
+    with torch.device("meta"):
+        hf = CLIPTextModelWithProjection(CLIPTextConfig(**{k: v for k, v in tcfg.items()
+                                                          if not k.startswith("_")}))
+    check_values("sdxl te2", sfu.convert_open_clip_checkpoint(hf, ldm, "conditioner.embedders.1.model."), te2)
+    os.makedirs(os.path.join(fx, "checkpoint-sdxl"), exist_ok=True)
+    save_file(ldm, os.path.join(fx, "checkpoint-sdxl", "model.safetensors"))
+    print("tiny LDM checkpoints written")
+
+
 def main():
     torch.manual_seed(0)
+    tiny_ldm_files()
     # SD 1.5
     comps = build("sd15", UNET_SD15, [(CLIPTextModel, CLIP_L)])
     ldm = {}
