@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/models/checkpoint.h"
 #include "engine/safetensors.h"
 
 static const char *plural(size_t n)
@@ -253,9 +254,14 @@ static void print_kind(const safetensors_file *f, FILE *out)
     fputc('\n', out);
     if (print_kohya_lora(f, out))
         return;
-    /* Checkpoint model-family detection (SD 1.x / 2.x / SDXL from the key layout) will go
-     * here; until then say nothing rather than guess. */
-    fprintf(out, "kind: not recognised\n");
+    /* Model family from the key layout and shapes (engine/models/checkpoint_detect.c). */
+    ckpt_detection d;
+    ckpt_detect_file(f, NULL, &d);
+    if (d.family == CKPT_UNKNOWN && !d.has_unet) {
+        fprintf(out, "kind: not recognised\n");
+        return;
+    }
+    fprintf(out, "kind: %s%s\n", d.text, d.loadable ? "" : " (loratty cannot train on it)");
 }
 
 void inspect_print(const safetensors_file *f, const char *label, FILE *out)
