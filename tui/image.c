@@ -71,8 +71,15 @@ int image_to_sixel(const unsigned char *rgb, int w, int h, int box_cols, int box
         scaled = malloc((size_t)dw * dh * 3);
         if (!scaled)
             return error_set(err, "", 0, 0, "", "image: out of memory");
-        if (SIXEL_FAILED(sixel_helper_scale_image(scaled, rgb, w, h, SIXEL_PIXELFORMAT_RGB888,
-                                                  dw, dh, SIXEL_RES_BILINEAR, NULL))) {
+        /* libsixel 1.10 dereferences the allocator: a NULL one aborts */
+        sixel_allocator_t *allocator = NULL;
+        SIXELSTATUS scaled_st = sixel_allocator_new(&allocator, NULL, NULL, NULL, NULL);
+        if (!SIXEL_FAILED(scaled_st))
+            scaled_st = sixel_helper_scale_image(scaled, rgb, w, h, SIXEL_PIXELFORMAT_RGB888,
+                                                 dw, dh, SIXEL_RES_BILINEAR, allocator);
+        if (allocator)
+            sixel_allocator_unref(allocator);
+        if (SIXEL_FAILED(scaled_st)) {
             free(scaled);
             return error_set(err, "", 0, 0, "", "image: scaling to %dx%d failed", dw, dh);
         }
