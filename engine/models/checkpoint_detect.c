@@ -124,17 +124,19 @@ void ckpt_detect_file(const safetensors_file *f, const char *label, ckpt_detecti
     ckpt_family family;
     if (ctx == 2048 || any_prefix(f, "conditioner.embedders.1.model.")) {
         family = CKPT_SDXL;
-        what = "SDXL base (UNet, VAE, CLIP-L + OpenCLIP bigG text encoders)";
+        what = "SDXL base (UNet, CLIP-L + OpenCLIP bigG text encoders";
         d->has_te = any_prefix(f, "conditioner.embedders.0.transformer.") &&
                     any_prefix(f, "conditioner.embedders.1.model.");
     } else if (ctx == 1024 || any_prefix(f, "cond_stage_model.model.")) {
         family = CKPT_SD2;
-        what = d->v_prediction_hint ? "SD 2.x (the file says v-prediction: set v_parameterization)"
-                                    : "SD 2.x (set v_parameterization for 768-v models)";
+        what = d->v_prediction_hint ? "SD 2.x (the file says v-prediction: set v_parameterization; "
+                                      "UNet, OpenCLIP-H text encoder"
+                                    : "SD 2.x (set v_parameterization for 768-v models; UNet, "
+                                      "OpenCLIP-H text encoder";
         d->has_te = any_prefix(f, "cond_stage_model.model.");
     } else if (ctx == 768 || any_prefix(f, "cond_stage_model.transformer.")) {
         family = CKPT_SD1;
-        what = "SD 1.x (UNet, VAE, CLIP-L text encoder)";
+        what = "SD 1.x (UNet, CLIP-L text encoder";
         d->has_te = any_prefix(f, "cond_stage_model.transformer.");
     } else {
         snprintf(d->text, sizeof d->text, "a UNet with a %lld-wide cross-attention context: not SD 1.x "
@@ -149,7 +151,7 @@ void ckpt_detect_file(const safetensors_file *f, const char *label, ckpt_detecti
         return;
     }
     d->loadable = true;
-    snprintf(d->text, sizeof d->text, "%s%s%s", what,
+    snprintf(d->text, sizeof d->text, "%s%s)%s%s", what, d->has_vae ? ", VAE" : "",
              family != CKPT_SD2 && d->v_prediction_hint ? "; the file says v-prediction" : "",
              d->has_vae ? "" : "; no VAE inside: give one with --vae");
 }
