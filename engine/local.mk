@@ -13,3 +13,4 @@ include engine/models/unet.mk
 include engine/models/clip_vae.mk
 include engine/models/checkpoint.mk
 include engine/lora/lora.mk
+include engine/train/train.mk

@@ -13,4 +13,5 @@ include tests/unet.mk
 include tests/clip_vae.mk
 include tests/checkpoint.mk
 include tests/lora.mk
+include tests/train_math.mk
 include tests/run.mk
