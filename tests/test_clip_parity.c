@@ -225,6 +225,27 @@ done_early:
     return rc;
 }
 
+/* The real encoders' manifests against the parameter and tensor counts of transformers'
+ * CLIPTextModel / CLIPTextModelWithProjection built from the same configs. */
+static void check_real_configs(void)
+{
+    struct { const char *name; clip_config c; size_t floats; int tensors; } real[] = {
+        {"SD1.5 ViT-L/14", clip_config_sd15_vit_l(), 123060480, 196},
+        {"SD2.1 OpenCLIP ViT-H (23 layers)", clip_config_sd21_vit_h(), 340387840, 372},
+        {"SDXL OpenCLIP bigG + projection", clip_config_sdxl_bigg(), 694659840, 517},
+    };
+    for (size_t i = 0; i < sizeof real / sizeof real[0]; i++) {
+        size_t n = clip_param_floats(&real[i].c);
+        int count = clip_param_count(&real[i].c);
+        clip_param_info last;
+        clip_param_at(&real[i].c, count - 1, &last);
+        int ok = n == real[i].floats && count == real[i].tensors && last.offset + last.numel == n;
+        failures += !ok;
+        printf("%s  manifest %-34s %zu params in %d tensors (last %s)\n", ok ? "ok  " : "FAIL", real[i].name, n,
+               count, last.name);
+    }
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -232,6 +253,7 @@ static int by_name(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    check_real_configs();
     if (argc > 1) {
         for (int i = 1; i < argc; i++)
             run_fixture(argv[i]);

@@ -187,6 +187,29 @@ done:
     return rc;
 }
 
+/* The real VAEs' manifests against diffusers' AutoencoderKL built from the same config
+ * (83,653,863 parameters in 248 tensors). */
+static void check_real_configs(void)
+{
+    vae_config real[2] = {vae_config_sd(), vae_config_sdxl()};
+    for (int i = 0; i < 2; i++) {
+        vae_param_info *list = NULL;
+        int count = 0;
+        error_info err = {0};
+        if (vae_manifest(&real[i], &list, &count, &err)) {
+            printf("FAIL  manifest: %s\n", err.message);
+            failures++;
+            continue;
+        }
+        size_t n = count ? list[count - 1].offset + list[count - 1].numel : 0;
+        int ok = n == 83653863 && count == 248 && vae_downscale(&real[i]) == 8;
+        failures += !ok;
+        printf("%s  manifest %-5s %zu params in %d tensors, scaling %g (first %s, last %s)\n", ok ? "ok  " : "FAIL",
+               i ? "SDXL" : "SD", n, count, (double)real[i].scaling_factor, list[0].name, list[count - 1].name);
+        free(list);
+    }
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -194,6 +217,7 @@ static int by_name(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    check_real_configs();
     if (argc > 1) {
         for (int i = 1; i < argc; i++)
             run_fixture(argv[i]);
