@@ -349,7 +349,7 @@ int unet_param_manifest(const unet_config *c, unet_param_info **out, size_t *cou
     return 0;
 }
 
-int unet_build(unet_model *m, const unet_config *c, error_info *err)
+static int build(unet_model *m, const unet_config *c, int allocate, error_info *err)
 {
     memset(m, 0, sizeof *m);
     m->config = *c;
@@ -359,16 +359,18 @@ int unet_build(unet_model *m, const unet_config *c, error_info *err)
     walker w;
     if (walk_into(&w, m, &m->config, NULL, err))
         goto fail;
-    size_t n = w.used;
-    free(w.man);
-    free(w.pts);
-    m->params = calloc(n ? n : 1, sizeof *m->params);
-    if (!m->params) {
-        error_set(err, NULL, 0, 0, "", "UNet: cannot allocate %zu parameters", n);
-        goto fail;
+    if (allocate) {
+        size_t n = w.used;
+        free(w.man);
+        free(w.pts);
+        m->params = calloc(n ? n : 1, sizeof *m->params);
+        if (!m->params) {
+            error_set(err, NULL, 0, 0, "", "UNet: cannot allocate %zu parameters", n);
+            goto fail;
+        }
+        if (walk_into(&w, m, &m->config, m->params, err))
+            goto fail;
     }
-    if (walk_into(&w, m, &m->config, m->params, err))
-        goto fail;
     m->n_params = w.used;
     m->manifest = w.man;
     m->n_manifest = w.n_man;
@@ -378,6 +380,16 @@ int unet_build(unet_model *m, const unet_config *c, error_info *err)
 fail:
     unet_free(m);
     return -1;
+}
+
+int unet_build(unet_model *m, const unet_config *c, error_info *err)
+{
+    return build(m, c, 1, err);
+}
+
+int unet_build_layout(unet_model *m, const unet_config *c, error_info *err)
+{
+    return build(m, c, 0, err);
 }
 
 int unet_load(unet_model *m, weight_store *ws, error_info *err)

@@ -141,6 +141,10 @@ typedef struct unet_model {
 
 /* Allocates the parameters (zeroed) and sets every pointer. */
 int unet_build(unet_model *m, const unet_config *c, error_info *err);
+/* The same structure, manifest and injection points without parameter memory (weight
+ * pointers NULL): for listing kohya names and shapes of a model not loaded. Free with
+ * unet_free; never run it. */
+int unet_build_layout(unet_model *m, const unet_config *c, error_info *err);
 /* Loads every manifest tensor by name (shape-checked). */
 int unet_load(unet_model *m, weight_store *ws, error_info *err);
 void unet_free(unet_model *m);
