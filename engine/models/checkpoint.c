@@ -2,11 +2,8 @@
  * with diffusers / transformers names; see checkpoint.h.
  *
  * A single file is registered zero-copy (the store maps it) and every key is renamed, split
- * (OpenCLIP q/k/v rows) or dropped as ldm_keys.c says. The two transformations the store
- * cannot express as a view — a 1x1-conv weight seen as a Linear (VAE attention) and a
- * transposed projection (SDXL's OpenCLIP text_projection) — are materialised into a small
- * temporary safetensors file that the store maps and that is unlinked at once (a few MB; see
- * the report for the weights.h addition that would make this unnecessary). */
+ * (OpenCLIP q/k/v rows), reshaped (a 1x1-conv weight seen as a Linear: the VAE attention),
+ * transposed (SDXL's OpenCLIP text_projection) or dropped as ldm_keys.c says. */
 #include "engine/models/checkpoint.h"
 
 #include <errno.h>
@@ -18,107 +15,6 @@
 #include <unistd.h>
 
 #include "engine/dtype.h"
-
-/* ---- tensors the store cannot view: materialised, then mapped from a temporary file ---- */
-
-typedef struct derived {
-    char name[192];
-    dtype_t dtype;
-    int ndim;
-    int64_t shape[2];
-    unsigned char *data;
-} derived;
-
-typedef struct derived_list {
-    derived *items;
-    size_t count, capacity;
-} derived_list;
-
-static derived *derived_push(derived_list *l, const char *name, const safetensors_tensor *t)
-{
-    if (l->count == l->capacity) {
-        size_t cap = l->capacity ? l->capacity * 2 : 8;
-        derived *grown = realloc(l->items, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        l->items = grown;
-        l->capacity = cap;
-    }
-    derived *d = &l->items[l->count];
-    memset(d, 0, sizeof *d);
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->dtype = t->dtype;
-    d->data = malloc(t->nbytes ? t->nbytes : 1);
-    if (!d->data)
-        return NULL;
-    l->count++;
-    return d;
-}
-
-static void derived_free(derived_list *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        free(l->items[i].data);
-    free(l->items);
-    memset(l, 0, sizeof *l);
-}
-
-/* [C, C, 1, 1] → [C, C]: same bytes. */
-static int derive_squeeze(derived_list *l, const char *name, const safetensors_tensor *t, error_info *err)
-{
-    derived *d = derived_push(l, name, t);
-    if (!d)
-        return error_set(err, NULL, 0, 0, name, "out of memory");
-    memcpy(d->data, t->data, t->nbytes);
-    d->ndim = 2;
-    d->shape[0] = t->shape[0];
-    d->shape[1] = t->shape[1];
-    return 0;
-}
-
-static int derive_transpose(derived_list *l, const char *name, const safetensors_tensor *t, error_info *err)
-{
-    if (t->ndim != 2)
-        return error_set(err, t->path, 0, 0, t->name, "expected a matrix to transpose");
-    derived *d = derived_push(l, name, t);
-    if (!d)
-        return error_set(err, NULL, 0, 0, name, "out of memory");
-    size_t rows = (size_t)t->shape[0], cols = (size_t)t->shape[1], e = dtype_size(t->dtype);
-    const unsigned char *src = t->data;
-    for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++)
-            memcpy(d->data + (c * rows + r) * e, src + (r * cols + c) * e, e);
-    d->ndim = 2;
-    d->shape[0] = (int64_t)cols;
-    d->shape[1] = (int64_t)rows;
-    return 0;
-}
-
-static int derived_flush(derived_list *l, weight_store *ws, error_info *err)
-{
-    if (l->count == 0)
-        return 0;
-    const char *tmp = getenv("TMPDIR");
-    char dir[CKPT_PATH_MAX], path[CKPT_PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/loratty-ckpt-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        return error_set(err, dir, 0, 0, NULL, "cannot create a temporary folder: %s", strerror(errno));
-    snprintf(path, sizeof path, "%s/derived.safetensors", dir);
-    safetensors_writer *w = safetensors_writer_new();
-    int rc = w ? 0 : error_set(err, NULL, 0, 0, NULL, "out of memory");
-    for (size_t i = 0; rc == 0 && i < l->count; i++)
-        rc = safetensors_writer_add(w, l->items[i].name, l->items[i].dtype, l->items[i].ndim,
-                                    l->items[i].shape, l->items[i].data, err);
-    if (rc == 0)
-        rc = safetensors_write(path, w, err);
-    safetensors_writer_free(w);
-    if (rc == 0)
-        rc = weights_add_file(ws, path, NULL, NULL, err);   /* the mapping outlives the unlink */
-    unlink(path);
-    rmdir(dir);
-    derived_free(l);
-    return rc;
-}
 
 /* ---- applying a key mapping to a store ---- */
 
@@ -133,7 +29,6 @@ static int map_into(checkpoint *ck, ckpt_component comp, const char *path, const
     weight_store *ws = ck->store[comp];
     if (weights_add_file(ws, path, strip, add, err) < 0)
         return -1;
-    derived_list derived = {0};
     size_t strip_len = strlen(strip);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < safetensors_count(f); i++) {
@@ -164,11 +59,13 @@ static int map_into(checkpoint *ck, ckpt_component comp, const char *path, const
             for (int q = 0; rc == 0 && q < 3; q++)
                 rc = weights_add_rows(ws, m.name[q], key, q * (t->shape[0] / 3), t->shape[0] / 3, err);
             break;
-        case LDM_SQUEEZE:
-            rc = derive_squeeze(&derived, m.name[0], t, err);
+        case LDM_SQUEEZE: {
+            int64_t shape[2] = {t->shape[0], t->shape[1]};
+            rc = weights_add_reshape(ws, m.name[0], key, 2, shape, err);
             break;
+        }
         case LDM_TRANSPOSE:
-            rc = derive_transpose(&derived, m.name[0], t, err);
+            rc = weights_add_transpose(ws, m.name[0], key, err);
             break;
         case LDM_UNKNOWN:
             if (ck->unexplained++ == 0)
@@ -180,9 +77,6 @@ static int map_into(checkpoint *ck, ckpt_component comp, const char *path, const
         if (rc == 0 && !same)
             weights_remove(ws, key);
     }
-    if (rc == 0)
-        rc = derived_flush(&derived, ws, err);
-    derived_free(&derived);
     return rc;
 }
 

@@ -11,6 +11,9 @@ typedef struct weight_entry {
     char *name;
     const safetensors_tensor *tensor;
     int64_t row_begin, rows;    /* rows of dim 0 this entry covers (all of them for a plain entry) */
+    int view_ndim;              /* > 0: seen with this shape instead (reshape) */
+    int64_t view_shape[8];
+    bool transposed;            /* a 2-D tensor seen transposed */
     bool used;
 } weight_entry;
 
@@ -52,10 +55,8 @@ static int add_entry(weight_store *ws, const char *name, const safetensors_tenso
 {
     weight_entry *old = find(ws, name);
     if (old) {
-        old->tensor = t;
-        old->row_begin = row_begin;
-        old->rows = rows;
-        old->used = false;
+        free(old->name);
+        *old = (weight_entry){strdup(name), t, row_begin, rows, 0, {0}, false, false};
         return 0;
     }
     if (ws->count == ws->capacity) {
@@ -66,12 +67,7 @@ static int add_entry(weight_store *ws, const char *name, const safetensors_tenso
         ws->entries = grown;
         ws->capacity = cap;
     }
-    weight_entry *e = &ws->entries[ws->count++];
-    e->name = strdup(name);
-    e->tensor = t;
-    e->row_begin = row_begin;
-    e->rows = rows;
-    e->used = false;
+    ws->entries[ws->count++] = (weight_entry){strdup(name), t, row_begin, rows, 0, {0}, false, false};
     return 0;
 }
 
@@ -124,9 +120,58 @@ int weights_add_alias(weight_store *ws, const char *name, const char *source, er
     weight_entry *src = find(ws, source);
     if (!src)
         return error_set(err, NULL, 0, 0, source, "no such tensor to alias");
-    const safetensors_tensor *t = src->tensor;
-    int64_t begin = src->row_begin, rows = src->rows;
-    return add_entry(ws, name, t, begin, rows, err);
+    weight_entry copy = *src;
+    if (add_entry(ws, name, copy.tensor, copy.row_begin, copy.rows, err) < 0)
+        return -1;
+    weight_entry *e = find(ws, name);
+    e->view_ndim = copy.view_ndim;
+    memcpy(e->view_shape, copy.view_shape, sizeof e->view_shape);
+    e->transposed = copy.transposed;
+    return 0;
+}
+
+static int entry_shape(const weight_entry *e, int64_t shape[8]);
+
+int weights_add_reshape(weight_store *ws, const char *name, const char *source, int ndim,
+                        const int64_t *shape, error_info *err)
+{
+    weight_entry *src = find(ws, source);
+    if (!src)
+        return error_set(err, NULL, 0, 0, source, "no such tensor to reshape");
+    int64_t have[8];
+    int have_ndim = entry_shape(src, have);
+    int64_t n_have = 1, n_want = 1;
+    for (int d = 0; d < have_ndim; d++)
+        n_have *= have[d];
+    for (int d = 0; d < ndim; d++)
+        n_want *= shape[d];
+    if (ndim < 1 || ndim > 8 || n_have != n_want || src->transposed)
+        return error_set(err, NULL, 0, 0, source, "cannot be seen with %d dimensions of %lld elements",
+                         ndim, (long long)n_want);
+    if (weights_add_alias(ws, name, source, err) < 0)
+        return -1;
+    weight_entry *e = find(ws, name);
+    e->view_ndim = ndim;
+    memcpy(e->view_shape, shape, (size_t)ndim * sizeof *shape);
+    return 0;
+}
+
+int weights_add_transpose(weight_store *ws, const char *name, const char *source, error_info *err)
+{
+    weight_entry *src = find(ws, source);
+    if (!src)
+        return error_set(err, NULL, 0, 0, source, "no such tensor to transpose");
+    int64_t have[8];
+    if (entry_shape(src, have) != 2 || src->transposed)
+        return error_set(err, NULL, 0, 0, source, "only a matrix can be transposed");
+    if (weights_add_alias(ws, name, source, err) < 0)
+        return -1;
+    weight_entry *e = find(ws, name);
+    e->transposed = true;
+    e->view_ndim = 2;
+    e->view_shape[0] = have[1];
+    e->view_shape[1] = have[0];
+    return 0;
 }
 
 void weights_remove(weight_store *ws, const char *name)
@@ -145,6 +190,10 @@ bool weights_has(const weight_store *ws, const char *name)
 
 static int entry_shape(const weight_entry *e, int64_t shape[8])
 {
+    if (e->view_ndim > 0) {
+        memcpy(shape, e->view_shape, (size_t)e->view_ndim * sizeof *shape);
+        return e->view_ndim;
+    }
     int ndim = e->tensor->ndim;
     for (int d = 0; d < ndim && d < 8; d++)
         shape[d] = e->tensor->shape[d];
@@ -186,14 +235,28 @@ int weights_load_f32(weight_store *ws, const char *name, float *dst, int ndim,
         return error_set(err, NULL, 0, 0, name, "the checkpoint has shape %s, the model needs %s",
                          have_text, want_text);
     }
+    /* the stored rows: the source's own row length, whatever the view */
     size_t row = 1;
-    for (int d = 1; d < have_ndim; d++)
-        row *= (size_t)have[d];
-    size_t count = have_ndim > 0 ? row * (size_t)e->rows : 1;
+    for (int d = 1; d < e->tensor->ndim; d++)
+        row *= (size_t)e->tensor->shape[d];
+    size_t count = e->tensor->ndim > 0 ? row * (size_t)e->rows : 1;
     size_t elem = dtype_size(e->tensor->dtype);
     const unsigned char *src = (const unsigned char *)e->tensor->data + (size_t)e->row_begin * row * elem;
-    if (dtype_to_f32(e->tensor->dtype, src, dst, count) < 0)
+    float *target = dst;
+    if (e->transposed && !(target = malloc(count * sizeof *target)))
+        return error_set(err, NULL, 0, 0, name, "out of memory");
+    if (dtype_to_f32(e->tensor->dtype, src, target, count) < 0) {
+        if (target != dst)
+            free(target);
         return error_set(err, NULL, 0, 0, name, "dtype %s cannot be read as f32", dtype_name(e->tensor->dtype));
+    }
+    if (e->transposed) {
+        size_t rows = (size_t)e->rows, cols = row;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t k = 0; k < cols; k++)
+                dst[k * rows + r] = target[r * cols + k];
+        free(target);
+    }
     e->used = true;
     return 0;
 }

@@ -31,6 +31,12 @@ int weights_add_rows(weight_store *ws, const char *name, const char *source, int
                      int64_t rows, error_info *err);
 /* Registers an already registered tensor under a second name (the source stays too). */
 int weights_add_alias(weight_store *ws, const char *name, const char *source, error_info *err);
+/* Registers a registered tensor under `name` with another shape of the same element count
+ * (e.g. a 1x1 conv weight [C, C, 1, 1] seen as a Linear weight [C, C]). */
+int weights_add_reshape(weight_store *ws, const char *name, const char *source, int ndim,
+                        const int64_t *shape, error_info *err);
+/* Registers the transpose of a registered 2-D tensor as `name` (converted when loaded). */
+int weights_add_transpose(weight_store *ws, const char *name, const char *source, error_info *err);
 /* Drops a registered name (a loader that renamed everything drops the original names). */
 void weights_remove(weight_store *ws, const char *name);
 
