@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config_internal.h"
+#include "engine/models/checkpoint.h"
 
 static void plan_warn(plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void plan_warn(plan *p, const char *fmt, ...)
@@ -212,16 +213,26 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
             plan_warn(p, "%s \"%s\" does not exist: --run will stop here (loratty does not download models)",
                       *name, path);
     }
-    if (!config_string(cfg, "pretrained_model_name_or_path")[0])
+    const char *model = config_string(cfg, "pretrained_model_name_or_path");
+    struct stat st;
+    if (!model[0])
         plan_warn(p, "pretrained_model_name_or_path is empty: --run needs a base model");
+    else if (stat(model, &st) == 0 && checkpoint_describe(model, p->model, sizeof p->model) != 0)
+        return error_set(err, NULL, 0, 0, "model.pretrained_model_name_or_path", "%s", p->model);
     return 0;
 }
 
 void plan_print(const plan *p, const config *cfg, FILE *out)
 {
-    fprintf(out, "Model:       %s%s%s\n", config_string(cfg, "pretrained_model_name_or_path"),
-            config_bool(cfg, "sdxl") ? "  (SDXL)" : config_bool(cfg, "v2") ? "  (SD2.x)" : "  (SD1.x)",
-            config_bool(cfg, "v_parameterization") ? " v-prediction" : "");
+    const char *model = config_string(cfg, "pretrained_model_name_or_path");
+    if (p->model[0] && strncmp(p->model, model, strlen(model)) == 0)
+        fprintf(out, "Model:       %s\n", p->model);   /* a refusal names the file itself */
+    else if (p->model[0])
+        fprintf(out, "Model:       %s: %s\n", model, p->model);
+    else
+        fprintf(out, "Model:       %s%s%s\n", config_string(cfg, "pretrained_model_name_or_path"),
+                config_bool(cfg, "sdxl") ? "  (SDXL)" : config_bool(cfg, "v2") ? "  (SD2.x)" : "  (SD1.x)",
+                config_bool(cfg, "v_parameterization") ? " v-prediction" : "");
     const char *out_dir = config_string(cfg, "output_dir");
     fprintf(out, "Output:      %s%s%s.safetensors\n", out_dir, out_dir[0] ? "/" : "", config_string(cfg, "output_name"));
     if (p->mode && p->source[0])

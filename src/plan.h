@@ -32,6 +32,7 @@ typedef struct plan {
     const char *total_steps_rule; /* how total_steps was decided */
     long long warmup_steps;
     long long text_encoder_stop_step; /* 0 = trains to the end */
+    char model[512];              /* what the base model file is (checkpoint_describe) */
     char **warnings;
     size_t warning_count;
 } plan;
