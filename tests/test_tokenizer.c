@@ -1,5 +1,5 @@
 /* test_tokenizer.c — checks engine/models/tokenizer against transformers' slow CLIPTokenizer
- * (no ftfy) on the 1,042 captions of tests/fixtures/tokenizer/corpus.jsonl, id for id, and
+ * (no ftfy) on the 1,043 captions of tests/fixtures/tokenizer/corpus.jsonl, id for id, and
  * against sd-scripts' 75/150/225-token windows with both pad modes; both vocabulary sources
  * (share/clip's gz, and vocab.json + merges.txt rebuilt from it the way open_clip builds its
  * vocabulary) must agree; plus hand-checked ids and the error paths. */

@@ -309,8 +309,9 @@ clip_tokenizer *clip_tokenizer_load_hf(const char *vocab_json, const char *merge
     long len = 0;
     if (rc == 0) {
         FILE *f = fopen(merges_txt, "rb");
-        if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-            (text = malloc((size_t)len + 1)) && fread(text, 1, (size_t)len, f) == (size_t)len)
+        if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
+            fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)len + 1)) &&
+            fread(text, 1, (size_t)len, f) == (size_t)len)
             rc = parse_merges(tok, text, (size_t)len, 0, merges_txt, err);
         else
             rc = error_set(err, merges_txt, 0, 0, "", "cannot read the merges file");
