@@ -13,3 +13,8 @@ EXTRA_DIST += tests/golden/make_optimizer_fixtures.py \
 	tests/fixtures/optim/prodigy_args.safetensors tests/fixtures/optim/dadaptadam.safetensors \
 	tests/fixtures/optim/dadaptadam_args.safetensors \
 	tests/fixtures/optim/adamwschedulefree.safetensors
+
+check_PROGRAMS += tests/test_lr_schedule
+TESTS += tests/test_lr_schedule
+tests_test_lr_schedule_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/fixtures/optim/lr_schedules.json

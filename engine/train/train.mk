@@ -1,8 +1,10 @@
 # engine/train/train.mk — build fragment for the training math: optimizers, LR schedules,
 # the DDPM noise schedule and the loss weightings.
-libloratty_a_SOURCES += engine/train/optimizer.h engine/train/optimizer_impl.h \
+libloratty_a_SOURCES += engine/train/pyliteral.c engine/train/pyliteral.h \
+	engine/train/optimizer.h engine/train/optimizer_impl.h \
 	engine/train/optimizer.c engine/train/optimizer_args.c \
 	engine/train/optimizer_adamw.c engine/train/optimizer_adamw8bit.c \
 	engine/train/optimizer_lion.c engine/train/optimizer_sgd.c \
 	engine/train/optimizer_adafactor.c engine/train/optimizer_prodigy.c \
-	engine/train/optimizer_dadapt.c engine/train/optimizer_schedulefree.c
+	engine/train/optimizer_dadapt.c engine/train/optimizer_schedulefree.c \
+	engine/train/lr_schedule.c engine/train/lr_schedule.h

@@ -187,12 +187,102 @@ CASES = [
 ]
 
 
+# ---- LR schedules: sd-scripts' get_scheduler_fix dispatch over transformers / diffusers ----
+
+def make_scheduler(opt, name, steps, warmup, decay=0, num_cycles=1, power=1.0, timescale=None,
+                   min_lr_ratio=None, sched_args=()):
+    """A transcription of train_util.get_scheduler_fix (sd-scripts), calling the real
+    transformers / diffusers schedule functions."""
+    from diffusers.optimization import SchedulerType as DST, TYPE_TO_SCHEDULER_FUNCTION as DF
+    from transformers.optimization import SchedulerType as ST, TYPE_TO_SCHEDULER_FUNCTION as TF
+    num_warmup = int(warmup * steps) if isinstance(warmup, float) else warmup
+    num_decay = int(decay * steps) if isinstance(decay, float) else decay
+    num_stable = steps - num_warmup - num_decay
+    kw = parse_optimizer_args(sched_args)
+    if name == DST.PIECEWISE_CONSTANT.value:
+        return DF[DST(name)](opt, **kw)
+    t = ST(name)
+    f = TF[t]
+    if t == ST.CONSTANT:
+        assert not num_warmup
+        return f(opt, **kw)
+    if t == ST.CONSTANT_WITH_WARMUP:
+        return f(opt, num_warmup_steps=num_warmup, **kw)
+    if t == ST.INVERSE_SQRT:
+        return f(opt, num_warmup_steps=num_warmup, timescale=timescale, **kw)
+    if t == ST.COSINE_WITH_RESTARTS:
+        return f(opt, num_warmup_steps=num_warmup, num_training_steps=steps, num_cycles=num_cycles, **kw)
+    if t == ST.POLYNOMIAL:
+        return f(opt, num_warmup_steps=num_warmup, num_training_steps=steps, power=power, **kw)
+    if t == ST.COSINE_WITH_MIN_LR:
+        return f(opt, num_warmup_steps=num_warmup, num_training_steps=steps, num_cycles=num_cycles / 2,
+                 min_lr_rate=min_lr_ratio, **kw)
+    if t in (ST.LINEAR, ST.COSINE):
+        return f(opt, num_warmup_steps=num_warmup, num_training_steps=steps, **kw)
+    if t == ST.WARMUP_STABLE_DECAY:
+        return f(opt, num_warmup_steps=num_warmup, num_stable_steps=num_stable, num_decay_steps=num_decay,
+                 num_cycles=num_cycles / 2, min_lr_ratio=min_lr_ratio if min_lr_ratio is not None else 0.0, **kw)
+    raise ValueError(name)
+
+
+LR_CASES = [
+    # name, options (sd-scripts argument names without the lr_ prefix where they have one)
+    ("constant", {}),
+    ("constant_with_warmup", {"warmup": 10}),
+    ("cosine", {"warmup": 10}),
+    ("cosine", {"warmup": 0.1}),
+    ("cosine", {"warmup": 10, "sched_args": ["num_cycles=1.5"]}),
+    ("cosine_with_restarts", {"warmup": 10, "num_cycles": 3}),
+    ("linear", {"warmup": 10}),
+    ("linear", {"warmup": 0}),
+    ("piecewise_constant", {"sched_args": ['step_rules="1:10,0.5:30,0.1:60,0.05"']}),
+    ("polynomial", {"warmup": 10}),
+    ("polynomial", {"warmup": 10, "power": 2.0, "sched_args": ["lr_end=1e-5"]}),
+    ("cosine_with_min_lr", {"warmup": 10, "min_lr_ratio": 0.1}),
+    ("cosine_with_min_lr", {"warmup": 10, "num_cycles": 3, "sched_args": ["min_lr=1e-5"]}),
+    ("inverse_sqrt", {"warmup": 10}),
+    ("inverse_sqrt", {"warmup": 10, "timescale": 25}),
+    ("warmup_stable_decay", {"warmup": 10, "decay": 30, "min_lr_ratio": 0.1}),
+    ("warmup_stable_decay", {"warmup": 0.1, "decay": 0.2, "num_cycles": 2,
+                             "sched_args": ["warmup_type='cosine'", "decay_type='linear'"]}),
+    ("warmup_stable_decay", {"warmup": 10, "decay": 30, "sched_args": ["decay_type='1-sqrt'",
+                                                                         "warmup_type='1-sqrt'"]}),
+]
+
+
+def make_lr_fixtures():
+    lr, steps = 1e-3, 100
+    out = []
+    for name, opts in LR_CASES:
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=lr)
+        sched = make_scheduler(opt, name, steps, opts.get("warmup", 0), opts.get("decay", 0),
+                               opts.get("num_cycles", 1), opts.get("power", 1.0), opts.get("timescale"),
+                               opts.get("min_lr_ratio"), opts.get("sched_args", ()))
+        lrs = []
+        for _ in range(steps):
+            lrs.append(opt.param_groups[0]["lr"])  # the lr this optimizer step uses
+            opt.step()
+            sched.step()
+        out.append({"lr_scheduler": name, "learning_rate": lr, "max_train_steps": steps,
+                    "lr_warmup_steps": opts.get("warmup", 0), "lr_decay_steps": opts.get("decay", 0),
+                    "lr_scheduler_num_cycles": opts.get("num_cycles", 1),
+                    "lr_scheduler_power": opts.get("power", 1.0),
+                    "lr_scheduler_timescale": opts.get("timescale"),
+                    "lr_scheduler_min_lr_ratio": opts.get("min_lr_ratio"),
+                    "lr_scheduler_args": list(opts.get("sched_args", ())), "lr": lrs})
+    with open(os.path.join(OUT, "lr_schedules.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    print("wrote lr_schedules.json")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     for i, (case, name, lr, args, shapes, groups) in enumerate(CASES):
         run_case(case, name, lr, args, shapes, groups, seed=1000 + i)
         print("wrote", case)
+    make_lr_fixtures()
 
 
 if __name__ == "__main__":

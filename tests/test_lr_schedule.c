@@ -1,0 +1,133 @@
+/* test_lr_schedule.c — every sd-scripts LR scheduler against the lr the reference library
+ * produced at each of 100 steps (tests/fixtures/optim/lr_schedules.json, made by
+ * tests/golden/make_optimizer_fixtures.py through transformers / diffusers with sd-scripts'
+ * get_scheduler_fix dispatch), to 1e-6 relative; and the errors sd-scripts raises. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/train/lr_schedule.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                          \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
+            fprintf(stderr, __VA_ARGS__);                                                         \
+            fprintf(stderr, "\n");                                                                \
+            failures++;                                                                           \
+        }                                                                                         \
+    } while (0)
+
+/* int_or_float: a JSON real is a ratio of the training steps, an integer a step count. */
+static void steps_opt(json_t *v, double *val, int *is_ratio)
+{
+    *is_ratio = json_is_real(v);
+    *val = json_number_value(v);
+}
+
+static void test_golden(const char *path)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    CHECK(root != NULL, "%s: %s", path, jerr.text);
+    if (!root)
+        return;
+    size_t i;
+    json_t *c;
+    json_array_foreach(root, i, c) {
+        lr_schedule_options o;
+        lr_schedule_options_init(&o);
+        o.name = json_string_value(json_object_get(c, "lr_scheduler"));
+        o.lr = json_number_value(json_object_get(c, "learning_rate"));
+        o.max_train_steps = json_integer_value(json_object_get(c, "max_train_steps"));
+        steps_opt(json_object_get(c, "lr_warmup_steps"), &o.warmup, &o.warmup_is_ratio);
+        steps_opt(json_object_get(c, "lr_decay_steps"), &o.decay, &o.decay_is_ratio);
+        o.num_cycles = (int)json_integer_value(json_object_get(c, "lr_scheduler_num_cycles"));
+        o.power = json_number_value(json_object_get(c, "lr_scheduler_power"));
+        json_t *ts = json_object_get(c, "lr_scheduler_timescale");
+        o.timescale = json_is_null(ts) ? 0 : json_integer_value(ts);
+        json_t *mr = json_object_get(c, "lr_scheduler_min_lr_ratio");
+        o.min_lr_ratio = json_is_null(mr) ? -1 : json_number_value(mr);
+        json_t *ja = json_object_get(c, "lr_scheduler_args");
+        const char *args[8];
+        o.nargs = (int)json_array_size(ja);
+        for (int a = 0; a < o.nargs && a < 8; a++)
+            args[a] = json_string_value(json_array_get(ja, (size_t)a));
+        o.args = args;
+        lr_schedule s;
+        error_info err;
+        if (lr_schedule_setup(&s, &o, &err)) {
+            CHECK(0, "case %zu (%s): %s", i, o.name, err.message);
+            continue;
+        }
+        json_t *lrs = json_object_get(c, "lr");
+        double worst = 0;
+        for (size_t t = 0; t < json_array_size(lrs); t++) {
+            double ref = json_number_value(json_array_get(lrs, t));
+            double got = o.lr * lr_schedule_factor(&s, (int64_t)t);
+            double e = fabs(got - ref) / fmax(fabs(ref), 1e-12);
+            worst = fmax(worst, e);
+            CHECK(e <= 1e-6, "case %zu (%s) step %zu: %.10g, reference %.10g", i, o.name, t, got,
+                  ref);
+        }
+        printf("  %-22s case %2zu: max relative error %.2e over %zu steps\n", o.name, i, worst,
+               json_array_size(lrs));
+    }
+    json_decref(root);
+}
+
+static int setup_fails(const char *name, double warmup, const char *arg, double min_lr_ratio,
+                       const char *needle)
+{
+    lr_schedule_options o;
+    lr_schedule_options_init(&o);
+    o.name = name;
+    o.lr = 1e-3;
+    o.max_train_steps = 100;
+    o.warmup = warmup;
+    o.min_lr_ratio = min_lr_ratio;
+    const char *args[1] = { arg };
+    o.args = args;
+    o.nargs = arg ? 1 : 0;
+    lr_schedule s;
+    error_info err = { 0 };
+    int rc = lr_schedule_setup(&s, &o, &err);
+    return rc != 0 && strstr(err.message, needle) != NULL;
+}
+
+static void test_errors(void)
+{
+    CHECK(setup_fails("constant", 10, NULL, -1, "num_warmup_steps"), "constant with warmup");
+    CHECK(setup_fails("adafactor:0.001", 5, NULL, -1, "num_warmup_steps"), "adafactor warmup");
+    CHECK(setup_fails("cosine_annealing", 0, NULL, -1, "not a scheduler"), "unknown");
+    CHECK(setup_fails("cosine_with_min_lr", 10, NULL, -1, "min_lr"), "min_lr missing");
+    CHECK(setup_fails("cosine_with_min_lr", 10, "min_lr=1e-5", 0.1, "Only one"), "both min_lr");
+    CHECK(setup_fails("piecewise_constant", 0, NULL, -1, "step_rules"), "no rules");
+    CHECK(setup_fails("piecewise_constant", 0, "step_rules=\"1:x,0.1\"", -1, "integer"), "rule");
+    CHECK(setup_fails("polynomial", 10, "lr_end=0.1", -1, "smaller"), "lr_end too big");
+    CHECK(setup_fails("cosine_with_restarts", 10, "num_cycles=2", -1, "num_cycles"), "dup arg");
+    CHECK(setup_fails("warmup_stable_decay", 10, "decay_type='exp'", -1, "1-sqrt"), "wsd type");
+    CHECK(setup_fails("linear", 10, "power", -1, "key=value"), "not key=value");
+    lr_schedule_options o;
+    lr_schedule_options_init(&o);
+    o.name = "adafactor:0.001";
+    lr_schedule s;
+    error_info err;
+    CHECK(lr_schedule_setup(&s, &o, &err) == 0 && lr_schedule_factor(&s, 5) == 1.0, "adafactor");
+}
+
+int main(void)
+{
+    const char *top = getenv("top_srcdir");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/optim/lr_schedules.json", top ? top : ".");
+    test_golden(path);
+    test_errors();
+    if (failures)
+        fprintf(stderr, "%d failure(s)\n", failures);
+    return failures ? 1 : 0;
+}
