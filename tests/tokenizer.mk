@@ -2,7 +2,5 @@
 # CLIPTokenizer and sd-scripts' windows (corpus from tests/golden/make_tokenizer_corpus.py).
 check_PROGRAMS += tests/test_tokenizer
 TESTS += tests/test_tokenizer
-# zlib reads the gzip'd vocabulary; LORATTY_LIBS has no yet (libpng's pkg-config
-# flags do not carry it for shared linking)
 tests_test_tokenizer_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/golden/make_tokenizer_corpus.py tests/fixtures/tokenizer/corpus.jsonl
