@@ -332,6 +332,9 @@ static void builtin(const char *what, void (*fill)(unet_config *), size_t tensor
     CHECK(transformer_points == linear_points, "%s: %zu points, want %zu", what, transformer_points, linear_points);
     CHECK(unet_find_lora_point(&m, some_point), "%s: no point %s", what, some_point);
     CHECK(m.n_params == params, "%s: manifest and model disagree", what);
+    unet_acts acts;   /* planning needs only the layout: a small latent plans in no time */
+    CHECK(unet_acts_init(&acts, &m, 1, 8, 8, 77, 1, &err) == 0, "%s: plan: %s", what, err.message);
+    unet_acts_free(&acts);
     free(man);
     unet_free(&m);
 }

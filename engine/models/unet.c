@@ -198,7 +198,7 @@ static void transformer(walker *w, unet_transformer *t, const char *d, const cha
     t->depth = depth;
     fmt(dn, "%s.norm", d);
     norm(w, &t->norm_w, &t->norm_b, dn, C);
-    int linear = w->c->use_linear_projection;
+    int linear = t->linear = w->c->use_linear_projection;
     for (int io = 0; io < 2; io++) {
         const char *what = io ? "proj_out" : "proj_in";
         fmt(dn, "%s.%s", d, what);

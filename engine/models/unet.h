@@ -107,6 +107,7 @@ typedef struct unet_tblock {             /* BasicTransformerBlock */
 
 typedef struct unet_transformer {        /* Transformer2DModel */
     int channels, heads, depth;
+    int linear;                          /* proj_in/out are Linear (use_linear_projection) */
     const float *norm_w, *norm_b;
     linear_layer proj_in_l, proj_out_l;  /* use_linear_projection */
     conv_layer proj_in_c, proj_out_c;    /* otherwise (1x1) */

@@ -113,7 +113,7 @@ void unet_transformer_forward(const unet_transformer *t, const unet_transformer_
     int C = t->channels, HW = H * W, N = B * HW, BT = B * T, C4 = 4 * C;
     size_t NC = (size_t)N * C, BTC = (size_t)BT * C, n_lse = (size_t)B * t->heads * HW;
     k_groupnorm_forward(b->n0, b->gm, b->gr, x, t->norm_w, t->norm_b, B, C, HW, G, 1e-6f);
-    if (t->proj_in_l.weight) {
+    if (t->linear) {
         to_rows(b->pin, b->n0, B, C, HW);
         linear_layer_forward(&t->proj_in_l, b->hs, b->pin, N, scratch);
     } else {
@@ -155,7 +155,7 @@ void unet_transformer_forward(const unet_transformer *t, const unet_transformer_
         k_add_forward(hout, hout, h3, NC);
     }
     const float *hD = b->hs + t->depth * NC;
-    if (t->proj_out_l.weight) {
+    if (t->linear) {
         linear_layer_forward(&t->proj_out_l, b->pout, hD, N, scratch);
         from_rows(y, b->pout, B, C, HW);
     } else {
@@ -175,7 +175,7 @@ void unet_transformer_backward(const unet_transformer *t, const unet_transformer
     k_add_backward(dx, NULL, dy, NC);   /* the residual */
     zero(b->dh, NC);
     const float *hD = b->hs + t->depth * NC;
-    if (t->proj_out_l.weight) {
+    if (t->linear) {
         to_rows(b->t1, dy, B, C, HW);
         linear_layer_backward(&t->proj_out_l, b->dh, b->t1, hD, N, scratch);
     } else {
@@ -231,7 +231,7 @@ void unet_transformer_backward(const unet_transformer *t, const unet_transformer
         linear_layer_backward(&k->v1, b->t2, b->dv, l1, N, scratch);
         k_layernorm_backward(b->dh, NULL, NULL, b->t2, hin, k->norm1_w, st, st + N, N, C);
     }
-    if (t->proj_in_l.weight) {
+    if (t->linear) {
         zero(b->t1, NC);
         linear_layer_backward(&t->proj_in_l, b->t1, b->dh, b->pin, N, scratch);
         from_rows(b->t2, b->t1, B, C, HW);

@@ -114,7 +114,7 @@ static void plan_transformer(planner *p, unet_step *s, int idx, int H, int W)
         s->ids[24 + i] = req(a, idx, snames[i], ssizes[i]);
     arena_shared_end(&a->arena);
 
-    if (t->proj_in_l.weight) {
+    if (t->linear) {
         lin_need(p, &t->proj_in_l, (int)N);
         lin_need(p, &t->proj_out_l, (int)N);
     } else {
