@@ -14,3 +14,5 @@ include engine/models/clip_vae.mk
 include engine/models/checkpoint.mk
 include engine/lora/lora.mk
 include engine/train/train.mk
+include engine/sample/sample.mk
+include engine/data/data.mk

@@ -1,0 +1,338 @@
+/* sd_model.c — loading a whole Stable Diffusion model from a checkpoint and computing its text
+ * conditioning the way sd-scripts does (see sd_model.h for the rules). */
+#include "engine/models/sd_model.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* "dir/sub/config.json" when that file exists, else "" */
+static const char *config_path(char *buf, size_t size, const char *dir, const char *rel)
+{
+    buf[0] = '\0';
+    if (dir) {
+        if (snprintf(buf, size, "%s/%s", dir, rel) >= (int)size || !is_file(buf))
+            buf[0] = '\0';
+    }
+    return buf;
+}
+
+static void base_name(char *out, size_t size, const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    size_t b = n;
+    while (b > 0 && path[b - 1] != '/')
+        b--;
+    size_t len = n - b;
+    const char *dot = NULL;
+    for (size_t i = b; i < n; i++)
+        if (path[i] == '.')
+            dot = path + i;
+    if (dot && dot > path + b && !is_dir(path))
+        len = (size_t)(dot - (path + b));
+    if (len >= size)
+        len = size - 1;
+    memcpy(out, path + b, len);
+    out[len] = '\0';
+}
+
+static int load_configs(const checkpoint *ck, const char *dir, unet_config *uc, clip_config tc[2],
+                        vae_config *vc, sd_prediction *pred, error_info *err)
+{
+    char p[CKPT_PATH_MAX + 64];
+    switch (ck->family) {
+    case CKPT_SD1:
+        unet_config_sd15(uc);
+        tc[0] = clip_config_sd15_vit_l();
+        *vc = vae_config_sd();
+        break;
+    case CKPT_SD2:
+        unet_config_sd21_768(uc);
+        tc[0] = clip_config_sd21_vit_h();
+        *vc = vae_config_sd();
+        break;
+    case CKPT_SDXL:
+        unet_config_sdxl_base(uc);
+        tc[0] = clip_config_sd15_vit_l();
+        tc[1] = clip_config_sdxl_bigg();
+        *vc = vae_config_sdxl();
+        break;
+    default:
+        return error_set(err, NULL, 0, 0, NULL, "%s: not a model loratty can run",
+                         checkpoint_family_name(ck->family));
+    }
+    if (config_path(p, sizeof p, dir, "unet/config.json")[0] && unet_config_load(uc, p, err) < 0)
+        return -1;
+    if (config_path(p, sizeof p, dir, "text_encoder/config.json")[0] &&
+        clip_config_from_json(&tc[0], p, err) < 0)
+        return -1;
+    if (ck->family == CKPT_SDXL && config_path(p, sizeof p, dir, "text_encoder_2/config.json")[0] &&
+        clip_config_from_json(&tc[1], p, err) < 0)
+        return -1;
+    if (config_path(p, sizeof p, dir, "vae/config.json")[0] && vae_config_from_json(vc, p, err) < 0)
+        return -1;
+    *pred = ck->v_prediction_hint ? SD_PRED_V : SD_PRED_EPS;
+    if (config_path(p, sizeof p, dir, "scheduler/scheduler_config.json")[0]) {
+        json_t *j = json_load_file(p, 0, NULL);
+        const char *s = json_string_value(json_object_get(j, "prediction_type"));
+        if (s && strcmp(s, "v_prediction") == 0)
+            *pred = SD_PRED_V;
+        else if (s && strcmp(s, "epsilon") == 0)
+            *pred = SD_PRED_EPS;
+        else if (s) {
+            json_decref(j);
+            return error_set(err, p, 0, 0, "prediction_type", "\"%s\": loratty knows epsilon and "
+                             "v_prediction", s);
+        }
+        json_decref(j);
+    }
+    int ctx = ck->family == CKPT_SDXL ? tc[0].hidden_size + tc[1].hidden_size : tc[0].hidden_size;
+    if (uc->cross_attention_dim != ctx)
+        return error_set(err, NULL, 0, 0, NULL, "the U-Net's cross_attention_dim %d does not match the "
+                         "text encoder width %d", uc->cross_attention_dim, ctx);
+    return 0;
+}
+
+static clip_tokenizer *load_tokenizer(const char *dir, error_info *err)
+{
+    if (!dir || !dir[0])
+        return clip_tokenizer_load_default(err);
+    char vocab[CKPT_PATH_MAX + 32], merges[CKPT_PATH_MAX + 32];
+    if (snprintf(vocab, sizeof vocab, "%s/vocab.json", dir) >= (int)sizeof vocab ||
+        snprintf(merges, sizeof merges, "%s/merges.txt", dir) >= (int)sizeof merges) {
+        error_set(err, dir, 0, 0, NULL, "path too long");
+        return NULL;
+    }
+    return clip_tokenizer_load_hf(vocab, merges, err);
+}
+
+/* The tokenizer folder of text encoder i: the checkpoint's own, else config_dir's, else "". */
+static void tokenizer_dir(const checkpoint *ck, const char *config_dir, int i, char *out, size_t size)
+{
+    static const char *const sub[2] = {"tokenizer", "tokenizer_2"};
+    snprintf(out, size, "%s", ck->tokenizer_dir[i]);
+    if (!out[0] && config_dir) {
+        if (snprintf(out, size, "%s/%s", config_dir, sub[i]) >= (int)size || !is_dir(out))
+            out[0] = '\0';
+    }
+}
+
+int sd_model_from_checkpoint(checkpoint *ck, const char *config_dir, const char *name, sd_model **out,
+                             error_info *err)
+{
+    *out = NULL;
+    sd_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        checkpoint_close(ck);
+        return error_set(err, NULL, 0, 0, NULL, "out of memory");
+    }
+    m->family = ck->family;
+    snprintf(m->name, sizeof m->name, "%s", name ? name : "");
+    m->n_te = ck->family == CKPT_SDXL ? 2 : 1;
+    unet_config uc;
+    clip_config tc[2] = {{0}};
+    vae_config vc;
+    int rc = load_configs(ck, config_dir, &uc, tc, &vc, &m->prediction, err);
+    if (rc == 0 && !ck->store[CKPT_VAE])
+        rc = error_set(err, NULL, 0, 0, NULL, "the checkpoint has no VAE: give one with --vae");
+    if (rc == 0)
+        rc = unet_build(&m->unet, &uc, err);
+    if (rc == 0)
+        rc = unet_load(&m->unet, ck->store[CKPT_UNET], err);
+    static const char *const prefix[2][2] = {{"lora_te", NULL}, {"lora_te1", "lora_te2"}};
+    for (int i = 0; rc == 0 && i < m->n_te; i++) {
+        rc = clip_create(&m->te[i], &tc[i], prefix[m->n_te - 1][i], err);
+        if (rc == 0)
+            rc = clip_load(&m->te[i], ck->store[i == 0 ? CKPT_TE1 : CKPT_TE2], err);
+    }
+    if (rc == 0)
+        rc = vae_create(&m->vae, &vc, err);
+    if (rc == 0)
+        rc = vae_load(&m->vae, ck->store[CKPT_VAE], err);
+    m->scaling_factor = vc.scaling_factor;
+    /* Every SD family shares one BPE vocabulary; the encoders differ only in padding. */
+    char dir[2][CKPT_PATH_MAX];
+    for (int i = 0; rc == 0 && i < m->n_te; i++) {
+        m->pad[i] = ck->tokenizer[i] == CKPT_TOKENIZER_OPENCLIP ? CLIP_PAD_ZERO : CLIP_PAD_EOS;
+        tokenizer_dir(ck, config_dir, i, dir[i], sizeof dir[i]);
+        if (i == 1 && (!dir[1][0] || strcmp(dir[1], dir[0]) == 0)) {
+            m->tok[1] = m->tok[0];
+            continue;
+        }
+        m->tok[i] = load_tokenizer(dir[i], err);
+        if (!m->tok[i])
+            rc = -1;
+    }
+    checkpoint_close(ck);
+    if (rc < 0) {
+        sd_model_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
+int sd_model_load(const char *path, const char *vae_path, const char *config_dir, sd_model **out,
+                  error_info *err)
+{
+    *out = NULL;
+    checkpoint *ck;
+    if (checkpoint_open(path, vae_path, &ck, err) < 0)
+        return -1;
+    if (!config_dir && is_dir(path))
+        config_dir = path;
+    char name[256];
+    base_name(name, sizeof name, path);
+    return sd_model_from_checkpoint(ck, config_dir, name, out, err);
+}
+
+void sd_model_free(sd_model *m)
+{
+    if (!m)
+        return;
+    if (m->tok[1] && m->tok[1] != m->tok[0])
+        clip_tokenizer_free(m->tok[1]);
+    clip_tokenizer_free(m->tok[0]);
+    vae_free(&m->vae);
+    for (int i = 0; i < m->n_te; i++)
+        clip_free(&m->te[i]);
+    unet_free(&m->unet);
+    free(m);
+}
+
+int sd_model_context_dim(const sd_model *m)
+{
+    return m->unet.config.cross_attention_dim;
+}
+
+int sd_model_context_rows(int max_token_length)
+{
+    int n = max_token_length > CLIP_CHUNK_TOKENS ? max_token_length / CLIP_CHUNK_TOKENS : 1;
+    return n * CLIP_CHUNK_TOKENS + 2;
+}
+
+int sd_model_pooled_dim(const sd_model *m)
+{
+    return m->unet.config.text_time ? unet_config_text_embed_dim(&m->unet.config) : 0;
+}
+
+int sd_model_vae_downscale(const sd_model *m)
+{
+    return vae_downscale(&m->vae.cfg);
+}
+
+int sd_model_size_multiple(const sd_model *m)
+{
+    return vae_downscale(&m->vae.cfg) << (m->unet.config.levels - 1);
+}
+
+void sd_model_adapters_changed(sd_model *m)
+{
+    m->te_planned = 0;
+}
+
+/* Joins the windows' states [n, 77, C] into rows of width ld at column col of out: BOS of
+ * window 0, positions 1..75 of every window, the last position of the last window. With one
+ * window this is the window itself. sd-scripts' SD2 branch also patches "empty" windows, but
+ * compares a token id with the EOS *string*, so the patch never runs; it is not done here. */
+static void join_windows(float *out, int ld, int col, const float *states, int n, int C)
+{
+    const size_t W = CLIP_CHUNK_LEN;
+    int row = 0;
+    memcpy(out + col, states, (size_t)C * sizeof(float));
+    row++;
+    for (int k = 0; k < n; k++)
+        for (int t = 1; t <= CLIP_CHUNK_TOKENS; t++, row++)
+            memcpy(out + (size_t)row * ld + col, states + ((size_t)k * W + t) * C, (size_t)C * sizeof(float));
+    memcpy(out + (size_t)row * ld + col, states + ((size_t)(n - 1) * W + W - 1) * C, (size_t)C * sizeof(float));
+}
+
+int sd_encode_prompt(sd_model *m, const char *text, int clip_skip, int max_token_length,
+                     float *context, int *T, float *pooled, error_info *err)
+{
+    if (!m->te_planned) {
+        for (int i = 0; i < m->n_te; i++)
+            if (clip_plan(&m->te[i], CLIP_MAX_CHUNKS, CLIP_CHUNK_LEN, err) < 0)
+                return -1;
+        m->te_planned = 1;
+    }
+    int ids[CLIP_MAX_CHUNKS * CLIP_CHUNK_LEN];
+    int32_t ids32[CLIP_MAX_CHUNKS * CLIP_CHUNK_LEN];
+    int ld = sd_model_context_dim(m), col = 0, n = 0;
+    for (int i = 0; i < m->n_te; i++) {
+        if (clip_encode_prompt(m->tok[i], text, max_token_length, m->pad[i], ids, &n, err) < 0)
+            return -1;
+        for (int j = 0; j < n * CLIP_CHUNK_LEN; j++) {
+            if (ids[j] < 0 || ids[j] >= m->te[i].cfg.vocab_size)
+                return error_set(err, NULL, 0, 0, NULL, "token id %d is outside text encoder %d's "
+                                 "vocabulary (%d): the tokenizer does not belong to this model",
+                                 ids[j], i + 1, m->te[i].cfg.vocab_size);
+            ids32[j] = ids[j];
+        }
+        clip_select sel;
+        if (m->n_te == 1) {
+            /* clip_skip k: hidden_states[-k] through final_layer_norm (k = 1: the last layer) */
+            sel = (clip_select){clip_skip > 1 ? -clip_skip : -1, 1, 0};
+            if (clip_skip > m->te[0].cfg.num_layers)
+                return error_set(err, NULL, 0, 0, NULL, "clip_skip %d: the text encoder has %d layers",
+                                 clip_skip, m->te[0].cfg.num_layers);
+        } else {
+            /* sd-scripts takes TE1 hidden_states[11] (= [-2] of CLIP-L's 12 layers) and TE2
+             * hidden_states[-2], both without the final LN; TE2 also gives the pooled output. */
+            sel = (clip_select){-2, 0, i == 1 && pooled != NULL};
+        }
+        if (clip_forward(&m->te[i], ids32, n, CLIP_CHUNK_LEN, &sel, err) < 0)
+            return -1;
+        int C = m->te[i].cfg.hidden_size;
+        join_windows(context, ld, col, m->te[i].out, n, C);
+        col += C;
+        if (sel.pooled) {
+            /* pooled text embedding of window 0 */
+            const float *src = m->te[i].text_embeds ? m->te[i].text_embeds : m->te[i].pooled;
+            int P = m->te[i].text_embeds ? m->te[i].cfg.projection_dim : C;
+            memcpy(pooled, src, (size_t)P * sizeof(float));
+        }
+    }
+    *T = n * CLIP_CHUNK_TOKENS + 2;
+    return 0;
+}
+
+void sd_time_ids(float time_ids[6], int orig_h, int orig_w, int crop_top, int crop_left, int target_h,
+                 int target_w)
+{
+    time_ids[0] = (float)orig_h;
+    time_ids[1] = (float)orig_w;
+    time_ids[2] = (float)crop_top;
+    time_ids[3] = (float)crop_left;
+    time_ids[4] = (float)target_h;
+    time_ids[5] = (float)target_w;
+}
+
+void sd_size_embedding(float out[1536], const float time_ids[6])
+{
+    /* sdxl_train_util.get_timestep_embedding(x, 256): freqs exp(-ln(1e4)·i/128), [cos, sin] */
+    for (int s = 0; s < 6; s++)
+        for (int i = 0; i < 128; i++) {
+            double f = exp(-log(10000.0) * i / 128.0);
+            double a = (double)time_ids[s] * (float)f;
+            out[s * 256 + i] = (float)cos(a);
+            out[s * 256 + 128 + i] = (float)sin(a);
+        }
+}

@@ -1,0 +1,3 @@
+# engine/sample/sample.mk — build fragment (owned by the sample work): the whole-model loader
+# (engine/models/sd_model), the samplers and the txt2img pipeline behind `loratty --sample`.
+libloratty_a_SOURCES += engine/models/sd_model.c engine/models/sd_model.h
