@@ -15,4 +15,3 @@ include engine/models/checkpoint.mk
 include engine/lora/lora.mk
 include engine/train/train.mk
 include engine/sample/sample.mk
-include engine/data/data.mk
