@@ -15,3 +15,4 @@ include tests/checkpoint.mk
 include tests/lora.mk
 include tests/train_math.mk
 include tests/run.mk
+include tests/train.mk

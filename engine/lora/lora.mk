@@ -1,2 +1,3 @@
 # engine/lora/lora.mk — LoRA networks and their files.
 libloratty_a_SOURCES += engine/lora/lora_file.c engine/lora/lora_file.h
+libloratty_a_SOURCES += engine/lora/network.c engine/lora/network_save.c engine/lora/network.h

@@ -8,3 +8,5 @@ libloratty_a_SOURCES += engine/train/pyliteral.c engine/train/pyliteral.h \
 	engine/train/optimizer_adafactor.c engine/train/optimizer_prodigy.c \
 	engine/train/optimizer_dadapt.c engine/train/optimizer_schedulefree.c \
 	engine/train/lr_schedule.c engine/train/lr_schedule.h
+# the training step and loop (network + U-Net)
+libloratty_a_SOURCES += engine/train/train.h engine/train/train_step.c

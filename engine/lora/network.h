@@ -1,0 +1,101 @@
+/* network.h — a LoRA network (sd-scripts' networks/lora.py, "Standard" LoRA): one adapter per
+ * injection point the models expose (engine/models/unet.h points, clip_lora_targets), named as
+ * kohya names them, with sd-scripts' rank/alpha rules and initialisation. The adapters' down and
+ * up weights live in one flat parameter buffer (and their gradients in one flat gradient
+ * buffer) so the optimizer, gradient clipping and state saving see one array each.
+ *
+ * Life cycle: network_create (decides the modules, allocates, initialises) → optionally
+ * network_load_weights (continue from a LoRA file) → network_attach (points the layers' lora
+ * fields at the adapters; the UNet's activation plan and clip_plan must come after) → train →
+ * network_save → network_free (detaches). Files: network.c (modules, init, weights, max-norm),
+ * network_save.c (the file with its metadata, sd-scripts' file names, pruning old saves). */
+#ifndef LORATTY_NETWORK_H
+#define LORATTY_NETWORK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/dtype.h"
+#include "engine/lora/lora_file.h"
+#include "engine/models/clip.h"
+#include "engine/models/unet.h"
+#include "error.h"
+
+#define NETWORK_MAX_TE 2
+
+typedef struct network_options {
+    int dim;              /* network_dim (sd-scripts: None → 4) */
+    float alpha;          /* network_alpha; 0 → dim (sd-scripts: alpha 0/None means no scaling) */
+    int conv_dim;         /* network_args conv_dim; 0: no ResNet / sampler adapters */
+    float conv_alpha;     /* network_args conv_alpha (sd-scripts default 1 when conv_dim is set) */
+    float multiplier;     /* 1 while training */
+    int train_unet, train_te;   /* which sides get adapters (network_train_*_only) */
+    uint64_t seed;        /* initialisation draws (project RNG) */
+    /* continue from a LoRA file: its modules and weights replace the fresh init; with
+     * dim_from_weights the ranks and alphas come from the file too */
+    const char *weights_path;
+    int dim_from_weights;
+} network_options;
+
+void network_options_init(network_options *o);
+
+typedef struct network_module {
+    char name[128];       /* kohya name, e.g. lora_unet_down_blocks_1_attentions_0_proj_in */
+    int te;               /* 0: UNet, 1..: text encoder index + 1 */
+    int conv;             /* Conv2d point (down [r, in, k, k], up [out, r, 1, 1]) */
+    int in, out, kernel, rank;
+    float alpha;
+    size_t down_off, up_off;   /* into params / grads (floats) */
+    lora_adapter adapter;
+    lora_adapter **slot;  /* the layer's lora field */
+    size_t unet_point;    /* index into unet_model.points (te == 0) */
+} network_module;
+
+typedef struct lora_network {
+    network_module *mods;
+    size_t n_mods, n_unet;     /* UNet modules come first, then TE modules */
+    float *params, *grads;
+    size_t n_params;
+    size_t unet_params;        /* floats of the UNet modules (they come first in params) */
+    float *hidden;             /* UNet adapters' forward hidden buffers */
+    size_t hidden_floats;
+    float multiplier;
+    int attached;
+} lora_network;
+
+/* Builds the modules for `unet` (may be NULL) and `te[0..n_te)` (SD1/2: one, SDXL: two).
+ * opts->train_unet / train_te select the sides. */
+int network_create(lora_network *n, const network_options *opts, const unet_model *unet,
+                   clip_model *const *te, int n_te, error_info *err);
+/* Sizes the UNet adapters' hidden buffers for batches up to B latents of H×W (largest bucket)
+ * with T context tokens. Call before unet_acts_init. */
+int network_plan_unet(lora_network *n, const unet_model *unet, int B, int H, int W, int T,
+                      error_info *err);
+/* Sets (or clears with train = 0) the adapters' gradient pointers for one side. */
+void network_set_trainable(lora_network *n, int te_side, int train);
+void network_attach(lora_network *n);
+void network_detach(lora_network *n);
+void network_free(lora_network *n);
+void network_zero_grad(lora_network *n);
+
+/* Loads down/up/alpha of every module from a LoRA file (names must match; shapes checked). */
+int network_load_weights(lora_network *n, const char *path, error_info *err);
+
+/* sd-scripts' apply_max_norm_regularization: for each module, scales down and up by
+ * sqrt(min(1, max_norm / ‖scale · up·down‖_F)). Returns the number of modules scaled;
+ * mean / max norm (after scaling) in *mean_norm / *max_norm when not NULL. */
+int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, double *max_out);
+
+/* ---- saving (network_save.c) ---- */
+
+/* The file as sd-scripts writes it: <name>.lora_down.weight / .lora_up.weight / .alpha in
+ * save_dtype, metadata as given (plus the sshs hashes lora_file_save adds). */
+int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
+                 const lora_metadata *md, error_info *err);
+
+/* sd-scripts' file names (train_util): "<output_name>", "<output_name>-{epoch:06d}",
+ * "<output_name>-step{step:08d}"; without an output name "last", "epoch-{:06d}",
+ * "at-step{:08d}". kind: 0 last, 1 epoch, 2 step. No extension. */
+void network_file_stem(char *buf, size_t size, const char *output_name, int kind, long long n);
+
+#endif

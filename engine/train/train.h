@@ -1,0 +1,81 @@
+/* train.h — the LoRA training step and loop.
+ *
+ * train_step (train_step.c) is one micro-batch of sd-scripts' train_network.py process_batch on
+ * cached latents and text conditioning: noise (+ noise_offset, ip_noise_gamma), timesteps in
+ * [min_timestep, max_timestep), x_t from the DDPM scaled_linear schedule, U-Net forward with the
+ * LoRA network attached, eps or v target, loss (l2/l1/huber/smooth_l1 with the huber_c schedule),
+ * per-sample weights (prior_loss_weight, min_snr_gamma, scale_v_pred_loss_like_noise_pred,
+ * v_pred_like_loss, debiased_estimation_loss) and backward into the adapters, divided by the
+ * gradient-accumulation count as accelerate does. Random draws come from the project RNG
+ * (kernels/rng.h) at a counter kept in the struct, so a run is a pure function of the seed and
+ * can be resumed. Noise and timesteps can also be handed in (the golden test does). */
+#ifndef LORATTY_TRAIN_H
+#define LORATTY_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/lora/network.h"
+#include "engine/models/unet.h"
+#include "error.h"
+#include "kernels/ops_loss.h"
+
+#define TRAIN_TIMESTEPS 1000
+
+typedef enum { TRAIN_HUBER_SNR, TRAIN_HUBER_EXPONENTIAL, TRAIN_HUBER_CONSTANT } train_huber_schedule;
+
+typedef struct train_step_options {
+    k_loss_type loss_type;
+    train_huber_schedule huber_schedule;
+    float huber_c, huber_scale;
+    int v_parameterization;
+    float min_snr_gamma;                    /* 0: off */
+    int scale_v_pred_loss_like_noise_pred;
+    float v_pred_like_loss;                 /* 0: off */
+    int debiased_estimation;
+    float noise_offset, ip_noise_gamma;     /* 0: off */
+    int min_timestep, max_timestep;         /* [min, max) */
+    int grad_accum;                         /* the loss is divided by it */
+    uint64_t seed;
+} train_step_options;
+
+void train_step_options_init(train_step_options *o);
+
+typedef struct train_step {
+    train_step_options o;
+    unet_model *unet;
+    lora_network *net;
+    unet_acts acts;
+    int planned, checkpointing;
+    int B, C, H, W, T;                      /* the current activation plan */
+    float ac[TRAIN_TIMESTEPS], snr[TRAIN_TIMESTEPS];
+    float *noise, *x_t, *pred, *target, *dpred, *extra;   /* [B, C, H, W] */
+    float *tsteps, *weight, *c, *per_sample;              /* [B] */
+    int *t;
+    size_t cap;                             /* floats of each latent-sized buffer */
+    uint64_t rng_offset;                    /* next counter of the noise stream */
+} train_step;
+
+/* The DDPM scaled_linear alphas_cumprod (beta 0.00085..0.012, 1000 steps) in f32 as torch
+ * computes it, and sd-scripts' all_snr = ac / (1 − ac). */
+void train_ddpm_schedule(float ac[TRAIN_TIMESTEPS], float snr[TRAIN_TIMESTEPS]);
+
+int train_step_init(train_step *s, const train_step_options *o, unet_model *unet,
+                    lora_network *net, int checkpointing, error_info *err);
+/* (Re)plans the U-Net activations for B latents of H×W with T context tokens (only when they
+ * differ from the current plan; attach the network first). */
+int train_step_plan(train_step *s, int B, int H, int W, int T, error_info *err);
+/* One micro-batch: latents [B, 4, H, W] (scaled), context [B, T, D]; loss_weights [B] or NULL;
+ * noise [B, 4, H, W] and timesteps [B] or NULL (drawn). Gradients ACCUMULATE into the network.
+ * *loss = the batch loss (before the 1/grad_accum). A non-finite loss is returned as is and
+ * nothing is accumulated. */
+int train_step_run(train_step *s, const float *latents, const float *context, int B, int H, int W,
+                   int T, const float *loss_weights, const float *noise, const int *timesteps,
+                   double *loss, error_info *err);
+void train_step_free(train_step *s);
+
+/* torch.nn.utils.clip_grad_norm_ over the network's gradients: scales them by
+ * min(1, max_norm / (norm + 1e-6)); returns the norm before clipping. max_norm 0: norm only. */
+double train_clip_grad_norm(lora_network *net, float max_norm);
+
+#endif
