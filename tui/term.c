@@ -147,6 +147,17 @@ void term_detect(int fd, term_sixel_mode mode, int timeout_ms, term_caps *caps)
                 break;
         }
         term_parse_replies(buf, len, caps);
+        /* what is not a control sequence (the replies are CSI ... c / t) was typed */
+        for (size_t i = 0; i < len; i++) {
+            if (buf[i] == 0x1b && i + 1 < len && buf[i + 1] == '[') {
+                i += 2;
+                while (i < len && !(buf[i] >= 0x40 && buf[i] <= 0x7e))
+                    i++;
+                continue;
+            }
+            if (buf[i] != 0x1b && caps->typeahead_len < (int)sizeof caps->typeahead)
+                caps->typeahead[caps->typeahead_len++] = buf[i];
+        }
     }
     tcsetattr(fd, TCSANOW, &saved);
 done:

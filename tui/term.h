@@ -24,6 +24,10 @@ typedef struct term_caps {
     int win_w, win_h;       /* window pixels (CSI 14 t reply), 0 when unknown */
     bool utf8;              /* the locale's codeset is UTF-8 */
     bool color;             /* colours allowed (NO_COLOR unset) */
+    /* keys typed while term_detect waited for the replies: the caller feeds them back to
+     * curses (ungetch) so nothing the user typed is lost */
+    unsigned char typeahead[64];
+    int typeahead_len;
 } term_caps;
 
 /* Scans a buffer of terminal replies for DA1 (`ESC [ ? ... c`), cell size
