@@ -18,3 +18,8 @@ check_PROGRAMS += tests/test_lr_schedule
 TESTS += tests/test_lr_schedule
 tests_test_lr_schedule_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/fixtures/optim/lr_schedules.json
+
+check_PROGRAMS += tests/test_noise_schedule
+TESTS += tests/test_noise_schedule
+tests_test_noise_schedule_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/fixtures/optim/noise.safetensors

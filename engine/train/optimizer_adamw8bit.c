@@ -12,12 +12,12 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* torch.linspace(start, end, steps) for f32 on the CPU, as this torch computes it: end − start
- * in f32, the step and each value in double from both ends towards the middle, rounded to f32
- * once (matches torch 2.x bit for bit on the map's point counts, checked by the test). */
+/* torch.linspace(start, end, steps) for f32 on the CPU, as this torch computes it: the step
+ * (end − start)/(steps − 1) in f32, each value in double from both ends towards the middle,
+ * rounded to f32 once (bit-identical to torch for the counts used here; the tests check). */
 static float linspace_at(float start, float end, int steps, int idx)
 {
-    double step = (double)(end - start) / (double)(steps - 1);
+    double step = (double)((end - start) / (float)(steps - 1));
     int halfway = steps / 2;
     return idx < halfway ? (float)((double)start + step * idx)
                          : (float)((double)end - step * (steps - idx - 1));

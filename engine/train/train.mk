@@ -7,6 +7,8 @@ libloratty_a_SOURCES += engine/train/pyliteral.c engine/train/pyliteral.h \
 	engine/train/optimizer_lion.c engine/train/optimizer_sgd.c \
 	engine/train/optimizer_adafactor.c engine/train/optimizer_prodigy.c \
 	engine/train/optimizer_dadapt.c engine/train/optimizer_schedulefree.c \
-	engine/train/lr_schedule.c engine/train/lr_schedule.h
+	engine/train/lr_schedule.c engine/train/lr_schedule.h \
+	engine/train/noise_schedule.c engine/train/noise_schedule.h engine/train/noise.c engine/train/noise.h \
+	engine/train/loss_weight.c engine/train/loss_weight.h
 # the training step and loop (network + U-Net)
 libloratty_a_SOURCES += engine/train/train.h engine/train/train_step.c

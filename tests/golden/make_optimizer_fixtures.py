@@ -19,6 +19,7 @@ Run: /work/golden-venv/bin/python tests/golden/make_optimizer_fixtures.py
 """
 import ast
 import json
+import math
 import os
 
 import numpy as np
@@ -276,6 +277,70 @@ def make_lr_fixtures():
     print("wrote lr_schedules.json")
 
 
+# ---- the DDPM noise schedule, add_noise / v-target, loss weightings, Huber c, bilinear ----
+
+def zero_terminal_snr(betas):
+    # sd-scripts custom_train_functions.fix_noise_scheduler_betas_for_zero_terminal_snr
+    alphas = 1 - betas
+    alphas_bar_sqrt = alphas.cumprod(0).sqrt()
+    a0 = alphas_bar_sqrt[0].clone()
+    aT = alphas_bar_sqrt[-1].clone()
+    alphas_bar_sqrt -= aT
+    alphas_bar_sqrt *= a0 / (a0 - aT)
+    alphas_bar = alphas_bar_sqrt**2
+    alphas = torch.cat([alphas_bar[0:1], alphas_bar[1:] / alphas_bar[:-1]])
+    betas = 1 - alphas
+    return betas, torch.cumprod(1.0 - betas, dim=0)
+
+
+def make_noise_fixtures():
+    from diffusers import DDPMScheduler
+    sched = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                          num_train_timesteps=1000, clip_sample=False)
+    ac = sched.alphas_cumprod
+    all_snr = (torch.sqrt(ac) / torch.sqrt(1.0 - ac)) ** 2  # prepare_scheduler_for_custom_training
+    zb, zac = zero_terminal_snr(sched.betas.clone())
+    g = torch.Generator().manual_seed(7)
+    x0 = torch.randn(2, 4, 8, 8, generator=g)
+    eps = torch.randn(2, 4, 8, 8, generator=g)
+    ts = torch.tensor([17, 803])
+    noisy = sched.add_noise(x0, eps, ts)
+    vel = sched.get_velocity(x0, eps, ts)
+    wt = torch.tensor([0, 1, 5, 50, 200, 500, 800, 999])
+    loss = torch.rand(len(wt), generator=g) + 0.1
+    snr = torch.stack([all_snr[t] for t in wt])
+    snr_c = torch.minimum(snr, torch.ones_like(snr) * 1000)
+    scale = snr_c / (snr_c + 1)
+    mg = torch.minimum(snr, torch.full_like(snr, 5.0))
+    out = {
+        "betas": sched.betas, "alphas_cumprod": ac, "all_snr": all_snr,
+        "zts_betas": zb, "zts_alphas_cumprod": zac,
+        "x0": x0, "eps": eps, "timesteps": ts.to(torch.int32), "noisy": noisy, "velocity": vel,
+        "w_timesteps": wt.to(torch.int32), "loss": loss,
+        "min_snr_eps": loss * torch.div(mg, snr).float(),
+        "min_snr_v": loss * torch.div(mg, snr + 1).float(),
+        "scale_v_pred": loss * scale,
+        "v_pred_like": loss + loss / scale * 0.3,
+        "debiased_eps": (1 / torch.sqrt(snr_c)) * loss,
+        "debiased_v": (1 / (snr_c + 1)) * loss,
+    }
+    # Huber c (train_util.get_huber_threshold_if_needed), huber_c 0.1, huber_scale 1.5
+    alpha = -math.log(0.1) / 1000
+    out["huber_exponential"] = torch.exp(-alpha * wt) * 1.5
+    a = torch.index_select(ac, 0, wt)
+    sig = ((1.0 - a) / a) ** 0.5
+    out["huber_snr"] = (1 - 0.1) / (1 + sig) ** 2 + 0.1
+    out["huber_constant"] = torch.full((len(wt),), 0.1 * 1.5)
+    # bilinear upsampling as custom_train_functions.pyramid_noise_like does it
+    for name, (h, w, oh, ow) in {"a": (3, 5, 8, 11), "b": (5, 7, 64, 64), "c": (1, 1, 4, 6),
+                                 "d": (2, 3, 7, 13)}.items():
+        inp = torch.randn(2, 3, h, w, generator=g)
+        out[f"bilinear_{name}_in"] = inp
+        out[f"bilinear_{name}_out"] = torch.nn.Upsample(size=(oh, ow), mode="bilinear")(inp)
+    save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(OUT, "noise.safetensors"))
+    print("wrote noise.safetensors")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
@@ -283,6 +348,7 @@ def main():
         run_case(case, name, lr, args, shapes, groups, seed=1000 + i)
         print("wrote", case)
     make_lr_fixtures()
+    make_noise_fixtures()
 
 
 if __name__ == "__main__":
