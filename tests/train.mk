@@ -6,3 +6,6 @@ EXTRA_DIST += tests/golden/make_train_fixtures.py \
 	tests/fixtures/train-sd1/config.json \
 	tests/fixtures/train-sd1/inputs.safetensors \
 	tests/fixtures/train-sd1/outputs.safetensors
+check_PROGRAMS += tests/test_train_resume
+TESTS += tests/test_train_resume
+tests_test_train_resume_LDADD = $(TEST_LIBS)

@@ -11,4 +11,4 @@ libloratty_a_SOURCES += engine/train/pyliteral.c engine/train/pyliteral.h \
 	engine/train/noise_schedule.c engine/train/noise_schedule.h engine/train/noise.c engine/train/noise.h \
 	engine/train/loss_weight.c engine/train/loss_weight.h
 # the training step and loop (network + U-Net)
-libloratty_a_SOURCES += engine/train/train.h engine/train/train_step.c
+libloratty_a_SOURCES += engine/train/train.h engine/train/train_step.c engine/train/resume.c engine/train/resume.h

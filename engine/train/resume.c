@@ -1,0 +1,134 @@
+/* resume.c — writing and reading the state folder of save_state / resume (see resume.h). */
+#include "engine/train/resume.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void remove_tree(const char *dir)
+{
+    const char *files[] = {"lora.safetensors", "optimizer.bin", "state.json"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int write_file(const char *path, const void *data, size_t n, error_info *err)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return error_set(err, path, 0, 0, NULL, "cannot write: %s", strerror(errno));
+    int ok = fwrite(data, 1, n, f) == n;
+    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    return ok ? 0 : error_set(err, path, 0, 0, NULL, "write failed: %s", strerror(errno));
+}
+
+int train_state_save(const char *dir, const lora_network *net, const optim *opt,
+                     const train_progress *p, error_info *err)
+{
+    char tmp[4200], old[4200], path[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dir);
+    snprintf(old, sizeof old, "%s.old", dir);
+    remove_tree(tmp);
+    if (mkdir(tmp, 0755) != 0)
+        return error_set(err, tmp, 0, 0, NULL, "cannot create the state folder: %s", strerror(errno));
+    lora_metadata md = {0};
+    lora_metadata_set(&md, "ss_network_module", "networks.lora");
+    snprintf(path, sizeof path, "%s/lora.safetensors", tmp);
+    int rc = network_save(net, path, DTYPE_F32, &md, err);
+    lora_metadata_free(&md);
+    if (rc == 0) {
+        size_t n = optim_state_size(opt);
+        void *buf = malloc(n ? n : 1);
+        if (!buf)
+            rc = error_set(err, NULL, 0, 0, NULL, "out of memory");
+        else {
+            optim_state_save(opt, buf);
+            snprintf(path, sizeof path, "%s/optimizer.bin", tmp);
+            rc = write_file(path, buf, n, err);
+            free(buf);
+        }
+    }
+    if (rc == 0) {
+        json_t *j = json_pack("{s:I,s:I,s:I,s:s,s:s}", "step", (json_int_t)p->step, "epoch",
+                              (json_int_t)p->epoch, "data_position", (json_int_t)p->data_position,
+                              "seed", "", "rng_offset", "");
+        char num[32];
+        snprintf(num, sizeof num, "%llu", (unsigned long long)p->seed);   /* u64: as text */
+        json_object_set_new(j, "seed", json_string(num));
+        snprintf(num, sizeof num, "%llu", (unsigned long long)p->rng_offset);
+        json_object_set_new(j, "rng_offset", json_string(num));
+        char *text = json_dumps(j, JSON_INDENT(2));
+        json_decref(j);
+        snprintf(path, sizeof path, "%s/state.json", tmp);
+        rc = text ? write_file(path, text, strlen(text), err) : error_set(err, NULL, 0, 0, NULL, "out of memory");
+        free(text);
+    }
+    if (rc != 0) {
+        remove_tree(tmp);
+        return -1;
+    }
+    remove_tree(old);
+    if (rename(dir, old) != 0 && errno != ENOENT) {
+        remove_tree(tmp);
+        return error_set(err, dir, 0, 0, NULL, "cannot replace the state folder: %s", strerror(errno));
+    }
+    if (rename(tmp, dir) != 0) {
+        rc = error_set(err, dir, 0, 0, NULL, "cannot rename the state folder: %s", strerror(errno));
+        rename(old, dir);
+        return rc;
+    }
+    remove_tree(old);
+    return 0;
+}
+
+int train_state_load(const char *dir, lora_network *net, optim *opt, train_progress *p,
+                     error_info *err)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j)
+        return error_set(err, path, je.line, je.column, "resume", "%s", je.text);
+    json_int_t step = 0, epoch = 0, pos = 0;
+    const char *seed = NULL, *off = NULL;
+    int bad = json_unpack(j, "{s:I,s:I,s:I,s:s,s:s}", "step", &step, "epoch", &epoch,
+                          "data_position", &pos, "seed", &seed, "rng_offset", &off);
+    if (!bad) {
+        p->step = step, p->epoch = epoch, p->data_position = pos;
+        p->seed = strtoull(seed, NULL, 10);
+        p->rng_offset = strtoull(off, NULL, 10);
+    }
+    json_decref(j);
+    if (bad)
+        return error_set(err, path, 0, 0, "resume", "not a loratty state file");
+    snprintf(path, sizeof path, "%s/lora.safetensors", dir);
+    if (network_load_weights(net, path, err) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/optimizer.bin", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return error_set(err, path, 0, 0, "resume", "cannot read: %s", strerror(errno));
+    size_t n = optim_state_size(opt);
+    void *buf = malloc(n ? n : 1);
+    int rc = 0;
+    if (!buf)
+        rc = error_set(err, NULL, 0, 0, NULL, "out of memory");
+    else if (fread(buf, 1, n, f) != n || fgetc(f) != EOF)
+        rc = error_set(err, path, 0, 0, "resume", "optimizer state of another size (a different "
+                       "network or optimizer than the run that saved it)");
+    else
+        rc = optim_state_load(opt, buf, n, err);
+    free(buf);
+    fclose(f);
+    return rc;
+}
