@@ -9,3 +9,6 @@ EXTRA_DIST += tests/golden/make_train_fixtures.py \
 check_PROGRAMS += tests/test_train_resume
 TESTS += tests/test_train_resume
 tests_test_train_resume_LDADD = $(TEST_LIBS)
+check_PROGRAMS += tests/test_network
+TESTS += tests/test_network
+tests_test_network_LDADD = $(TEST_LIBS)
