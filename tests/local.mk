@@ -16,3 +16,4 @@ include tests/lora.mk
 include tests/train_math.mk
 include tests/run.mk
 include tests/train.mk
+include tests/sample.mk

@@ -1,0 +1,197 @@
+/* test_sample.c — the whole txt2img pipeline against diffusers on the tiny SD1 model
+ * (tests/fixtures/checkpoint-sd1 with the configs and small tokenizer of
+ * tests/fixtures/pipeline-sd1, made by tests/golden/make_pipeline_fixtures.py):
+ *   - sd_model_load of a single file with a config folder; token ids equal the Python
+ *     tokenizer's; prompt embeddings equal diffusers' and the sd-scripts 150-token clip_skip 2
+ *     conditioning equals the Python rewrite of strategy_sd.py (≤ 1e-4 relative);
+ *   - each sampler (ddim, euler, euler_a with the fixture's noise, dpmsolver++), 4 steps at
+ *     CFG 6 from the fixture's initial latents: the latents after every step (≤ 1e-4 relative
+ *     to their max abs) and the decoded image (≤ 1e-3 absolute in [0, 1]);
+ *   - euler_a from a seed is deterministic; sampler names; the A1111 parameters text. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/models/sd_model.h"
+#include "engine/safetensors.h"
+#include "engine/sample/sample.h"
+
+#define PROMPT "a photo of a cat on the table"
+#define NEGATIVE "blurry, low quality"
+#define STEPS 4
+#define CFG 6.0f
+
+static int failures;
+
+static void check(int ok, const char *what)
+{
+    printf("%s  %s\n", ok ? "ok  " : "FAIL", what);
+    if (!ok)
+        failures++;
+}
+
+static const float *tensor(safetensors_file *f, const char *name, size_t numel)
+{
+    const safetensors_tensor *t = safetensors_find(f, name);
+    if (!t || t->dtype != DTYPE_F32 || t->nelements != numel) {
+        printf("FAIL  %s: missing, not f32 or not %zu elements\n", name, numel);
+        failures++;
+        return NULL;
+    }
+    return (const float *)t->data;
+}
+
+/* max |got − ref| relative to max |ref| (rel) or absolute */
+static void compare(const char *what, const float *got, const float *ref, size_t n, double tol, int rel)
+{
+    if (!ref)
+        return;
+    double maxref = 0, maxerr = 0;
+    for (size_t i = 0; i < n; i++) {
+        maxref = fmax(maxref, fabs(ref[i]));
+        maxerr = fmax(maxerr, fabs((double)got[i] - ref[i]));
+    }
+    double e = rel && maxref > 0 ? maxerr / maxref : maxerr;
+    int ok = e <= tol && !isnan(maxerr);
+    printf("%s  %-28s max err %.3g (%s %.3g, ref max %.3g)\n", ok ? "ok  " : "FAIL", what, maxerr,
+           rel ? "rel" : "abs", e, maxref);
+    if (!ok)
+        failures++;
+}
+
+typedef struct noise_feed {
+    const float *noise;
+} noise_feed;
+
+static void feed_noise(void *ctx, int step, float *noise, size_t n)
+{
+    const noise_feed *f = ctx;
+    memcpy(noise, f->noise + (size_t)step * n, n * sizeof(float));
+}
+
+static void check_ids(sd_model *m, safetensors_file *data, const char *text, const char *name)
+{
+    int ids[CLIP_MAX_CHUNKS * CLIP_CHUNK_LEN], chunks = 0;
+    error_info err = {0};
+    const safetensors_tensor *t = safetensors_find(data, name);
+    int ok = t && t->nelements == CLIP_CHUNK_LEN &&
+             clip_encode_prompt(m->tok[0], text, 0, m->pad[0], ids, &chunks, &err) == 0 && chunks == 1;
+    for (int i = 0; ok && i < CLIP_CHUNK_LEN; i++)
+        ok = ids[i] == ((const int32_t *)t->data)[i];
+    check(ok, name);
+}
+
+static void check_conditioning(sd_model *m, safetensors_file *data)
+{
+    const int D = sd_model_context_dim(m);
+    float ctx[152 * 64];
+    int T = 0;
+    error_info err = {0};
+    check_ids(m, data, PROMPT, "ids");
+    check_ids(m, data, NEGATIVE, "ids_neg");
+    if (sd_encode_prompt(m, PROMPT, 0, 0, ctx, &T, NULL, &err) || T != 77)
+        printf("FAIL  encode: %s\n", err.message), failures++;
+    else
+        compare("context", ctx, tensor(data, "context", (size_t)77 * D), (size_t)77 * D, 1e-4, 1);
+    char long_text[1024] = "";
+    for (int i = 0; i < 12; i++)
+        strcat(strcat(long_text, i ? ", " : ""), "a red house near the river at night");
+    if (sd_encode_prompt(m, long_text, 2, 150, ctx, &T, NULL, &err) || T != 152)
+        printf("FAIL  encode 150: %s\n", err.message), failures++;
+    else
+        compare("ctx150_skip2", ctx, tensor(data, "ctx150_skip2", (size_t)152 * D), (size_t)152 * D, 1e-4, 1);
+}
+
+static void check_sampler(sd_model *m, safetensors_file *data, sampler_kind kind)
+{
+    const char *name = sampler_name(kind);
+    const size_t n = 4 * 8 * 8, npix = 3 * 16 * 16;
+    char key[64];
+    float steps[STEPS * 4 * 8 * 8], image[3 * 16 * 16];
+    noise_feed feed = {tensor(data, "euler_a.noise", STEPS * n)};
+    sample_params p = {.prompt = PROMPT, .negative = NEGATIVE, .steps = STEPS, .cfg = CFG, .seed = 1,
+                       .width = 16, .height = 16, .sampler = kind,
+                       .initial_latents = tensor(data, "latents", n), .step_latents = steps};
+    if (kind == SAMPLER_EULER_A) {
+        p.noise_hook = feed_noise;
+        p.noise_ctx = &feed;
+    }
+    error_info err = {0};
+    if (!p.initial_latents || !feed.noise || sample_txt2img(m, &p, image, &err)) {
+        printf("FAIL  %s: %s\n", name, err.message);
+        failures++;
+        return;
+    }
+    snprintf(key, sizeof key, "%s.steps", name);
+    const float *ref = tensor(data, key, STEPS * n);
+    for (int i = 0; ref && i < STEPS; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "%s step %d latents", name, i);
+        compare(what, steps + i * n, ref + i * n, n, 1e-4, 1);
+    }
+    snprintf(key, sizeof key, "%s.image", name);
+    compare(key, image, tensor(data, key, npix), npix, 1e-3, 0);
+}
+
+static void check_seeded(sd_model *m)
+{
+    float a[3 * 16 * 16], b[3 * 16 * 16];
+    sample_params p = {.prompt = PROMPT, .steps = 2, .cfg = 7.5f, .seed = 42, .width = 16, .height = 16,
+                       .sampler = SAMPLER_EULER_A};
+    error_info err = {0};
+    int ok = sample_txt2img(m, &p, a, &err) == 0 && sample_txt2img(m, &p, b, &err) == 0 &&
+             memcmp(a, b, sizeof a) == 0;
+    p.seed = 43;
+    ok = ok && sample_txt2img(m, &p, b, &err) == 0 && memcmp(a, b, sizeof a) != 0;
+    check(ok, "euler_a from a seed: same seed same image, other seed other image");
+    p.width = 18;
+    check(sample_txt2img(m, &p, b, &err) == -1 && strstr(err.message, "multiples of 4"), "18 px refused");
+}
+
+static void check_names(const sd_model *m)
+{
+    sampler_kind k;
+    error_info err = {0};
+    check(sampler_parse("k_euler_a", &k, &err) == 0 && k == SAMPLER_EULER_A, "k_euler_a = euler_a");
+    check(sampler_parse("DDIM", &k, &err) == 0 && k == SAMPLER_DDIM, "DDIM (any case)");
+    check(sampler_parse("heun", &k, &err) == -1 && strstr(err.message, "dpmsolver++"),
+          "heun refused, supported ones listed");
+    char buf[512];
+    sample_params p = {.prompt = "a cat", .negative = "dog", .steps = 30, .cfg = 7.0f, .seed = 42,
+                       .width = 512, .height = 768, .sampler = SAMPLER_EULER_A};
+    sample_parameters_text(m, &p, "mylora: 0123abcd4567", buf, sizeof buf);
+    check(strcmp(buf, "a cat\nNegative prompt: dog\nSteps: 30, Sampler: Euler a, CFG scale: 7.0, Seed: 42, "
+                      "Size: 512x768, Model: model, Lora hashes: \"mylora: 0123abcd4567\"") == 0,
+          "A1111 parameters text");
+}
+
+int main(void)
+{
+    const char *top = getenv("top_srcdir");
+    if (!top)
+        top = ".";
+    char model[1024], cfgdir[1024], path[1100];
+    snprintf(model, sizeof model, "%s/tests/fixtures/checkpoint-sd1/model.safetensors", top);
+    snprintf(cfgdir, sizeof cfgdir, "%s/tests/fixtures/pipeline-sd1", top);
+    snprintf(path, sizeof path, "%s/data.safetensors", cfgdir);
+    error_info err = {0};
+    sd_model *m;
+    safetensors_file *data;
+    if (safetensors_open(path, &data, &err) || sd_model_load(model, NULL, cfgdir, &m, &err)) {
+        printf("FAIL  load: %s %s\n", err.file, err.message);
+        return 1;
+    }
+    check(m->family == CKPT_SD1 && m->prediction == SD_PRED_EPS && fabsf(m->scaling_factor - 0.18215f) < 1e-7f &&
+          sd_model_size_multiple(m) == 4 && strcmp(m->name, "model") == 0, "tiny SD1: family, eps, 0.18215, /4");
+    check_conditioning(m, data);
+    static const sampler_kind kinds[] = {SAMPLER_DDIM, SAMPLER_EULER, SAMPLER_EULER_A, SAMPLER_DPMSOLVER_PP};
+    for (size_t i = 0; i < 4; i++)
+        check_sampler(m, data, kinds[i]);
+    check_seeded(m);
+    check_names(m);
+    sd_model_free(m);
+    safetensors_close(data);
+    printf("%s\n", failures ? "FAILED" : "all passed");
+    return failures ? 1 : 0;
+}
