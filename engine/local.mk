@@ -15,3 +15,4 @@ include engine/models/checkpoint.mk
 include engine/lora/lora.mk
 include engine/train/train.mk
 include engine/sample/sample.mk
+include engine/data/data.mk

@@ -17,3 +17,4 @@ include tests/train_math.mk
 include tests/run.mk
 include tests/train.mk
 include tests/sample.mk
+include tests/data.mk

@@ -1,0 +1,4 @@
+# engine/data/data.mk — the training data pipeline: images, captions, batches, latent cache.
+libloratty_a_SOURCES += \
+	engine/data/image_load.c engine/data/image_load.h \
+	engine/data/image_resize.c engine/data/image_resize.h

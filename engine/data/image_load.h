@@ -1,0 +1,57 @@
+/* image_load.h — decoding a training image into 8-bit RGB, as sd-scripts' load_image
+ * (library/train_util.py) sees it: PIL's Image.open(path).convert("RGB").
+ *
+ * What that means, checked in sd-scripts at 48d368f:
+ *  - Alpha is DROPPED, not composited: PIL's RGBA→RGB (and LA→RGB, P-with-transparency→RGB)
+ *    keeps the stored colour of every pixel, whatever its alpha. A transparent pixel whose
+ *    stored colour is black trains as black, one stored as white as white. We do the same
+ *    for parity (stb_image and libwebp with 3 requested channels drop alpha the same way).
+ *  - Grayscale and palette images become RGB (grey replicated, palette looked up).
+ *  - EXIF orientation is NOT applied: load_image never calls ImageOps.exif_transpose, so a
+ *    JPEG whose camera wrote "rotate 90°" trains sideways, and its bucket comes from the
+ *    stored width × height. image_load follows that by default; image_exif_orientation and
+ *    image_apply_orientation implement PIL's exif_transpose for callers that opt in.
+ *  - A file that does not decode (unknown format, truncated, empty) is an error naming the
+ *    file; the caller reports it and skips the image. PIL refuses truncated JPEGs (no EOI
+ *    marker) unless LOAD_TRUNCATED_IMAGES is set; stb_image would pad them with grey, so we
+ *    check for the marker ourselves.
+ *
+ * png, jpg/jpeg, bmp are decoded by stb_image, webp by libwebp; the format is sniffed from
+ * the content (as PIL does), not from the extension. */
+#ifndef LORATTY_DATA_IMAGE_LOAD_H
+#define LORATTY_DATA_IMAGE_LOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Interleaved 8-bit RGB, rows top to bottom: pixel (x, y) at data[(y·width + x)·3]. */
+typedef struct image_rgb8 {
+    int width, height;
+    uint8_t *data;
+} image_rgb8;
+
+typedef struct image_load_options {
+    bool exif_transpose;   /* apply the JPEG's EXIF orientation (sd-scripts: no) */
+} image_load_options;
+
+/* Decodes `path`; opts may be NULL (sd-scripts' behaviour). On error out is left empty. */
+int image_load(const char *path, const image_load_options *opts, image_rgb8 *out,
+               error_info *err);
+/* The same over bytes in memory; `label` names the image in messages. */
+int image_decode(const uint8_t *buf, size_t len, const char *label,
+                 const image_load_options *opts, image_rgb8 *out, error_info *err);
+void image_free(image_rgb8 *img);
+
+/* The EXIF Orientation (tag 0x0112 in IFD0 of the APP1 "Exif" segment) of a JPEG: 1..8,
+ * or 1 when the file is not a JPEG, has no EXIF, or the EXIF is malformed. Reads only
+ * inside buf. */
+int image_exif_orientation(const uint8_t *buf, size_t len);
+/* PIL's exif_transpose for orientation 2..8 (1 and anything else: unchanged):
+ * 2 mirror, 3 rotate 180, 4 flip vertically, 5 transpose, 6 rotate 90° clockwise,
+ * 7 transverse, 8 rotate 90° counter-clockwise. Reallocates img->data. */
+int image_apply_orientation(image_rgb8 *img, int orientation, error_info *err);
+
+#endif
