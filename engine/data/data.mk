@@ -1,4 +1,5 @@
 # engine/data/data.mk — the training data pipeline: images, captions, batches, latent cache.
 libloratty_a_SOURCES += \
 	engine/data/image_load.c engine/data/image_load.h \
-	engine/data/image_resize.c engine/data/image_resize.h
+	engine/data/image_resize.c engine/data/image_resize.h \
+	engine/data/data_rng.h engine/data/captions.c engine/data/captions.h
