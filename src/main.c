@@ -19,6 +19,7 @@
 #include "presets.h"
 #include "run.h"
 #include "engine/inspect.h"
+#include "engine/sample/sample_cli.h"
 #include "tui/keys.h"
 #include "tui/monitor.h"
 #include "tui/tui.h"
@@ -48,6 +49,10 @@ static void usage(FILE *out)
         "  --set KEY=VALUE       override a parameter (repeatable); KEY is a name such as\n"
         "                        learning_rate or a table.name such as basic.learning_rate\n"
         "  --inspect FILE        print the metadata and tensors of a .safetensors file\n"
+        "  --sample --model PATH --prompt TEXT -o OUT.png [--negative TEXT] [--steps N]\n"
+        "           [--cfg S] [--seed N] [--width W] [--height H] [--sampler NAME]\n"
+        "           [--lora FILE[:WEIGHT]]... [--clip-skip N] [--vae PATH]\n"
+        "                        generate one image (see loratty(1) for every option)\n"
         "  --sixel=auto|on|off   sample images as sixel graphics in the TUI\n"
         "  -h, --help            show this help and exit\n"
         "  -V, --version         show the version and exit\n"
@@ -426,6 +431,10 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    /* --sample has options of its own: it takes the whole command line */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--sample") == 0)
+            return sample_cli_main(argc, argv);
     cli args = {0};
     args.sets = calloc((size_t)argc + 1, sizeof *args.sets);
     int modes = 0, opt;
