@@ -7,15 +7,23 @@
  *   - each sampler (ddim, euler, euler_a with the fixture's noise, dpmsolver++), 4 steps at
  *     CFG 6 from the fixture's initial latents: the latents after every step (≤ 1e-4 relative
  *     to their max abs) and the decoded image (≤ 1e-3 absolute in [0, 1]);
- *   - euler_a from a seed is deterministic; sampler names; the A1111 parameters text. */
+ *   - euler_a from a seed is deterministic; sampler names; the A1111 parameters text;
+ *   - `loratty --sample` (sample_cli_main) with --initial-latents writes a PNG whose pixels are
+ *     diffusers' DDIM image rounded (±1) with the "parameters" tEXt chunk; bad arguments exit 2;
+ *   - a LoRA file (the unet-sd1 fixture's kohya modules) changes the image at weight 1 and
+ *     leaves it bit-identical at weight 0. */
 #include <math.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/models/sd_model.h"
 #include "engine/safetensors.h"
+#include "engine/sample/lora_apply.h"
 #include "engine/sample/sample.h"
+#include "engine/sample/sample_cli.h"
+#include "fileio.h"
 
 #define PROMPT "a photo of a cat on the table"
 #define NEGATIVE "blurry, low quality"
@@ -166,6 +174,81 @@ static void check_names(const sd_model *m)
           "A1111 parameters text");
 }
 
+static int cli(const char *const *args)
+{
+    char *argv[40];
+    int argc = 0;
+    for (; args[argc]; argc++)
+        argv[argc] = (char *)args[argc];
+    argv[argc] = NULL;
+    return sample_cli_main(argc, argv);
+}
+
+static void check_cli(const char *top, safetensors_file *data)
+{
+    char model[1024], cfgdir[1024], lat[1100], out[] = "/tmp/loratty-test-sample.png";
+    snprintf(model, sizeof model, "%s/tests/fixtures/checkpoint-sd1/model.safetensors", top);
+    snprintf(cfgdir, sizeof cfgdir, "%s/tests/fixtures/pipeline-sd1", top);
+    snprintf(lat, sizeof lat, "%s/data.safetensors", cfgdir);
+    const char *args[] = {"loratty", "--sample", "--model", model, "--model-config", cfgdir, "--prompt", PROMPT,
+                          "--negative", NEGATIVE, "--steps", "4", "--cfg", "6", "--width", "16", "--height", "16",
+                          "--sampler", "ddim", "--seed", "42", "--initial-latents", lat, "-o", out, NULL};
+    check(cli(args) == 0, "loratty --sample writes the PNG");
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    uint8_t rgb[16 * 16 * 3];
+    int ok = png_image_begin_read_from_file(&img, out) && img.width == 16 && img.height == 16;
+    img.format = PNG_FORMAT_RGB;
+    ok = ok && png_image_finish_read(&img, NULL, rgb, 0, NULL);
+    const float *ref = tensor(data, "ddim.image", 3 * 16 * 16);
+    int maxd = 0;
+    for (int p = 0; ok && ref && p < 256; p++)
+        for (int c = 0; c < 3; c++) {
+            int want = (int)lrintf(ref[c * 256 + p] * 255.0f), d = abs(want - rgb[p * 3 + c]);
+            maxd = d > maxd ? d : maxd;
+        }
+    printf("      PNG pixels vs diffusers: max difference %d\n", maxd);
+    check(ok && ref && maxd <= 1, "PNG pixels = diffusers' DDIM image");
+    size_t len;
+    error_info err = {0};
+    char *bytes = fileio_read_all(out, &len, &err);
+    const char *want = "parameters\0" PROMPT "\nNegative prompt: " NEGATIVE "\nSteps: 4, Sampler: DDIM, "
+                       "CFG scale: 6.0, Seed: 42, Size: 16x16, Model: model";
+    check(bytes && memmem(bytes, len, want, 11 + strlen(want + 11)) != NULL,
+          "tEXt parameters chunk");
+    free(bytes);
+    remove(out);
+    const char *bad1[] = {"loratty", "--sample", "--model", model, "-o", out, NULL};
+    const char *bad2[] = {"loratty", "--sample", "--model", model, "--prompt", "x", "--sampler", "heun", "-o", out, NULL};
+    const char *bad3[] = {"loratty", "--sample", "--model", model, "--prompt", "x", "--width", "100", "-o", out, NULL};
+    check(cli(bad1) == 2 && cli(bad2) == 2 && cli(bad3) == 2, "bad arguments exit 2");
+}
+
+static void check_lora(const char *top, sd_model *m)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/unet-sd1/inputs.safetensors", top);
+    float base[3 * 16 * 16], img[3 * 16 * 16];
+    sample_params p = {.prompt = PROMPT, .steps = 2, .cfg = 6.0f, .seed = 7, .width = 16, .height = 16,
+                       .sampler = SAMPLER_EULER};
+    error_info err = {0};
+    int ok = sample_txt2img(m, &p, base, &err) == 0;
+    for (int k = 0; ok && k < 2; k++) {
+        lora_apply la = {0};
+        int n = lora_apply_add(&la, m, path, k == 0 ? 0.0f : 1.0f, &err);
+        ok = n > 0 && la.unmatched == 0 && lora_apply_plan(&la, m, 2, 8, 8, 77, &err) == 0 &&
+             sample_txt2img(m, &p, img, &err) == 0;
+        if (k == 0)
+            printf("      %d LoRA modules applied\n", n);
+        ok = ok && (memcmp(img, base, sizeof img) == 0) == (k == 0);
+        lora_apply_free(&la, m);
+    }
+    if (!ok)
+        printf("      %s\n", err.message);
+    check(ok, "LoRA: weight 0 leaves the image, weight 1 changes it");
+}
+
 int main(void)
 {
     const char *top = getenv("top_srcdir");
@@ -190,7 +273,9 @@ int main(void)
         check_sampler(m, data, kinds[i]);
     check_seeded(m);
     check_names(m);
+    check_lora(top, m);
     sd_model_free(m);
+    check_cli(top, data);
     safetensors_close(data);
     printf("%s\n", failures ? "FAILED" : "all passed");
     return failures ? 1 : 0;

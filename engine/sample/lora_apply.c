@@ -44,18 +44,20 @@ static int find_layer(sd_model *m, const char *name, linear_layer **lin, conv_la
 static lora_apply_entry *entry_for(lora_apply *la, linear_layer *lin, conv_layer *conv, long point)
 {
     for (size_t i = 0; i < la->n; i++)
-        if (la->e[i].linear == lin && la->e[i].conv == conv)
-            return &la->e[i];
+        if (la->e[i]->linear == lin && la->e[i]->conv == conv)
+            return la->e[i];
     if (la->n == la->cap) {
         size_t cap = la->cap ? la->cap * 2 : 64;
-        lora_apply_entry *e = realloc(la->e, cap * sizeof *e);
-        if (!e)
+        lora_apply_entry **list = realloc(la->e, cap * sizeof *list);
+        if (!list)
             return NULL;
-        la->e = e;
+        la->e = list;
         la->cap = cap;
     }
-    lora_apply_entry *e = &la->e[la->n++];
-    memset(e, 0, sizeof *e);
+    lora_apply_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    la->e[la->n++] = e;
     e->linear = lin;
     e->conv = conv;
     e->unet_point = point;
@@ -194,7 +196,7 @@ int lora_apply_add(lora_apply *la, sd_model *m, const char *path, float weight, 
 int lora_apply_plan(lora_apply *la, sd_model *m, int B, int h, int w, int T, error_info *err)
 {
     for (size_t i = 0; i < la->n; i++) {
-        lora_apply_entry *e = &la->e[i];
+        lora_apply_entry *e = la->e[i];
         if (e->unet_point < 0)
             continue;   /* clip_plan places the text encoders' hidden buffers */
         size_t n = unet_lora_hidden_floats(&m->unet, (size_t)e->unet_point, e->ad.rank, B, h, w, T);
@@ -209,7 +211,7 @@ int lora_apply_plan(lora_apply *la, sd_model *m, int B, int h, int w, int T, err
 void lora_apply_free(lora_apply *la, sd_model *m)
 {
     for (size_t i = 0; i < la->n; i++) {
-        lora_apply_entry *e = &la->e[i];
+        lora_apply_entry *e = la->e[i];
         if (e->linear)
             e->linear->lora = NULL;
         if (e->conv)
@@ -218,6 +220,7 @@ void lora_apply_free(lora_apply *la, sd_model *m)
         free(e->ad.up);
         if (e->unet_point >= 0)
             free(e->ad.hidden);
+        free(e);
     }
     free(la->e);
     memset(la, 0, sizeof *la);

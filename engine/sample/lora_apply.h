@@ -20,7 +20,7 @@ typedef struct lora_apply_entry {
 } lora_apply_entry;
 
 typedef struct lora_apply {
-    lora_apply_entry *e;
+    lora_apply_entry **e;      /* one allocation each: layers point at their adapters */
     size_t n, cap;
     size_t unmatched;
     char unmatched_names[512];  /* the first few, comma-separated */
