@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config_internal.h"
+#include "engine/data/reg_balance.h"
 #include "engine/models/checkpoint.h"
 
 static void plan_warn(plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -42,35 +43,6 @@ static int cmp_bucket(const void *a, const void *b)
     if (x->width != y->width)
         return x->width < y->width ? -1 : 1;
     return (x->height > y->height) - (x->height < y->height);
-}
-
-/* sd-scripts repeats regularisation images until there are as many reg samples as training
- * samples: each reg image with its repeats first, then one more repeat each in turn. */
-static void balance_reg(dataset_group *g, long long train_samples, long long **reg_repeats)
-{
-    size_t total = 0;
-    for (size_t s = 0; s < g->subset_count; s++)
-        if (g->subsets[s].is_reg)
-            total += g->subsets[s].image_count;
-    *reg_repeats = calloc(total ? total : 1, sizeof **reg_repeats);
-    if (total == 0 || train_samples == 0)
-        return;
-    long long n = 0;
-    bool first = true;
-    while (n < train_samples) {
-        size_t k = 0;
-        for (size_t s = 0; s < g->subset_count && n < train_samples; s++) {
-            dataset_subset *sub = &g->subsets[s];
-            if (!sub->is_reg)
-                continue;
-            for (size_t i = 0; i < sub->image_count && n < train_samples; i++, k++) {
-                long long add = first ? sub->num_repeats : 1;
-                (*reg_repeats)[k] += add;
-                n += add;
-            }
-        }
-        first = false;
-    }
 }
 
 static int scan(const config *cfg, const char *preset_path, plan *p, error_info *err)
@@ -149,8 +121,9 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
                                                sub->images[i].height, NULL), sub->num_repeats);
         }
         p->train_samples += group_train;
-        long long *reg_repeats;
-        balance_reg(g, group_train, &reg_repeats);
+        long long *reg_repeats = reg_balance_repeats(g, group_train);
+        if (!reg_repeats)
+            return error_set(err, NULL, 0, 0, NULL, "out of memory");
         size_t k = 0;
         for (size_t s = 0; s < g->subset_count; s++) {
             dataset_subset *sub = &g->subsets[s];

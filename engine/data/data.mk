@@ -2,4 +2,6 @@
 libloratty_a_SOURCES += \
 	engine/data/image_load.c engine/data/image_load.h \
 	engine/data/image_resize.c engine/data/image_resize.h \
-	engine/data/data_rng.h engine/data/captions.c engine/data/captions.h
+	engine/data/data_rng.h engine/data/captions.c engine/data/captions.h \
+	engine/data/reg_balance.c engine/data/reg_balance.h \
+	engine/data/batches.c engine/data/batches.h
