@@ -184,6 +184,48 @@ static void bench_groupnorm(int C, int H, int W)
     k_free(K_CPU, g.db);
 }
 
+/* ---- attention ---- */
+typedef struct attn_ctx {
+    k_attn_dims d;
+    float *q, *k, *v, *out, *lse, *scratch, *dout, *dq, *dk, *dv;
+} attn_ctx;
+
+static void run_attn_fwd(void *p)
+{
+    attn_ctx *a = p;
+    k_attention_forward(a->out, a->lse, a->q, a->k, a->v, a->scratch, &a->d);
+}
+
+static void run_attn_bwd(void *p)
+{
+    attn_ctx *a = p;
+    k_attention_backward(a->dq, a->dk, a->dv, a->dout, a->q, a->k, a->v, a->out, a->lse,
+                         a->scratch, &a->d);
+}
+
+/* self-attention of T tokens, H heads of d dims (SD1.5's first level: 4096 x 8 x 40) */
+static void bench_attention(int T, int H, int d, int Tk)
+{
+    attn_ctx a = {0};
+    a.d.B = 1; a.d.Tq = T; a.d.Tk = Tk; a.d.H = H; a.d.d = d;
+    size_t nq = (size_t)T * H * d, nk = (size_t)Tk * H * d;
+    a.q = bench_buf(nq, 41); a.k = bench_buf(nk, 42); a.v = bench_buf(nk, 43);
+    a.out = bench_buf(nq, 44); a.lse = bench_buf((size_t)H * T, 45);
+    a.scratch = bench_buf(k_attention_scratch_floats(&a.d), 46);
+    a.dout = bench_buf(nq, 47); a.dq = bench_buf(nq, 48); a.dk = bench_buf(nk, 49);
+    a.dv = bench_buf(nk, 50);
+    /* QK^T and PV: 2 matmuls of 2·T·Tk·d per head; backward recomputes QK^T and adds 4 more */
+    double flops = 4.0 * H * (double)T * Tk * d;
+    char name[96];
+    snprintf(name, sizeof name, "attention %dx%dx%d (kv %d) forward", T, H, d, Tk);
+    report(name, flops, 0, best_seconds(run_attn_fwd, &a));
+    snprintf(name, sizeof name, "attention %dx%dx%d (kv %d) backward", T, H, d, Tk);
+    report(name, 2.5 * flops, 0, best_seconds(run_attn_bwd, &a));
+    float *bufs[] = {a.q, a.k, a.v, a.out, a.lse, a.scratch, a.dout, a.dq, a.dk, a.dv};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        k_free(K_CPU, bufs[i]);
+}
+
 int main(void)
 {
     gemm_ctx g = { 1024, NULL, NULL, NULL };
@@ -206,5 +248,7 @@ int main(void)
     bench_conv(640, 32, 32, 640);
     bench_groupnorm(320, 64, 64);
     bench_groupnorm(640, 32, 32);
+    bench_attention(4096, 8, 40, 4096);   /* self-attention at 64×64 */
+    bench_attention(4096, 8, 40, 77);     /* cross-attention to 77 text tokens */
     return 0;
 }
