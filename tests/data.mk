@@ -1,13 +1,14 @@
 # tests/data.mk — the training data pipeline (engine/data/): image loading, resize and crop,
 # captions, batches, latent cache; golden images from tests/golden/make_data_fixtures.py.
 check_PROGRAMS += tests/test_image_load tests/test_resize tests/test_captions \
-	tests/test_batches
+	tests/test_batches tests/test_latent_cache
 TESTS += tests/test_image_load tests/test_resize tests/test_captions \
-	tests/test_batches
+	tests/test_batches tests/test_latent_cache
 tests_test_image_load_LDADD = $(TEST_LIBS)
 tests_test_resize_LDADD = $(TEST_LIBS)
 tests_test_captions_LDADD = $(TEST_LIBS)
 tests_test_batches_LDADD = $(TEST_LIBS)
+tests_test_latent_cache_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/golden/make_data_fixtures.py tests/fixtures/data/manifest.txt
 EXTRA_DIST += tests/fixtures/data/load_gray.png tests/fixtures/data/load_gray_png_rgb.png \
 	tests/fixtures/data/load_la.png tests/fixtures/data/load_la_png_rgb.png \

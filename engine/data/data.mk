@@ -4,4 +4,5 @@ libloratty_a_SOURCES += \
 	engine/data/image_resize.c engine/data/image_resize.h \
 	engine/data/data_rng.h engine/data/captions.c engine/data/captions.h \
 	engine/data/reg_balance.c engine/data/reg_balance.h \
-	engine/data/batches.c engine/data/batches.h
+	engine/data/batches.c engine/data/batches.h \
+	engine/data/latent_cache.c engine/data/latent_cache.h
