@@ -12,3 +12,5 @@ EXTRA_DIST += tests/golden/make_pipeline_fixtures.py \
 	tests/fixtures/pipeline-sd1/scheduler/scheduler_config.json \
 	tests/fixtures/pipeline-sd1/tokenizer/vocab.json \
 	tests/fixtures/pipeline-sd1/tokenizer/merges.txt
+TESTS += tests/sample_cli.sh
+EXTRA_DIST += tests/sample_cli.sh
