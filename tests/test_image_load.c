@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stb_image.h>
+#include <webp/decode.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -54,12 +56,57 @@ static void test_modes_as_pil_convert_rgb(void **state)
         {"load_la.png", "load_la_png_rgb.png"}, {"load_palette.png", "load_palette_png_rgb.png"},
         {"load_rgba.webp", "load_rgba_webp_rgb.png"}, {"load_rgb.bmp", "load_rgb_bmp_rgb.png"},
     };
+    image_load_options pil = {.keep_stored_colour = true};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         image_rgb8 got, want;
-        load(files[i][0], NULL, &got);
+        load(files[i][0], &pil, &got);
         load(files[i][1], NULL, &want);
         assert_same(&got, &want, 0, files[i][0]);
         image_free(&got), image_free(&want);
+    }
+}
+
+/* loratty's default: alpha composited on white, checked pixel by pixel from the RGBA data */
+static void test_alpha_on_white(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"load_rgba.png", "load_la.png", "load_rgba.webp"};
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+        char path[1400];
+        path_of(path, sizeof path, files[f]);
+        int w, h, comp;
+        uint8_t *rgba = NULL;
+        if (strstr(files[f], ".webp")) {
+            size_t len;
+            error_info e = {0};
+            char *buf = fileio_read_all(path, &len, &e);
+            assert_non_null(buf);
+            rgba = WebPDecodeRGBA((const uint8_t *)buf, len, &w, &h);
+            free(buf);
+        } else
+            rgba = stbi_load(path, &w, &h, &comp, 4);
+        assert_non_null(rgba);
+        image_rgb8 got;
+        load(files[f], NULL, &got);
+        int transparent = 0, worst = 0;
+        for (size_t i = 0; i < (size_t)w * h; i++) {
+            double a = rgba[4 * i + 3] / 255.0;
+            transparent += rgba[4 * i + 3] == 0;
+            for (int c = 0; c < 3; c++) {
+                double want = rgba[4 * i + c] * a + 255.0 * (1 - a);
+                int d = abs((int)got.data[3 * i + c] - (int)(want + 0.5));
+                worst = d > worst ? d : worst;
+                if (rgba[4 * i + 3] == 0)
+                    assert_int_equal(got.data[3 * i + c], 255);
+            }
+        }
+        printf("# %-28s on white: max |diff| %d, %d transparent pixels\n", files[f], worst, transparent);
+        assert_true(worst <= 1);
+        if (strstr(files[f], ".webp"))
+            WebPFree(rgba);
+        else
+            stbi_image_free(rgba);
+        image_free(&got);
     }
 }
 
@@ -194,6 +241,7 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/tests/fixtures/data", top ? top : ".");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_modes_as_pil_convert_rgb),
+        cmocka_unit_test(test_alpha_on_white),
         cmocka_unit_test(test_exif_orientation),
         cmocka_unit_test(test_exif_handmade),
         cmocka_unit_test(test_truncated_and_corrupt),

@@ -142,19 +142,31 @@ static int jpeg_complete(const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* Alpha composited on white (c·a + 255·(255 − a)) / 255, rounded; or dropped (keep). */
+static void rgba_to_rgb(uint8_t *rgb, const uint8_t *rgba, size_t n, bool keep)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned a = rgba[4 * i + 3];
+        for (int c = 0; c < 3; c++) {
+            unsigned v = rgba[4 * i + c];
+            rgb[3 * i + c] = keep ? (uint8_t)v : (uint8_t)((v * a + 255u * (255u - a) + 127u) / 255u);
+        }
+    }
+}
+
 static int decode_webp(const uint8_t *buf, size_t len, const char *label, image_rgb8 *out,
-                       error_info *err)
+                       bool keep, error_info *err)
 {
     int w = 0, h = 0;
     if (!WebPGetInfo(buf, len, &w, &h) || w <= 0 || h <= 0)
         return error_set(err, label, 0, 0, NULL, "not a readable WebP image");
-    uint8_t *rgb = WebPDecodeRGB(buf, len, &w, &h);   /* alpha dropped, as convert("RGB") */
-    if (!rgb)
+    uint8_t *rgba = WebPDecodeRGBA(buf, len, &w, &h);
+    if (!rgba)
         return error_set(err, label, 0, 0, NULL, "WebP image is truncated or corrupt");
     out->data = malloc((size_t)w * h * 3);
     if (out->data)
-        memcpy(out->data, rgb, (size_t)w * h * 3);
-    WebPFree(rgb);
+        rgba_to_rgb(out->data, rgba, (size_t)w * h, keep);
+    WebPFree(rgba);
     if (!out->data)
         return error_set(err, label, 0, 0, NULL, "out of memory for a %dx%d image", w, h);
     out->width = w;
@@ -171,7 +183,7 @@ int image_decode(const uint8_t *buf, size_t len, const char *label,
     if (len > 0x7fffffff)
         return error_set(err, label, 0, 0, NULL, "file too large for an image");
     if (len >= 12 && memcmp(buf, "RIFF", 4) == 0 && memcmp(buf + 8, "WEBP", 4) == 0)
-        return decode_webp(buf, len, label, out, err);
+        return decode_webp(buf, len, label, out, opts && opts->keep_stored_colour, err);
 
     int is_png = len >= 8 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0;
     int is_jpeg = len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF;
@@ -185,11 +197,19 @@ int image_decode(const uint8_t *buf, size_t len, const char *label,
         return error_set(err, label, 0, 0, NULL, "not a readable image: %s", stbi_failure_reason());
     if (w <= 0 || h <= 0 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE)
         return error_set(err, label, 0, 0, NULL, "image size %dx%d is out of range", w, h);
-    uint8_t *rgb = stbi_load_from_memory(buf, (int)len, &w, &h, &comp, 3);
-    if (!rgb)
+    /* with an alpha channel (RGBA, grey+alpha, palette with transparency): 4 channels */
+    int alpha = comp == 2 || comp == 4;
+    uint8_t *px = stbi_load_from_memory(buf, (int)len, &w, &h, &comp, alpha ? 4 : 3);
+    if (!px)
         return error_set(err, label, 0, 0, NULL, "image is truncated or corrupt: %s",
                          stbi_failure_reason());
-    out->data = rgb;   /* stbi's allocator is malloc */
+    if (alpha) {
+        rgba_to_rgb(px, px, (size_t)w * h, opts && opts->keep_stored_colour); /* in place: 3 ≤ 4 */
+        uint8_t *shrunk = realloc(px, (size_t)w * h * 3);
+        if (shrunk)
+            px = shrunk;
+    }
+    out->data = px;   /* stbi's allocator is malloc */
     out->width = w;
     out->height = h;
     if (is_jpeg && opts && opts->exif_transpose

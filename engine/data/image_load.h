@@ -3,9 +3,10 @@
  *
  * What that means, checked in sd-scripts at 48d368f:
  *  - Alpha is DROPPED, not composited: PIL's RGBA→RGB (and LA→RGB, P-with-transparency→RGB)
- *    keeps the stored colour of every pixel, whatever its alpha. A transparent pixel whose
- *    stored colour is black trains as black, one stored as white as white. We do the same
- *    for parity (stb_image and libwebp with 3 requested channels drop alpha the same way).
+ *    keeps the stored colour of every pixel, whatever its alpha, so a cut-out whose hidden
+ *    pixels happen to be black trains on a black background. loratty composites images with
+ *    alpha on white instead (what a user who saves a cut-out expects, and what the issue
+ *    asks for); `keep_stored_colour` gives sd-scripts' behaviour exactly.
  *  - Grayscale and palette images become RGB (grey replicated, palette looked up).
  *  - EXIF orientation is NOT applied: load_image never calls ImageOps.exif_transpose, so a
  *    JPEG whose camera wrote "rotate 90°" trains sideways, and its bucket comes from the
@@ -34,10 +35,12 @@ typedef struct image_rgb8 {
 } image_rgb8;
 
 typedef struct image_load_options {
-    bool exif_transpose;   /* apply the JPEG's EXIF orientation (sd-scripts: no) */
+    bool exif_transpose;      /* apply the JPEG's EXIF orientation (sd-scripts: no) */
+    bool keep_stored_colour;  /* drop alpha as PIL's convert("RGB") (sd-scripts) instead of
+                                 compositing on white (loratty's default) */
 } image_load_options;
 
-/* Decodes `path`; opts may be NULL (sd-scripts' behaviour). On error out is left empty. */
+/* Decodes `path`; opts may be NULL (the defaults). On error out is left empty. */
 int image_load(const char *path, const image_load_options *opts, image_rgb8 *out,
                error_info *err);
 /* The same over bytes in memory; `label` names the image in messages. */
