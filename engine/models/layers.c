@@ -1,47 +1,183 @@
-/* layers.c — Linear and Conv2d with an optional LoRA adapter; see layers.h. */
+/* layers.c — Linear and Conv2d with an optional LoRA / LoHa / LoKr adapter; see layers.h. */
 #include "engine/models/layers.h"
 
 #include <string.h>
+
+#include "kernels/ops_attention.h"
 
 static size_t max_size(size_t a, size_t b)
 {
     return a > b ? a : b;
 }
 
+/* The adapter takes part in this call (module_dropout may have drawn it out). */
+static const lora_adapter *live(const lora_adapter *a)
+{
+    return a && !(a->drop.active && a->drop.skip) ? a : NULL;
+}
+
+static int is_delta(const lora_adapter *a)
+{
+    return a->kind == LORA_KIND_LOHA || a->kind == LORA_KIND_LOKR;
+}
+
+/* kohya's LoRA dropouts on down's output h laid out [samples][per_sample][rank][S]: neuron
+ * dropout per element (× 1/(1 − p)), rank dropout per (sample, rank channel). Applied to h in
+ * forward and to dL/dh in backward (the same mask, recomputed from the Philox counters). */
+static void lora_masks(const lora_adapter *a, float *h, int samples, int per_sample, int S)
+{
+    const lora_dropout *d = &a->drop;
+    if (!d->active || (d->network <= 0.0f && d->rank <= 0.0f))
+        return;
+    float keep_scale = d->network > 0.0f && d->network < 1.0f ? 1.0f / (1.0f - d->network) : 1.0f;
+    for (int n = 0; n < samples; n++)
+        for (int r = 0; r < a->rank; r++) {
+            int rank_kept = d->rank <= 0.0f ||
+                            (d->rank < 1.0f && k_dropout_keep(d->rank, d->seed, d->offset + LORA_DROPOUT_RANK_STREAM,
+                                                              (size_t)n * a->rank + r));
+            for (int t = 0; t < per_sample; t++)
+                for (int s = 0; s < S; s++) {
+                    size_t idx = (((size_t)n * per_sample + t) * a->rank + r) * S + s;
+                    float f = rank_kept ? 1.0f : 0.0f;
+                    if (f != 0.0f && d->network > 0.0f)
+                        f = d->network < 1.0f && k_dropout_keep(d->network, d->seed, d->offset, idx) ? keep_scale : 0.0f;
+                    h[idx] *= f;
+                }
+        }
+}
+
+/* scale × 1/(1 − rank_dropout) while rank dropout is on (kohya lora.py). */
+static float lora_scale(const lora_adapter *a)
+{
+    if (a->drop.active && a->drop.rank > 0.0f && a->drop.rank < 1.0f)
+        return a->scale / (1.0f - a->drop.rank);
+    return a->scale;
+}
+
+static int linear_samples(const lora_adapter *a, int rows)
+{
+    int b = a->drop.batch > 0 ? a->drop.batch : 1;
+    return rows % b == 0 ? b : 1;
+}
+
+/* ---- LoHa / LoKr: the layer runs with W + ΔW ---- */
+
+static size_t delta_floats(const lora_adapter *a, int out, size_t cols)
+{
+    return 2 * (size_t)out * cols + lora_delta_work_floats(a, out, cols);
+}
+
+/* The per-row factor of ΔW: scale × LyCORIS' rank-dropout row mask. */
+static float row_factor(const lora_adapter *a, int row, float mean_keep)
+{
+    const lora_dropout *d = &a->drop;
+    if (!d->active || d->rank <= 0.0f)
+        return a->scale;
+    if (d->rank >= 1.0f || !k_dropout_keep(d->rank, d->seed, d->offset + LORA_DROPOUT_RANK_STREAM, (size_t)row))
+        return 0.0f;
+    return d->rank_scale && mean_keep > 0.0f ? a->scale / mean_keep : a->scale;
+}
+
+static float mean_keep(const lora_adapter *a, int out)
+{
+    const lora_dropout *d = &a->drop;
+    if (!d->active || d->rank <= 0.0f || d->rank >= 1.0f)
+        return 0.0f;
+    size_t kept = 0;
+    for (int i = 0; i < out; i++)
+        kept += (size_t)k_dropout_keep(d->rank, d->seed, d->offset + LORA_DROPOUT_RANK_STREAM, (size_t)i);
+    return (float)kept / (float)out;
+}
+
+/* weff = W + row_factor · ΔW/scale; raw keeps ΔW/scale. */
+static void build_weff(const lora_adapter *a, float *weff, float *raw, const float *w, int out, size_t cols)
+{
+    lora_delta_build(a, raw, out, cols);
+    float mk = mean_keep(a, out);
+    for (int i = 0; i < out; i++) {
+        float f = row_factor(a, i, mk);
+        for (size_t j = 0; j < cols; j++)
+            weff[(size_t)i * cols + j] = w[(size_t)i * cols + j] + f * raw[(size_t)i * cols + j];
+    }
+}
+
+/* g = dL/dWeff → weight gradient (when the base trains) and the factors' gradients. */
+static void delta_backward(const lora_adapter *a, float *dweight, float *g, int out, size_t cols, float *work)
+{
+    size_t n = (size_t)out * cols;
+    if (dweight)
+        for (size_t j = 0; j < n; j++)
+            dweight[j] += g[j];
+    if (!a->dw[0] && !a->dw[1] && !a->dw[2] && !a->dw[3])
+        return;
+    float mk = mean_keep(a, out);
+    for (int i = 0; i < out; i++) {
+        float f = row_factor(a, i, mk);
+        for (size_t j = 0; j < cols; j++)
+            g[(size_t)i * cols + j] *= f;
+    }
+    lora_delta_backward(a, g, out, cols, work);
+}
+
+/* ---- Linear ---- */
+
 size_t linear_layer_scratch_floats(const linear_layer *l, int rows)
 {
     if (!l->lora)
         return 0;
+    if (is_delta(l->lora))
+        return delta_floats(l->lora, l->out, (size_t)l->in);
     /* forward: the adapter's output before adding; backward: scaled dout + dhidden */
     return (size_t)rows * (size_t)l->out + (size_t)rows * (size_t)l->lora->rank;
 }
 
 void linear_layer_forward(const linear_layer *l, float *out, const float *inp, int rows, float *scratch)
 {
+    const lora_adapter *a = live(l->lora);
+    if (a && is_delta(a)) {
+        size_t n = (size_t)l->out * l->in;
+        build_weff(a, scratch, scratch + n, l->weight, l->out, (size_t)l->in);
+        k_linear_forward(out, inp, scratch, l->bias, rows, l->in, l->out);
+        return;
+    }
     k_linear_forward(out, inp, l->weight, l->bias, rows, l->in, l->out);
-    const lora_adapter *a = l->lora;
     if (!a)
         return;
     size_t n = (size_t)rows * (size_t)l->out;
+    int samples = linear_samples(a, rows);
     k_linear_forward(a->hidden, inp, a->down, NULL, rows, l->in, a->rank);
+    lora_masks(a, a->hidden, samples, rows / samples, 1);
     k_linear_forward(scratch, a->hidden, a->up, NULL, rows, a->rank, l->out);
-    k_add_scaled_forward(out, out, scratch, 1.0f, a->scale, n);
+    k_add_scaled_forward(out, out, scratch, 1.0f, lora_scale(a), n);
 }
 
 void linear_layer_backward(const linear_layer *l, float *dinp, const float *dout, const float *inp,
                            int rows, float *scratch)
 {
+    const lora_adapter *a = live(l->lora);
+    if (a && is_delta(a)) {
+        size_t n = (size_t)l->out * l->in;
+        float *weff = scratch, *g = scratch + n;
+        build_weff(a, weff, g, l->weight, l->out, (size_t)l->in);
+        memset(g, 0, n * sizeof *g);
+        k_linear_backward(dinp, g, l->dbias, dout, inp, weff, rows, l->in, l->out);
+        delta_backward(a, l->dweight, g, l->out, (size_t)l->in, scratch + 2 * n);
+        return;
+    }
     k_linear_backward(dinp, l->dweight, l->dbias, dout, inp, l->weight, rows, l->in, l->out);
-    const lora_adapter *a = l->lora;
     if (!a)
         return;
     size_t n = (size_t)rows * (size_t)l->out;
     float *scaled = scratch, *dhidden = scratch + n;
-    k_scale_forward(scaled, dout, a->scale, n);
+    int samples = linear_samples(a, rows);
+    k_scale_forward(scaled, dout, lora_scale(a), n);
     memset(dhidden, 0, (size_t)rows * (size_t)a->rank * sizeof *dhidden);
     k_linear_backward(dhidden, a->dup, NULL, scaled, a->hidden, a->up, rows, a->rank, l->out);
+    lora_masks(a, dhidden, samples, rows / samples, 1);
     k_linear_backward(dinp, a->ddown, NULL, dhidden, inp, a->down, rows, l->in, a->rank);
 }
+
+/* ---- Conv2d ---- */
 
 static k_conv2d_dims dims_of(int N, int C_in, int H, int W, int C_out, int k, int stride, int pad)
 {
@@ -58,7 +194,10 @@ size_t conv_layer_scratch_floats(const conv_layer *c, int N, int H, int W)
 {
     k_conv2d_dims base = dims_of(N, c->in, H, W, c->out, c->kernel, c->stride, c->pad);
     size_t need = k_conv2d_scratch_floats(&base);
-    if (c->lora) {
+    if (c->lora && is_delta(c->lora)) {
+        size_t cols = (size_t)c->in * c->kernel * c->kernel;
+        need += delta_floats(c->lora, c->out, cols);
+    } else if (c->lora) {
         int OH = conv_layer_out_size(c, H), OW = conv_layer_out_size(c, W);
         k_conv2d_dims down = dims_of(N, c->in, H, W, c->lora->rank, c->kernel, c->stride, c->pad);
         k_conv2d_dims up = dims_of(N, c->lora->rank, OH, OW, c->out, 1, 1, 0);
@@ -72,8 +211,14 @@ void conv_layer_forward(const conv_layer *c, float *out, const float *inp, int N
                         float *scratch)
 {
     k_conv2d_dims base = dims_of(N, c->in, H, W, c->out, c->kernel, c->stride, c->pad);
+    const lora_adapter *a = live(c->lora);
+    if (a && is_delta(a)) {
+        size_t cols = (size_t)c->in * c->kernel * c->kernel, n = (size_t)c->out * cols;
+        build_weff(a, scratch, scratch + n, c->weight, c->out, cols);
+        k_conv2d_forward(out, inp, scratch, c->bias, scratch + 2 * n, &base);
+        return;
+    }
     k_conv2d_forward(out, inp, c->weight, c->bias, scratch, &base);
-    const lora_adapter *a = c->lora;
     if (!a)
         return;
     int OH = conv_layer_out_size(c, H), OW = conv_layer_out_size(c, W);
@@ -82,25 +227,36 @@ void conv_layer_forward(const conv_layer *c, float *out, const float *inp, int N
     k_conv2d_dims down = dims_of(N, c->in, H, W, a->rank, c->kernel, c->stride, c->pad);
     k_conv2d_dims up = dims_of(N, a->rank, OH, OW, c->out, 1, 1, 0);
     k_conv2d_forward(a->hidden, inp, a->down, NULL, im2col, &down);
+    lora_masks(a, a->hidden, N, 1, OH * OW);
     k_conv2d_forward(lora_out, a->hidden, a->up, NULL, im2col, &up);
-    k_add_scaled_forward(out, out, lora_out, 1.0f, a->scale, out_n);
+    k_add_scaled_forward(out, out, lora_out, 1.0f, lora_scale(a), out_n);
 }
 
 void conv_layer_backward(const conv_layer *c, float *dinp, const float *dout, const float *inp,
                          int N, int H, int W, float *scratch)
 {
     k_conv2d_dims base = dims_of(N, c->in, H, W, c->out, c->kernel, c->stride, c->pad);
+    const lora_adapter *a = live(c->lora);
+    if (a && is_delta(a)) {
+        size_t cols = (size_t)c->in * c->kernel * c->kernel, n = (size_t)c->out * cols;
+        float *weff = scratch, *g = scratch + n, *rest = scratch + 2 * n;
+        build_weff(a, weff, g, c->weight, c->out, cols);
+        memset(g, 0, n * sizeof *g);
+        k_conv2d_backward(dinp, g, c->dbias, dout, inp, weff, rest, &base);
+        delta_backward(a, c->dweight, g, c->out, cols, rest);
+        return;
+    }
     k_conv2d_backward(dinp, c->dweight, c->dbias, dout, inp, c->weight, scratch, &base);
-    const lora_adapter *a = c->lora;
     if (!a)
         return;
     int OH = conv_layer_out_size(c, H), OW = conv_layer_out_size(c, W);
     size_t out_n = (size_t)N * c->out * OH * OW, hid_n = (size_t)N * a->rank * OH * OW;
     float *scaled = scratch, *dhidden = scratch + out_n, *im2col = scratch + out_n + hid_n;
-    k_scale_forward(scaled, dout, a->scale, out_n);
+    k_scale_forward(scaled, dout, lora_scale(a), out_n);
     memset(dhidden, 0, hid_n * sizeof *dhidden);
     k_conv2d_dims down = dims_of(N, c->in, H, W, a->rank, c->kernel, c->stride, c->pad);
     k_conv2d_dims up = dims_of(N, a->rank, OH, OW, c->out, 1, 1, 0);
     k_conv2d_backward(dhidden, a->dup, NULL, scaled, a->hidden, a->up, im2col, &up);
+    lora_masks(a, dhidden, N, 1, OH * OW);
     k_conv2d_backward(dinp, a->ddown, NULL, dhidden, inp, a->down, im2col, &down);
 }

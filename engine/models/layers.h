@@ -2,13 +2,37 @@
  * LoRA adapter: y = W x + b + scale · up(down(x)), scale = multiplier · alpha / rank, as
  * kohya's networks/lora.py computes it. Base weights may be frozen (no weight gradient) while
  * the adapter trains; every gradient accumulates (+=) like the kernels do. These are the LoRA
- * injection points: engine/lora attaches adapters to them by kohya module name. */
+ * injection points: engine/lora attaches adapters to them by kohya module name.
+ *
+ * An adapter may also be LyCORIS' LoHa or LoKr: those have no low-rank path to run beside the
+ * layer, so the layer builds ΔW = scale · f(factors) (engine/lora/loha.c, lokr.c) into its
+ * scratch each call and runs the op with W + ΔW, as LyCORIS' non-bypass forward does; backward
+ * turns dL/dW into the factors' gradients. Dropouts (training only) follow sd-scripts for LoRA
+ * and LyCORIS for LoHa/LoKr; their masks are Philox draws, so backward recomputes them. */
 #ifndef LORATTY_LAYERS_H
 #define LORATTY_LAYERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/kernels.h"
+
+typedef enum { LORA_KIND_LORA = 0, LORA_KIND_LOHA, LORA_KIND_LOKR } lora_kind;
+
+/* Per-step dropout state (all zero: none, the inference behaviour). */
+typedef struct lora_dropout {
+    float network;         /* LoRA: dropout on down's output, kept values × 1/(1 − p) */
+    float rank;            /* LoRA: whole rank channels per sample, output × 1/(1 − p);
+                            * LoHa/LoKr: whole output rows of ΔW (LyCORIS) */
+    int rank_scale;        /* LoHa/LoKr: divide the kept rows by their mean (rank_dropout_scale) */
+    int active;            /* 1 during a training step: the masks apply */
+    int skip;              /* module_dropout drew this module out of this step: layer only */
+    int batch;             /* samples in this call: a linear's rows are batch × tokens (0 = 1) */
+    uint64_t seed, offset; /* the masks are k_dropout_keep draws at (seed, offset + i) */
+} lora_dropout;
+
+/* Second stream of a module's masks (rank masks), clear of the first's indices. */
+#define LORA_DROPOUT_RANK_STREAM ((uint64_t)1 << 31)
 
 typedef struct lora_adapter {
     int rank;
@@ -17,8 +41,25 @@ typedef struct lora_adapter {
                           * conv: down [rank, in, k, k] (the layer's stride and padding), up [out, rank, 1, 1] */
     float *ddown, *dup;  /* gradients (+=), NULL when the adapter is not trained */
     float *hidden;       /* down's output, kept from forward for backward: rows x rank, or N x rank x OH x OW;
-                          * sized by the owner for the largest call */
+                          * sized by the owner for the largest call (LoRA only) */
+    /* appended: zero means plain LoRA without dropout, the original behaviour */
+    lora_kind kind;
+    lora_dropout drop;
+    /* LoHa: w[0..3] = hada_w1_a [out, r], hada_w1_b [r, cols], hada_w2_a [out, r], hada_w2_b [r, cols]
+     * LoKr: ΔW = kron(W1 [ka, kc], W2 [kb, kd]) over [out = ka·kb, cols = kc·kd] with
+     *       W1 = w[0] (lokr_w1) when w1_rank is 0, else w[0] [ka, w1_rank] · w[1] [w1_rank, kc];
+     *       W2 = w[2] (lokr_w2) when w2_rank is 0, else w[2] [kb, w2_rank] · w[3] [w2_rank, kd]
+     * cols = in · k · k. dw[i]: gradients (+=), NULL when not trained. */
+    float *w[4], *dw[4];
+    int ka, kb, kc, kd, w1_rank, w2_rank;
 } lora_adapter;
+
+/* ΔW / scale of a LoHa or LoKr adapter into dw [out, cols] (engine/lora/loha.c, lokr.c). */
+void lora_delta_build(const lora_adapter *a, float *dw, int out, size_t cols);
+/* The factors' gradients (+=) from g = dL/d(ΔW / scale) [out, cols]; `work` holds
+ * lora_delta_work_floats floats. */
+size_t lora_delta_work_floats(const lora_adapter *a, int out, size_t cols);
+void lora_delta_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work);
 
 typedef struct linear_layer {
     int in, out;
