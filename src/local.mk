@@ -12,3 +12,5 @@ libloratty_a_SOURCES += \
 	src/presets.c src/presets.h
 # the event stream and run directories (start, list, attach, control)
 libloratty_a_SOURCES += src/events.c src/events.h src/run.c src/run.h
+# Dreambooth/LoRA folder preparation (tui/prep.c shows it) and the run queue (--queue)
+libloratty_a_SOURCES += src/dataset_prep.c src/dataset_prep.h src/queue.c src/queue.h
