@@ -4,6 +4,7 @@
 #include "build_config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,10 @@
 #include "params.h"
 #include "plan.h"
 #include "presets.h"
+#include "queue.h"
 #include "run.h"
 #include "engine/inspect.h"
+#include "engine/train/train_run_config.h"
 #include "engine/sample/sample_cli.h"
 #include "tui/keys.h"
 #include "tui/monitor.h"
@@ -36,6 +39,10 @@ static void usage(FILE *out)
         "\n"
         "  --run PRESET          train headless with PRESET (in a new run directory)\n"
         "  --list-runs           list the runs: name, state, step, start time, output\n"
+        "  --queue add PRESET... queue presets to train one after another\n"
+        "  --queue list          show the queue (and what its runner is running)\n"
+        "  --queue remove N      take entry N off the queue\n"
+        "  --queue run           run the queue in the background, one preset at a time\n"
         "  --attach [RUN]        open the monitor of a run (the latest, or the newest\n"
         "                        whose name starts with RUN, or a run directory)\n"
         "  --check PRESET        validate PRESET and print the plan: images per folder,\n"
@@ -81,6 +88,7 @@ typedef struct cli {
     const char *run, *check, *import, *output, *print_command, *inspect, *preset;
     const char *sixel;
     const char *run_dir;       /* hidden --run-dir: the run directory run_start made */
+    const char *queue;         /* --queue's action: add, list, remove, run (runner: hidden) */
     bool list_runs, attach;
     const char **sets;
     size_t set_count;
@@ -217,6 +225,181 @@ static void run_start_event(const config *cfg, const plan *p, const char *preset
     free(e);
 }
 
+/* ---- --run: the training itself (engine/train/train_run.h) ---- */
+
+static volatile sig_atomic_t run_signals;
+
+/* SIGINT / SIGTERM: finish the step, save, stop; a second SIGINT leaves at once (saves are
+ * atomic, so the last good file stays). */
+static void run_on_signal(int sig)
+{
+    if (run_signals && sig == SIGINT)
+        _exit(EXIT_STOPPED);
+    run_signals++;
+}
+
+typedef struct run_ctx {
+    int control_fd;
+    bool tty;
+    long long every;           /* plain progress line every N steps when not a TTY */
+    bool progress_shown;
+} run_ctx;
+
+static void run_hook_log(void *ctx, const char *level, const char *text)
+{
+    run_ctx *r = ctx;
+    if (r->progress_shown && r->tty)
+        fputc('\n', stdout);
+    r->progress_shown = false;
+    fprintf(stdout, "%s%s\n", strcmp(level, "info") ? "warning: " : "", text);
+    fflush(stdout);
+    run_event_text(EVENTS_LOG, level, text);
+}
+
+static void run_hook_progress(void *ctx, const train_run_progress *p)
+{
+    run_ctx *r = ctx;
+    events_event *e = malloc(sizeof *e);
+    if (e) {
+        events_init(e, EVENTS_PROGRESS);
+        e->step = p->step;
+        e->total = p->total;
+        e->epoch = p->epoch;
+        e->loss = p->loss;
+        e->loss_smooth = p->loss_avg;
+        e->lr = p->lr;
+        e->it_per_s = p->it_per_s;
+        e->eta_s = p->eta_s;
+        e->memory_bytes = p->memory_bytes;
+        events_write(&run_events, e, NULL);
+        free(e);
+    }
+    if (!r->tty && p->step % r->every != 0 && p->step != 1 && p->step != p->total)
+        return;
+    long long eta = (long long)(p->eta_s + 0.5);
+    printf("%sstep %lld/%lld  epoch %lld/%lld  loss %.4f  avg %.4f  lr %.3g  %.2f it/s  "
+           "ETA %lld:%02lld:%02lld  mem %lld MB%s", r->tty ? "\r\033[K" : "", p->step, p->total,
+           p->epoch, p->epochs, p->loss, p->loss_avg, p->lr, p->it_per_s, eta / 3600,
+           eta / 60 % 60, eta % 60, p->memory_bytes >> 20, r->tty ? "" : "\n");
+    fflush(stdout);
+    r->progress_shown = true;
+}
+
+static void run_hook_saved(void *ctx, const char *path, const char *kind, long long step)
+{
+    events_event *e = malloc(sizeof *e);
+    if (e) {
+        events_init(e, EVENTS_SAVE);
+        snprintf(e->path, sizeof e->path, "%s", path);
+        snprintf(e->kind, sizeof e->kind, "%s", kind);
+        e->step = step;
+        events_write(&run_events, e, NULL);
+        free(e);
+    }
+    char line[4200];
+    snprintf(line, sizeof line, "saved %s %s", strcmp(kind, "state") ? "LoRA" : "state", path);
+    run_ctx *r = ctx;
+    if (r->progress_shown && r->tty)
+        fputc('\n', stdout);
+    r->progress_shown = false;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+typedef struct run_md_ctx {
+    const config *cfg;
+    const plan *p;
+} run_md_ctx;
+
+static run_md_ctx run_md;
+
+static int run_hook_metadata(void *ctx, const train_run_info *info, lora_metadata *md, error_info *err)
+{
+    (void)ctx;
+    return train_metadata_build(md, run_md.cfg, run_md.p, info, err);
+}
+
+static train_control run_hook_control(void *ctx)
+{
+    run_ctx *r = ctx;
+    bool paused = false;
+    for (;;) {
+        if (run_signals)
+            return TRAIN_STOP;
+        char cmd[64];
+        int got = r->control_fd >= 0 ? run_control_poll(r->control_fd, cmd, sizeof cmd) : 0;
+        if (got == 1) {
+            if (!strcmp(cmd, "stop"))
+                return TRAIN_STOP;
+            if (!strcmp(cmd, "pause")) {
+                if (!paused)
+                    run_hook_log(ctx, "info", "paused (send resume to go on)");
+                paused = true;
+            } else if (!strcmp(cmd, "resume")) {
+                if (paused)
+                    run_hook_log(ctx, "info", "resumed");
+                paused = false;
+            } else if (!strcmp(cmd, "save"))
+                return TRAIN_SAVE_NOW;
+            else if (!strcmp(cmd, "sample"))
+                run_hook_log(ctx, "warning", "sample images during training are not supported by "
+                             "this build yet");
+            continue;
+        }
+        if (!paused)
+            return TRAIN_CONTINUE;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Trains with the validated config and its plan; returns the exit status. */
+static int run_train(const config *cfg, const plan *p, const char *run_dir)
+{
+    error_info err = {0};
+    train_run_settings s;
+    train_run_strings strs;
+    if (train_run_settings_from_config(&s, &strs, cfg, p, &err) != 0) {
+        report(&err);
+        return EXIT_USAGE;
+    }
+    run_ctx r = {.control_fd = -1, .tty = isatty(STDOUT_FILENO) != 0};
+    r.every = p->total_steps >= 200 ? p->total_steps / 20 : 10;
+    if (run_dir) {
+        r.control_fd = run_control_open(run_dir, &err);
+        if (r.control_fd < 0)
+            fprintf(stderr, "loratty: warning: no control FIFO: %s\n", err.message);
+    }
+    for (size_t i = 0; i < p->data.note_count; i++)
+        run_hook_log(&r, "warning", p->data.notes[i]);
+    run_md = (run_md_ctx){cfg, p};
+    train_run_hooks h = {&r, run_hook_log, run_hook_progress, run_hook_saved, run_hook_metadata,
+                         run_hook_control};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = run_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int usage = 0;
+    int rc = train_run(&s, &h, &usage, &err);
+    if (r.progress_shown && r.tty)
+        fputc('\n', stdout);
+    if (r.control_fd >= 0)
+        close(r.control_fd);
+    if (rc < 0) {
+        report(&err);
+        return usage ? EXIT_USAGE : EXIT_RUN_FAILED;
+    }
+    if (rc == TRAIN_RUN_STOPPED) {
+        snprintf(last_report, sizeof last_report, "stopped by the user; the LoRA was saved");
+        fprintf(stderr, "loratty: %s\n", last_report);
+        return EXIT_STOPPED;
+    }
+    return 0;
+}
+
 static int command_run(const cli *args)
 {
     if (args->run_dir && run_open_events(args->run_dir) != 0)
@@ -240,6 +423,7 @@ static int command_run(const cli *args)
     } else {
         /* a headless run gets its run directory too, so --list-runs and --attach see it */
         char dir[4096];
+        bool have_dir = false;
         if (!args->run_dir) {
             if (run_dir_create(args->run, config_string(&cfg, "output_name"), dir, sizeof dir,
                                &err) != 0 || run_open_events(dir) != 0) {
@@ -247,6 +431,7 @@ static int command_run(const cli *args)
                     report(&err);
             } else {
                 fprintf(stderr, "loratty: run directory %s\n", dir);
+                have_dir = true;
                 run_event_text(EVENTS_LOG, "info", line);
             }
         }
@@ -255,18 +440,136 @@ static int command_run(const cli *args)
             report(&err);
             status = EXIT_USAGE;
         } else {
-            snprintf(last_report, sizeof last_report, "this build of loratty cannot train yet "
-                     "(the training engine is still being written); `loratty --check %s` validates "
-                     "the preset and prints the plan", args->run);
-            fprintf(stderr, "loratty: %s: %s\n", args->run, last_report);
-            status = EXIT_RUN_FAILED;
+            status = run_train(&cfg, &p, args->run_dir ? args->run_dir : have_dir ? dir : NULL);
         }
         plan_free(&p);
     }
-    if (status != 0)
+    if (status != 0 && status != EXIT_STOPPED)
         run_event_text(EVENTS_ERROR, NULL, last_report);
     config_free(&cfg);
     return run_finish(status);
+}
+
+/* The queue's entries (and its runner); `always` also says so when the queue is empty. */
+static int print_queue(bool always)
+{
+    char path[4096];
+    error_info err = {0};
+    queue q;
+    if (queue_default_path(path, sizeof path, &err) != 0 || queue_load(path, &q, &err) != 0) {
+        report(&err);
+        return -1;
+    }
+    queue_runner st;
+    queue_runner_status(path, &st);
+    if (st.active && st.current[0])
+        printf("Queue runner (pid %ld) is running %s\n", (long)st.pid, st.current);
+    else if (st.active)
+        printf("Queue runner (pid %ld) is waiting for the run in progress\n", (long)st.pid);
+    if (q.count)
+        printf("Queued%s:\n", st.active ? "" : " (not running: loratty --queue run starts it)");
+    else if (always)
+        printf("The queue is empty (%s)\n", path);
+    for (size_t i = 0; i < q.count; i++)
+        printf("  %zu  %s\n", i + 1, q.presets[i]);
+    queue_free(&q);
+    return 0;
+}
+
+static int command_queue(const cli *args, int argc, char **argv)
+{
+    char path[4096], got[4096];
+    error_info err = {0};
+    const char *action = args->queue;
+    if (strcmp(action, "runner") == 0) {   /* hidden: what `--queue run` starts detached */
+        if (argc > 1 || (argc == 1 ? snprintf(path, sizeof path, "%s", argv[0]) < 0
+                                   : queue_default_path(path, sizeof path, &err) != 0))
+            return EXIT_USAGE;
+        queue_run_options o = {.wait_for_runs = true};
+        if (queue_run(path, &o, &err) != 0) {
+            report(&err);
+            return EXIT_RUN_FAILED;
+        }
+        return 0;
+    }
+    if (queue_default_path(path, sizeof path, &err) != 0) {
+        report(&err);
+        return EXIT_USAGE;
+    }
+    bool add = strcmp(action, "add") == 0, del = strcmp(action, "remove") == 0;
+    if (!add && !del && strcmp(action, "list") != 0 && strcmp(action, "run") != 0) {
+        fprintf(stderr, "loratty: --queue: \"%s\" is not one of add, list, remove, run\n", action);
+        return EXIT_USAGE;
+    }
+    if ((add && argc < 1) || (del && argc != 1) || (!add && !del && argc)) {
+        fprintf(stderr, "loratty: usage: --queue add PRESET..., --queue list, --queue remove N, "
+                        "--queue run\n");
+        return EXIT_USAGE;
+    }
+    if (add) {
+        /* bare names are looked up like any preset */
+        char (*resolved)[4096] = calloc((size_t)argc, sizeof *resolved);
+        const char **names = calloc((size_t)argc, sizeof *names);
+        size_t pos = 0;
+        int rc = resolved && names ? 0 : -1;
+        for (int i = 0; rc == 0 && i < argc; i++)
+            names[i] = presets_resolve(argv[i], resolved[i], sizeof resolved[i]) == 0 ? resolved[i]
+                                                                                     : argv[i];
+        if (rc == 0)
+            rc = queue_add(path, names, (size_t)argc, &pos, &err);
+        free(resolved);
+        free(names);
+        if (rc != 0) {
+            report(&err);
+            return EXIT_USAGE;
+        }
+        if (argc > 1)
+            printf("Queued as entries %zu-%zu\n", pos, pos + (size_t)argc - 1);
+        else
+            printf("Queued as entry %zu\n", pos);
+        return print_queue(true) == 0 ? 0 : EXIT_USAGE;
+    }
+    if (del) {
+        char *end;
+        long n = strtol(argv[0], &end, 10);
+        if (*end || n < 1) {
+            fprintf(stderr, "loratty: --queue remove: \"%s\" is not an entry number\n", argv[0]);
+            return EXIT_USAGE;
+        }
+        if (queue_remove(path, (size_t)n, got, sizeof got, &err) != 0) {
+            report(&err);
+            return EXIT_USAGE;
+        }
+        printf("Removed %s\n", got);
+        return 0;
+    }
+    if (strcmp(action, "list") == 0)
+        return print_queue(true) == 0 ? 0 : EXIT_USAGE;
+    queue_runner st;
+    queue_runner_status(path, &st);
+    if (st.active) {
+        printf("The queue is already running (pid %ld)\n", (long)st.pid);
+        return 0;
+    }
+    queue q;
+    if (queue_load(path, &q, &err) != 0) {
+        report(&err);
+        return EXIT_USAGE;
+    }
+    size_t count = q.count;
+    queue_free(&q);
+    if (!count) {
+        fprintf(stderr, "loratty: the queue is empty: loratty --queue add PRESET...\n");
+        return EXIT_USAGE;
+    }
+    pid_t pid = 0;
+    if (queue_start(path, NULL, &pid, &err) != 0) {
+        report(&err);
+        return EXIT_RUN_FAILED;
+    }
+    printf("Queue runner started (pid %ld): %zu preset%s, one after another; log in %s.log\n",
+           (long)pid, count, count == 1 ? "" : "s", path);
+    return 0;
 }
 
 static int command_list_runs(void)
@@ -296,6 +599,7 @@ static int command_list_runs(void)
             printf("  %s\n", runs[i].message);
     }
     free(runs);
+    print_queue(false);
     return 0;
 }
 
@@ -413,7 +717,7 @@ static int command_tui(const cli *args)
 int main(int argc, char **argv)
 {
     enum { OPT_RUN = 256, OPT_CHECK, OPT_IMPORT, OPT_PRINT, OPT_SET, OPT_INSPECT, OPT_SIXEL, OPT_KEYS_MDOC,
-           OPT_RUN_DIR, OPT_LIST_RUNS, OPT_ATTACH };
+           OPT_RUN_DIR, OPT_LIST_RUNS, OPT_ATTACH, OPT_QUEUE };
     static const struct option options[] = {
         {"run", required_argument, NULL, OPT_RUN},
         {"check", required_argument, NULL, OPT_CHECK},
@@ -425,6 +729,7 @@ int main(int argc, char **argv)
         {"sixel", required_argument, NULL, OPT_SIXEL},
         {"run-dir", required_argument, NULL, OPT_RUN_DIR}, /* hidden: set by run_start */
         {"list-runs", no_argument, NULL, OPT_LIST_RUNS},
+        {"queue", required_argument, NULL, OPT_QUEUE},      /* the action's operands follow */
         {"attach", no_argument, NULL, OPT_ATTACH},          /* the optional RUN is the operand */
         {"keys-mdoc", no_argument, NULL, OPT_KEYS_MDOC}, /* build time: the TUI keys for loratty(1) */
         {"help", no_argument, NULL, 'h'},
@@ -451,6 +756,7 @@ int main(int argc, char **argv)
         case OPT_RUN_DIR: args.run_dir = optarg; break;
         case OPT_LIST_RUNS: args.list_runs = true; modes++; break;
         case OPT_ATTACH: args.attach = true; modes++; break;
+        case OPT_QUEUE: args.queue = optarg; modes++; break;
         case OPT_KEYS_MDOC: keys_print_mdoc(stdout); free(args.sets); return 0;
         case 'h': usage(stdout); free(args.sets); return 0;
         case 'V': printf("loratty %s\n", PACKAGE_VERSION); free(args.sets); return 0;
@@ -459,6 +765,11 @@ int main(int argc, char **argv)
             free(args.sets);
             return EXIT_USAGE;
         }
+    }
+    if (args.queue && modes == 1) {   /* --queue takes the operands itself */
+        int status = command_queue(&args, argc - optind, argv + optind);
+        free(args.sets);
+        return status;
     }
     if (optind < argc)
         args.preset = argv[optind++];
@@ -471,7 +782,7 @@ int main(int argc, char **argv)
     int status;
     if (optind < argc || modes > 1 || (modes == 1 && args.preset && !args.attach)) {
         fprintf(stderr, "loratty: give one of --run, --check, --import, --print-command, --inspect, "
-                        "--list-runs, --attach, or a preset to open\n"
+                        "--list-runs, --attach, --queue, or a preset to open\n"
                         "Try 'loratty --help' for more information.\n");
         status = EXIT_USAGE;
     } else if (args.run_dir && !args.run) {
