@@ -1,0 +1,344 @@
+/* train_metadata.c — the metadata sd-scripts writes into a LoRA file (train_network.py
+ * L1000-1225, sai_model_spec.build_metadata; see sd_scripts_formats.md §2): every value as
+ * Python's str() renders it (None, True/False, 0.0001, 1e-05), JSON values as json.dumps
+ * writes them (", " and ": " separators), folder mode's ss_dataset_dirs / ss_tag_frequency /
+ * ss_bucket_info, the base model's hashes, and the modelspec.* keys of a LoRA. */
+#include "build_config.h"
+
+#include "engine/train/train_run_config.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/data/captions.h"
+#include "engine/models/checkpoint.h"
+
+static void set_float(lora_metadata *md, const char *key, double v)
+{
+    char b[64];
+    py_float_str(v, b, sizeof b);
+    lora_metadata_set(md, key, "%s", b);
+}
+
+/* An optional float argument (sd-scripts None when kohya_ss leaves it out: 0 / unset). */
+static void set_opt_float(lora_metadata *md, const char *key, const config *cfg, const char *name)
+{
+    double v = config_float(cfg, name);
+    if (v == 0.0 || isnan(v))
+        lora_metadata_set(md, key, "None");
+    else
+        set_float(md, key, v);
+}
+
+static void set_opt_int(lora_metadata *md, const char *key, const config *cfg, const char *name)
+{
+    long long v = config_int(cfg, name);
+    if (v == 0)
+        lora_metadata_set(md, key, "None");
+    else
+        lora_metadata_set(md, key, "%lld", v);
+}
+
+static void set_bool(lora_metadata *md, const char *key, const config *cfg, const char *name)
+{
+    lora_metadata_set(md, key, "%s", py_bool_str(config_bool(cfg, name)));
+}
+
+static void set_json(lora_metadata *md, const char *key, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    if (s) {
+        /* json.dumps' default separators are ", " and ": " */
+        size_t n = strlen(s), k = 0;
+        char *o = malloc(n * 2 + 1);
+        int in_str = 0;
+        for (size_t i = 0; o && i < n; i++) {
+            char c = s[i];
+            o[k++] = c;
+            if (c == '"' && (i == 0 || s[i - 1] != '\\'))
+                in_str = !in_str;
+            else if (!in_str && (c == ',' || c == ':'))
+                o[k++] = ' ';
+        }
+        if (o) {
+            o[k] = '\0';
+            lora_metadata_set(md, key, "%s", o);
+        }
+        free(o);
+        free(s);
+    }
+    json_decref(j);
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* sd-scripts' tag frequency: caption split on ",", stripped, repeats not counted. */
+static void add_tags(json_t *freq, const char *caption)
+{
+    char *c = strdup(caption), *save = NULL;
+    if (!c)
+        return;
+    for (char *t = strtok_r(c, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
+            t++;
+        size_t n = strlen(t);
+        while (n && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\n' || t[n - 1] == '\r'))
+            t[--n] = '\0';
+        if (!n)
+            continue;
+        json_t *v = json_object_get(freq, t);
+        json_object_set_new(freq, t, json_integer(v ? json_integer_value(v) + 1 : 1));
+    }
+    free(c);
+}
+
+static void dataset_keys(lora_metadata *md, const plan *p)
+{
+    json_t *dirs = json_object(), *reg = json_object(), *tags = json_object();
+    for (size_t g = 0; g < p->data.group_count; g++) {
+        const dataset_group *gr = &p->data.groups[g];
+        for (size_t i = 0; i < gr->subset_count; i++) {
+            const dataset_subset *sub = &gr->subsets[i];
+            json_t *target = sub->is_reg ? reg : dirs;
+            char name[1100];
+            snprintf(name, sizeof name, "%s", base_name(sub->image_dir));
+            for (int k = 2; json_object_get(target, name); k++)
+                snprintf(name, sizeof name, "%s (%d)", base_name(sub->image_dir), k);
+            json_object_set_new(target, name, json_pack("{s:i,s:i}", "n_repeats", sub->num_repeats,
+                                                        "img_count", (json_int_t)sub->image_count));
+            if (sub->is_reg)
+                continue;
+            json_t *freq = json_object();
+            for (size_t j = 0; j < sub->image_count; j++) {
+                char *cap = NULL;
+                if (caption_for_image(sub->images[j].path, sub->caption_extension, false,
+                                      sub->class_tokens, &cap, NULL) == 0 && cap)
+                    add_tags(freq, cap);
+                free(cap);
+            }
+            json_object_set_new(tags, name, freq);
+        }
+    }
+    set_json(md, "ss_dataset_dirs", dirs);
+    set_json(md, "ss_reg_dataset_dirs", reg);
+    set_json(md, "ss_tag_frequency", tags);
+    json_t *buckets = json_object();
+    for (size_t i = 0, k = 0; i < p->bucket_count; i++) {
+        if (!p->buckets[i].count)
+            continue;
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", k++);
+        json_object_set_new(buckets, idx, json_pack("{s:[i,i],s:I}", "resolution", p->buckets[i].width,
+                                                    p->buckets[i].height, "count",
+                                                    (json_int_t)p->buckets[i].count));
+    }
+    /* mean_img_ar_error needs each image's aspect-ratio error; sd-scripts writes None when
+     * bucketing is off */
+    set_json(md, "ss_bucket_info", json_pack("{s:o,s:n}", "buckets", buckets, "mean_img_ar_error"));
+}
+
+static void modelspec(lora_metadata *md, const config *cfg, const train_run_info *info, int width,
+                      int height)
+{
+    int sdxl = info->family == CKPT_SDXL, v2 = info->family == CKPT_SD2;
+    lora_metadata_set(md, "modelspec.sai_model_spec", "1.0.1");
+    lora_metadata_set(md, "modelspec.architecture", "%s/lora",
+                      sdxl ? "stable-diffusion-xl-v1-base"
+                      : v2 ? (info->v_param ? "stable-diffusion-v2-768-v" : "stable-diffusion-v2-512")
+                           : "stable-diffusion-v1");
+    lora_metadata_set(md, "modelspec.implementation", "%s",
+                      sdxl ? "https://github.com/Stability-AI/generative-models" : "diffusers");
+    const char *title = config_string(cfg, "metadata_title");
+    lora_metadata_set(md, "modelspec.title", "%s", title[0] ? title : config_string(cfg, "output_name"));
+    lora_metadata_set(md, "modelspec.resolution", "%dx%d", width, height);
+    lora_metadata_set(md, "modelspec.prediction_type", "%s", info->v_param ? "v" : "epsilon");
+    lora_metadata_set(md, "modelspec.implementation_version", "loratty/%s", PACKAGE_VERSION);
+    static const char *const opt[][2] = {{"metadata_author", "modelspec.author"},
+                                         {"metadata_description", "modelspec.description"},
+                                         {"metadata_license", "modelspec.license"},
+                                         {"metadata_tags", "modelspec.tags"}};
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+        const char *v = config_string(cfg, opt[i][0]);
+        if (v[0])
+            lora_metadata_set(md, opt[i][1], "%s", v);
+    }
+}
+
+void train_metadata_update(lora_metadata *md, long long steps, long long epoch)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    set_float(md, "ss_training_finished_at", (double)ts.tv_sec + ts.tv_nsec * 1e-9);
+    lora_metadata_set(md, "ss_steps", "%lld", steps);
+    lora_metadata_set(md, "ss_epoch", "%lld", epoch);
+    char date[32];
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    lora_metadata_set(md, "modelspec.date", "%s", date);
+}
+
+int train_metadata_build(lora_metadata *md, const config *cfg, const plan *p,
+                         const train_run_info *info, error_info *err)
+{
+    (void)err;
+    unsigned int sid = 0;
+    FILE *r = fopen("/dev/urandom", "rb");
+    if (!r || fread(&sid, sizeof sid, 1, r) != 1)
+        sid = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+    if (r)
+        fclose(r);
+    lora_metadata_set(md, "ss_session_id", "%u", sid);
+    set_float(md, "ss_training_started_at", info->started_at);
+    lora_metadata_set(md, "ss_output_name", "%s", config_string(cfg, "output_name"));
+    set_float(md, "ss_learning_rate", config_float(cfg, "learning_rate"));
+    set_opt_float(md, "ss_text_encoder_lr", cfg, "text_encoder_lr");
+    set_opt_float(md, "ss_unet_lr", cfg, "unet_lr");
+    long long reg = 0;
+    for (size_t g = 0; g < p->data.group_count; g++)
+        for (size_t i = 0; i < p->data.groups[g].subset_count; i++)
+            if (p->data.groups[g].subsets[i].is_reg)
+                reg += (long long)p->data.groups[g].subsets[i].image_count *
+                       p->data.groups[g].subsets[i].num_repeats;
+    lora_metadata_set(md, "ss_num_train_images", "%lld", p->train_samples);
+    lora_metadata_set(md, "ss_num_validation_images", "0");
+    lora_metadata_set(md, "ss_num_reg_images", "%lld", reg);
+    lora_metadata_set(md, "ss_num_batches_per_epoch", "%lld", p->batches_per_epoch);
+    lora_metadata_set(md, "ss_num_epochs", "%lld", p->epochs);
+    set_bool(md, "ss_gradient_checkpointing", cfg, "gradient_checkpointing");
+    long long accum = config_int(cfg, "gradient_accumulation_steps");
+    lora_metadata_set(md, "ss_gradient_accumulation_steps", "%lld", accum > 0 ? accum : 1);
+    lora_metadata_set(md, "ss_max_train_steps", "%lld", p->total_steps);
+    lora_metadata_set(md, "ss_lr_warmup_steps", "%lld", p->warmup_steps);
+    lora_metadata_set(md, "ss_lr_scheduler", "%s", config_string(cfg, "lr_scheduler"));
+    lora_metadata_set(md, "ss_network_module", "networks.lora");
+    lora_metadata_set(md, "ss_network_dim", "%lld", config_int(cfg, "network_dim"));
+    set_float(md, "ss_network_alpha", config_float(cfg, "network_alpha"));
+    set_opt_float(md, "ss_network_dropout", cfg, "network_dropout");
+    lora_metadata_set(md, "ss_mixed_precision", "%s", config_string(cfg, "mixed_precision"));
+    set_bool(md, "ss_full_fp16", cfg, "full_fp16");
+    lora_metadata_set(md, "ss_v2", "%s", py_bool_str(info->family == CKPT_SD2));
+    lora_metadata_set(md, "ss_base_model_version", "%s",
+                      info->family == CKPT_SDXL ? "sdxl_base_v1-0"
+                      : info->family == CKPT_SD2 ? (info->v_param ? "sd_v2_v" : "sd_v2")
+                                                 : (info->v_param ? "sd_v1_v" : "sd_v1"));
+    set_opt_int(md, "ss_clip_skip", cfg, "clip_skip");
+    long long mtl = config_int(cfg, "max_token_length");
+    if (mtl == 75 || mtl == 0)
+        lora_metadata_set(md, "ss_max_token_length", "None");
+    else
+        lora_metadata_set(md, "ss_max_token_length", "%lld", mtl);
+    lora_metadata_set(md, "ss_cache_latents", "%s", py_bool_str(config_bool(cfg, "cache_latents") ||
+                                                                config_bool(cfg, "cache_latents_to_disk")));
+    lora_metadata_set(md, "ss_seed", "%lld", config_int(cfg, "seed"));
+    lora_metadata_set(md, "ss_lowram", "False");
+    set_opt_float(md, "ss_noise_offset", cfg, "noise_offset");
+    set_opt_int(md, "ss_multires_noise_iterations", cfg, "multires_noise_iterations");
+    set_float(md, "ss_multires_noise_discount", config_float(cfg, "multires_noise_discount"));
+    set_opt_float(md, "ss_adaptive_noise_scale", cfg, "adaptive_noise_scale");
+    lora_metadata_set(md, "ss_zero_terminal_snr", "False");
+    const char *comment = config_string(cfg, "training_comment");
+    lora_metadata_set(md, "ss_training_comment", "%s", comment[0] ? comment : "None");
+    lora_metadata_set(md, "ss_sd_scripts_commit_hash", "(unknown)");
+    optim_kind kind = OPTIM_ADAMW;
+    optim_kind_from_name(config_string(cfg, "optimizer_type"), &kind, NULL);
+    static const char *const cls[OPTIM_KIND_COUNT] = {
+        [OPTIM_ADAMW] = "torch.optim.adamw.AdamW",
+        [OPTIM_ADAMW8BIT] = "bitsandbytes.optim.adamw.AdamW8bit",
+        [OPTIM_LION] = "lion_pytorch.lion_pytorch.Lion",
+        [OPTIM_SGD_NESTEROV] = "torch.optim.sgd.SGD",
+        [OPTIM_ADAFACTOR] = "transformers.optimization.Adafactor",
+        [OPTIM_PRODIGY] = "prodigyopt.prodigy.Prodigy",
+        [OPTIM_DADAPT_ADAM] = "dadaptation.dadapt_adam.DAdaptAdam",
+        [OPTIM_ADAMW_SCHEDULEFREE] = "schedulefree.adamw_schedulefree.AdamWScheduleFree"};
+    char optname[1024];
+    snprintf(optname, sizeof optname, "%s", cls[kind]);
+    const param *oa = params_find("optimizer_args");
+    const toml_value *args = oa ? config_get(cfg, oa) : NULL;
+    if (args && args->type == TOML_ARRAY && args->as.array.count) {
+        size_t n = strlen(optname);
+        n += (size_t)snprintf(optname + n, sizeof optname - n, "(");
+        for (size_t i = 0; i < args->as.array.count && n < sizeof optname; i++)
+            n += (size_t)snprintf(optname + n, sizeof optname - n, "%s%s", i ? "," : "",
+                                  args->as.array.items[i]->type == TOML_STRING
+                                      ? args->as.array.items[i]->as.string.data : "");
+        if (n < sizeof optname)
+            snprintf(optname + n, sizeof optname - n, ")");
+    }
+    lora_metadata_set(md, "ss_optimizer", "%s", optname);
+    set_float(md, "ss_max_grad_norm", config_float(cfg, "max_grad_norm"));
+    set_float(md, "ss_caption_dropout_rate", config_float(cfg, "caption_dropout_rate"));
+    lora_metadata_set(md, "ss_caption_dropout_every_n_epochs", "%lld",
+                      config_int(cfg, "caption_dropout_every_n_epochs"));
+    set_float(md, "ss_caption_tag_dropout_rate", config_float(cfg, "caption_tag_dropout_rate"));
+    lora_metadata_set(md, "ss_face_crop_aug_range", "None");
+    set_float(md, "ss_prior_loss_weight", config_float(cfg, "prior_loss_weight"));
+    set_opt_float(md, "ss_min_snr_gamma", cfg, "min_snr_gamma");
+    set_opt_float(md, "ss_scale_weight_norms", cfg, "scale_weight_norms");
+    set_opt_float(md, "ss_ip_noise_gamma", cfg, "ip_noise_gamma");
+    set_bool(md, "ss_debiased_estimation", cfg, "debiased_estimation_loss");
+    set_bool(md, "ss_noise_offset_random_strength", cfg, "noise_offset_random_strength");
+    set_bool(md, "ss_ip_noise_gamma_random_strength", cfg, "ip_noise_gamma_random_strength");
+    lora_metadata_set(md, "ss_loss_type", "%s", config_string(cfg, "loss_type"));
+    lora_metadata_set(md, "ss_huber_schedule", "%s", config_string(cfg, "huber_schedule"));
+    set_float(md, "ss_huber_scale", config_float(cfg, "huber_scale"));
+    set_float(md, "ss_huber_c", config_float(cfg, "huber_c"));
+    set_bool(md, "ss_fp8_base", cfg, "fp8_base");
+    lora_metadata_set(md, "ss_fp8_base_unet", "False");
+    lora_metadata_set(md, "ss_validation_seed", "None");
+    set_float(md, "ss_validation_split", 0.0);
+    lora_metadata_set(md, "ss_max_validation_steps", "None");
+    lora_metadata_set(md, "ss_validate_every_n_epochs", "None");
+    lora_metadata_set(md, "ss_validate_every_n_steps", "None");
+    const char *ri = config_string(cfg, "resize_interpolation");
+    lora_metadata_set(md, "ss_resize_interpolation", "%s", ri[0] ? ri : "None");
+
+    /* folder mode (sd-scripts' legacy dir keys) */
+    int width = 512, height = 512;
+    if (p->data.group_count) {
+        width = p->data.groups[0].buckets.width;
+        height = p->data.groups[0].buckets.height;
+    }
+    long long bs = config_int(cfg, "train_batch_size");
+    lora_metadata_set(md, "ss_batch_size_per_device", "%lld", bs);
+    lora_metadata_set(md, "ss_total_batch_size", "%lld", bs * (accum > 0 ? accum : 1));
+    lora_metadata_set(md, "ss_resolution", "(%d, %d)", width, height);
+    set_bool(md, "ss_color_aug", cfg, "color_aug");
+    set_bool(md, "ss_flip_aug", cfg, "flip_aug");
+    set_bool(md, "ss_random_crop", cfg, "random_crop");
+    set_bool(md, "ss_shuffle_caption", cfg, "shuffle_caption");
+    set_bool(md, "ss_enable_bucket", cfg, "enable_bucket");
+    set_bool(md, "ss_bucket_no_upscale", cfg, "bucket_no_upscale");
+    lora_metadata_set(md, "ss_min_bucket_reso", "%lld", config_int(cfg, "min_bucket_reso"));
+    lora_metadata_set(md, "ss_max_bucket_reso", "%lld", config_int(cfg, "max_bucket_reso"));
+    lora_metadata_set(md, "ss_keep_tokens", "%lld", config_int(cfg, "keep_tokens"));
+    dataset_keys(md, p);
+
+    const char *model = config_string(cfg, "pretrained_model_name_or_path");
+    lora_metadata_set(md, "ss_sd_model_name", "%s", base_name(model));
+    char legacy[9], full[65];
+    if (access(model, R_OK) == 0 && lora_model_file_hashes(model, legacy, full, NULL) == 0) {
+        lora_metadata_set(md, "ss_sd_model_hash", "%s", legacy);
+        lora_metadata_set(md, "ss_new_sd_model_hash", "%s", full);
+    }
+    const char *vae = config_string(cfg, "vae");
+    if (vae[0]) {
+        lora_metadata_set(md, "ss_vae_name", "%s", base_name(vae));
+        if (access(vae, R_OK) == 0 && lora_model_file_hashes(vae, legacy, full, NULL) == 0) {
+            lora_metadata_set(md, "ss_vae_hash", "%s", legacy);
+            lora_metadata_set(md, "ss_new_vae_hash", "%s", full);
+        }
+    }
+    modelspec(md, cfg, info, width, height);
+    train_metadata_update(md, 0, 0);
+    return 0;
+}

@@ -1,0 +1,396 @@
+/* train_run.c — the training run: setup (model, network, data, optimizer, schedule, resume)
+ * and the loop of train_network.py: epochs of batches in sd-scripts' order, an optimizer step
+ * after every gradient_accumulation_steps micro-batches or at the end of an epoch (accelerate
+ * syncs at the end of the data loader), saves, and the caller's control between steps. */
+#include "engine/train/train_run_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static long long rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long pages = 0, rss = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lld %lld", &pages, &rss) != 2)
+        rss = 0;
+    fclose(f);
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+static void logf_(const train_run_hooks *h, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void logf_(const train_run_hooks *h, const char *level, const char *fmt, ...)
+{
+    if (!h->log)
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    h->log(h->ctx, level, buf);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A single-file checkpoint of a non-standard size (the tiny test and demo models) carries its
+ * diffusers configs beside it: in its own folder (unet/config.json ...) or in a folder named
+ * like the file without its extension. */
+static const char *find_config_dir(const char *model, char *buf, size_t size)
+{
+    char probe[4200];
+    snprintf(buf, size, "%s", model);
+    char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
+    if (dot && (!slash || dot > slash)) {
+        *dot = '\0';
+        snprintf(probe, sizeof probe, "%s/unet/config.json", buf);
+        if (is_file(probe))
+            return buf;
+    }
+    snprintf(buf, size, "%s", model);
+    slash = strrchr(buf, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(buf, size, ".");
+    snprintf(probe, sizeof probe, "%s/unet/config.json", buf);
+    return is_file(probe) ? buf : NULL;
+}
+
+static int check_family(const train_run_settings *s, sd_model *m, error_info *err)
+{
+    static const char *const names[] = {[CKPT_SD1] = "SD 1.x", [CKPT_SD2] = "SD 2.x",
+                                        [CKPT_SDXL] = "SDXL"};
+    const char *fam = m->family == CKPT_SD1 || m->family == CKPT_SD2 || m->family == CKPT_SDXL
+                          ? names[m->family] : "an unsupported kind of";
+    if (s->want_sdxl && m->family != CKPT_SDXL)
+        return error_set(err, s->model_path, 0, 0, "sdxl", "sdxl = true, but the model is %s "
+                         "model; set sdxl = false or choose an SDXL checkpoint", fam);
+    if (!s->want_sdxl && m->family == CKPT_SDXL)
+        return error_set(err, s->model_path, 0, 0, "sdxl", "the model is an SDXL model; set "
+                         "sdxl = true (sd-scripts trains it with sdxl_train_network.py)");
+    if (s->want_v2 && m->family != CKPT_SD2)
+        return error_set(err, s->model_path, 0, 0, "v2", "v2 = true, but the model is %s model; "
+                         "set v2 = false or choose an SD 2.x checkpoint", fam);
+    if (!s->want_v2 && m->family == CKPT_SD2)
+        return error_set(err, s->model_path, 0, 0, "v2", "the model is an SD 2.x model; set "
+                         "v2 = true (and v_parameterization = true for a 768-v model)");
+    if (m->family == CKPT_SDXL)
+        return error_set(err, s->model_path, 0, 0, "sdxl", "training SDXL is not supported by this "
+                         "build yet (the training step has no pooled / size conditioning)");
+    if (s->want_v_param && m->family == CKPT_SD1)
+        return error_set(err, s->model_path, 0, 0, "v_parameterization", "v_parameterization is "
+                         "set, but the model is an SD 1.x model, which predicts noise");
+    return 0;
+}
+
+/* One optimizer group per side, each tensor of each module as its own parameter. */
+static int build_optimizer(const train_run_settings *s, lora_network *net, optim **opt,
+                           double *base_lr, error_info *err)
+{
+    size_t n = net->n_unet;
+    optim_param *ps = calloc(n * 2 + 1, sizeof *ps);
+    if (!ps)
+        return error_set(err, NULL, 0, 0, NULL, "out of memory");
+    int np = 0;
+    for (size_t i = 0; i < n; i++) {
+        const network_module *mo = &net->mods[i];
+        optim_param *d = &ps[np++], *u = &ps[np++];
+        d->data = net->params + mo->down_off;
+        d->grad = net->grads + mo->down_off;
+        u->data = net->params + mo->up_off;
+        u->grad = net->grads + mo->up_off;
+        if (mo->conv) {
+            *d = (optim_param){d->data, d->grad, 4, {mo->rank, mo->in, mo->kernel, mo->kernel}};
+            *u = (optim_param){u->data, u->grad, 4, {mo->out, mo->rank, 1, 1}};
+        } else {
+            *d = (optim_param){d->data, d->grad, 2, {mo->rank, mo->in}};
+            *u = (optim_param){u->data, u->grad, 2, {mo->out, mo->rank}};
+        }
+    }
+    /* sd-scripts: unet_lr falls back to learning_rate (kohya_ss passes no 0 value) */
+    double lr = s->unet_lr > 0 ? s->unet_lr : s->learning_rate;
+    optim_config oc = s->optim;
+    oc.lr = s->learning_rate;
+    optim_group g = {ps, np, lr, -1.0};
+    int rc = optim_create(&oc, &g, 1, opt, err);
+    free(ps);
+    *base_lr = lr;
+    return rc;
+}
+
+typedef struct loop_bufs {
+    float *lat, *ctx, *w;
+} loop_bufs;
+
+static int nan_hook_step(void)
+{
+    const char *v = getenv("LORATTY_TEST_NAN_AT_STEP");
+    return v && *v ? atoi(v) : -1;
+}
+
+int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_error,
+              error_info *err)
+{
+    *usage_error = 1;
+    int rc = -1, st_init = 0;
+    sd_model *m = NULL;
+    lora_network net;
+    memset(&net, 0, sizeof net);
+    batches b;
+    memset(&b, 0, sizeof b);
+    trun_data d;
+    memset(&d, 0, sizeof d);
+    train_step st;
+    optim *opt = NULL;
+    lora_metadata md = {0};
+    loop_bufs buf = {0};
+    lr_schedule sched;
+
+    char cfgbuf[4096];
+    const char *config_dir = s->config_dir ? s->config_dir : find_config_dir(s->model_path, cfgbuf, sizeof cfgbuf);
+    if (sd_model_load(s->model_path, s->vae_path && s->vae_path[0] ? s->vae_path : NULL, config_dir,
+                      &m, err) != 0)
+        goto out;
+    if (check_family(s, m, err) != 0)
+        goto out;
+    if (s->net.train_te)
+        {
+        error_set(err, NULL, 0, 0, "network_train_unet_only", "training the text encoder is not "
+                  "supported by this build yet; set network_train_unet_only = true");
+        goto out;
+    }
+    m->prediction = s->want_v_param ? SD_PRED_V : SD_PRED_EPS;
+    clip_model *tes[2] = {&m->te[0], &m->te[1]};
+    if (network_create(&net, &s->net, &m->unet, tes, m->n_te, err) != 0)
+        goto out;
+    if (s->net.weights_path && s->net.weights_path[0])
+        logf_(h, "info", "continuing from the LoRA weights in %s", s->net.weights_path);
+    network_attach(&net);
+    sd_model_adapters_changed(m);
+    if (batches_init(&b, s->data, &s->batch, s->seed, err) != 0)
+        goto out;
+    if (!b.image_count) {
+        error_set(err, NULL, 0, 0, "train_data_dir", "no training images");
+        goto out;
+    }
+    if (trun_data_init(&d, m, &b, s->cache_latents, s->interp, s->seed, s->clip_skip,
+                       s->max_token_length, err) != 0)
+        goto out;
+    train_step_options so = s->step;
+    so.grad_accum = s->grad_accum;
+    so.seed = s->seed;
+    so.v_parameterization = s->want_v_param;
+    if (train_step_init(&st, &so, &m->unet, &net, s->gradient_checkpointing, err) != 0)
+        goto out;
+    st_init = 1;
+    double base_lr = 0.0;
+    if (build_optimizer(s, &net, &opt, &base_lr, err) != 0)
+        goto out;
+    lr_schedule_options lo = s->lr;
+    lo.lr = base_lr;
+    lo.max_train_steps = s->total_steps;
+    if (lr_schedule_setup(&sched, &lo, err) != 0)
+        goto out;
+
+    train_progress prog = {0, 0, 0, s->seed, 0};
+    if (s->resume && s->resume[0]) {
+        if (train_state_load(s->resume, &net, opt, &prog, err) != 0)
+            goto out;
+        if (prog.seed != s->seed) {
+            error_set(err, s->resume, 0, 0, "seed", "the state was saved by a run with seed %llu, "
+                      "this run has seed %llu", (unsigned long long)prog.seed,
+                      (unsigned long long)s->seed);
+            goto out;
+        }
+        st.rng_offset = prog.rng_offset;
+        logf_(h, "info", "resumed from %s at step %lld (epoch %lld, batch %lld)", s->resume,
+              prog.step, prog.epoch + 1, prog.data_position);
+    }
+
+    train_run_info info = {m->family, s->want_v_param, m->name, net.n_params, net.n_mods, 0,
+                           wall_s()};
+    info.lora_file_bytes = net.n_params * dtype_size(s->save_dtype) + net.n_mods * 400 + 65536;
+    if (h->metadata && h->metadata(h->ctx, &info, &md, err) != 0)
+        goto out;
+    long long saves = 1;
+    if (s->save_every_n_epochs > 0)
+        saves += s->epochs / s->save_every_n_epochs;
+    if (s->save_every_n_steps > 0)
+        saves += s->total_steps / s->save_every_n_steps;
+    if (trun_check_output(s, info.lora_file_bytes, saves, err) != 0)
+        goto out;
+    logf_(h, "info", "%s model %s, %zu LoRA modules (%zu parameters), %zu images, %lld steps",
+          m->family == CKPT_SD2 ? "SD 2.x" : "SD 1.x", m->name, net.n_mods, net.n_params,
+          b.image_count, s->total_steps);
+
+    int maxB = 1;
+    size_t maxpix = 0;
+    for (size_t i = 0; i < b.bucket_count; i++) {
+        if (b.buckets[i].batch_size > maxB)
+            maxB = b.buckets[i].batch_size;
+        size_t px = (size_t)b.buckets[i].reso.width * b.buckets[i].reso.height;
+        maxpix = px > maxpix ? px : maxpix;
+    }
+    size_t lat_per = (size_t)d.lc * maxpix / ((size_t)d.f * d.f), ctx_per = (size_t)d.T * d.D;
+    buf.lat = malloc((size_t)maxB * lat_per * sizeof(float));
+    buf.ctx = malloc((size_t)maxB * ctx_per * sizeof(float));
+    buf.w = malloc((size_t)maxB * sizeof(float));
+    if (!buf.lat || !buf.ctx || !buf.w) {
+        error_set(err, NULL, 0, 0, NULL, "out of memory for the batch buffers");
+        goto out;
+    }
+    *usage_error = 0;
+
+    trun_save sv = {s, h, &net, opt, &md};
+    long long step = prog.step, done_epochs = prog.epoch;
+    size_t pos = (size_t)prog.data_position;
+    int stopped = 0, nan_at = nan_hook_step();
+    double t0 = now_s();
+    long long step0 = step;
+    network_zero_grad(&net);
+    for (long long ep = done_epochs + 1; ep <= s->epochs && step < s->total_steps && !stopped; ep++) {
+        batches_epoch(&b, (int)ep);
+        if (ep == done_epochs + 1 && pos)
+            batches_seek(&b, (int)ep, pos);
+        else
+            pos = 0;
+        double loss_sum = 0.0;
+        long long loss_n = 0;
+        int end = 0;
+        while (!end && step < s->total_steps && !stopped) {
+            int micro = 0;
+            double step_loss = 0.0;
+            while (micro < s->grad_accum) {
+                batch bt;
+                b.step = step;
+                int r = batches_next(&b, &bt, err);
+                if (r < 0)
+                    goto out;
+                if (r == 0) {
+                    end = 1;
+                    break;
+                }
+                pos++;
+                int W = bt.bucket.width, H = bt.bucket.height;
+                size_t lp = (size_t)d.lc * (H / d.f) * (W / d.f);
+                for (int i = 0; i < bt.count; i++) {
+                    if (trun_data_latent(&d, &bt.samples[i], buf.lat + i * lp, err) != 0 ||
+                        trun_data_context(&d, bt.samples[i].caption, buf.ctx + i * ctx_per, err) != 0)
+                        goto out;
+                    buf.w[i] = bt.samples[i].loss_weight;
+                }
+                double loss;
+                if (train_step_run(&st, buf.lat, buf.ctx, bt.count, H / d.f, W / d.f, d.T, buf.w,
+                                   NULL, NULL, &loss, err) != 0)
+                    goto out;
+                if (step + 1 == nan_at)
+                    loss = NAN;
+                if (!isfinite(loss)) {
+                    error_set(err, NULL, 0, 0, NULL, "the loss became %s at step %lld (epoch %lld); "
+                              "training stopped, the last good save is kept (try a lower "
+                              "learning rate)", isnan(loss) ? "NaN" : "infinite", step + 1, ep);
+                    goto out;
+                }
+                step_loss += loss;
+                micro++;
+            }
+            if (!micro)
+                break;
+            if (s->max_grad_norm > 0.0f)
+                train_clip_grad_norm(&net, s->max_grad_norm);
+            double lr = base_lr * lr_schedule_factor(&sched, step);
+            optim_set_lr(opt, 0, lr);
+            if (optim_step(opt, err) != 0)
+                goto out;
+            network_zero_grad(&net);
+            step++;
+            if (s->scale_weight_norms > 0.0f)
+                network_apply_max_norm(&net, s->scale_weight_norms, NULL, NULL);
+            loss_sum += step_loss / micro;
+            loss_n++;
+            if (h->progress) {
+                double el = now_s() - t0, ips = el > 0 ? (double)(step - step0) / el : 0.0;
+                train_run_progress p = {step, s->total_steps, ep, s->epochs, step_loss / micro,
+                                        loss_sum / loss_n, optim_effective_lr(opt, 0), ips,
+                                        ips > 0 ? (double)(s->total_steps - step) / ips : 0.0,
+                                        rss_bytes()};
+                h->progress(h->ctx, &p);
+            }
+            train_progress now = {step, ep - 1, (long long)pos, s->seed, st.rng_offset};
+            if (s->save_every_n_steps > 0 && step % s->save_every_n_steps == 0 && step < s->total_steps) {
+                if (trun_save_lora(&sv, 2, step, step, ep, err) != 0 ||
+                    (s->save_state && trun_save_state(&sv, 2, step, &now, err) != 0))
+                    goto out;
+            }
+            train_control c = h->control ? h->control(h->ctx) : TRAIN_CONTINUE;
+            if (c == TRAIN_STOP)
+                stopped = 1;
+            else if (c == TRAIN_SAVE_NOW && trun_save_lora(&sv, 2, step, step, ep, err) != 0)
+                goto out;
+        }
+        if (stopped || !end)
+            break;
+        done_epochs = ep;
+        pos = 0;
+        if (s->save_every_n_epochs > 0 && ep % s->save_every_n_epochs == 0 && ep < s->epochs) {
+            train_progress now = {step, ep, 0, s->seed, st.rng_offset};
+            if (trun_save_lora(&sv, 1, ep, step, ep, err) != 0 ||
+                (s->save_state && trun_save_state(&sv, 1, ep, &now, err) != 0))
+                goto out;
+        }
+    }
+    {
+        /* where the run ends: inside an epoch (stopped, or max_train_steps reached), with pos
+         * batches of it consumed, or after one (pos 0) */
+        train_progress fin = {step, done_epochs, (long long)pos, s->seed, st.rng_offset};
+        long long ep_md = pos ? done_epochs + 1 : done_epochs;
+        if (trun_save_lora(&sv, 0, 0, step, ep_md, err) != 0)
+            goto out;
+        if ((s->save_state || s->save_state_on_train_end) && trun_save_state(&sv, 0, 0, &fin, err) != 0)
+            goto out;
+    }
+    rc = stopped ? TRAIN_RUN_STOPPED : TRAIN_RUN_DONE;
+out:
+    free(buf.lat);
+    free(buf.ctx);
+    free(buf.w);
+    lora_metadata_free(&md);
+    optim_free(opt);
+    if (st_init)
+        train_step_free(&st);
+    trun_data_free(&d);
+    batches_free(&b);
+    network_free(&net);
+    if (m) {
+        sd_model_adapters_changed(m);
+        sd_model_free(m);
+    }
+    return rc;
+}

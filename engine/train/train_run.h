@@ -1,0 +1,126 @@
+/* train_run.h — a whole LoRA training run, as sd-scripts' train_network.py runs it: load the
+ * model, build the network, iterate the data set in sd-scripts' batch order, encode latents
+ * (once, when cached) and text conditioning (once per caption while the text encoder is
+ * frozen), one train_step per micro-batch, an optimizer step per gradient-accumulation group
+ * (clip_grad_norm, LR schedule, max-norm), per-epoch / per-step saves with sd-scripts' file
+ * names and pruning, save_state / resume, and the final <output_name>.safetensors.
+ *
+ * The numbers of steps and epochs come from the caller (src/plan.h), so `--check` and the run
+ * agree. Everything random is a pure function of the seed, so a CPU run is bit-identical when
+ * repeated and `N steps + resume + M steps` equals `N + M steps`.
+ *
+ * The caller sees the run through hooks: progress after each optimizer step, saves, log lines,
+ * and a control poll between steps (stop / pause / save now). Files: train_run.c (setup and the
+ * loop), train_run_data.c (latents and text conditioning), train_run_save.c (saves, pruning,
+ * state, disk check), train_run_config.c (settings from a loratty config), train_metadata.c
+ * (the ss_* and modelspec.* metadata). */
+#ifndef LORATTY_TRAIN_RUN_H
+#define LORATTY_TRAIN_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/data/batches.h"
+#include "engine/data/image_resize.h"
+#include "engine/dataset.h"
+#include "engine/dtype.h"
+#include "engine/lora/lora_file.h"
+#include "engine/lora/network.h"
+#include "engine/train/lr_schedule.h"
+#include "engine/train/optimizer.h"
+#include "engine/train/train.h"
+#include "error.h"
+
+typedef struct train_run_settings {
+    /* model */
+    const char *model_path, *vae_path;   /* vae_path NULL or "": the checkpoint's own */
+    const char *config_dir;              /* NULL: beside the checkpoint or built in */
+    int want_v2, want_sdxl, want_v_param;   /* the preset's v2 / sdxl / v_parameterization */
+
+    /* network */
+    network_options net;
+
+    /* data (the plan's data set; outlives the run) */
+    const dataset_set *data;
+    batch_settings batch;
+    resize_interp interp;
+    int clip_skip, max_token_length;
+    int cache_latents, cache_latents_to_disk;
+
+    /* schedule, exactly the plan's numbers */
+    long long total_steps, epochs, batches_per_epoch;
+    int grad_accum;
+    long long text_encoder_stop_step;    /* 0: never */
+
+    /* optimizer */
+    optim_config optim;
+    const char *const *optim_args;
+    int n_optim_args;
+    double learning_rate, unet_lr, text_encoder_lr;   /* < 0: unset */
+    lr_schedule_options lr;
+    float max_grad_norm, scale_weight_norms;
+
+    train_step_options step;
+    int gradient_checkpointing;
+    uint64_t seed;
+
+    /* output */
+    const char *output_dir, *output_name;
+    dtype_t save_dtype;
+    int save_every_n_epochs, save_every_n_steps;
+    int save_last_n_epochs, save_last_n_steps;
+    int save_last_n_epochs_state, save_last_n_steps_state;
+    int save_state, save_state_on_train_end;
+    const char *resume;                  /* a state folder, or NULL */
+} train_run_settings;
+
+/* What the run knows once set up, for the metadata and the first log lines. */
+typedef struct train_run_info {
+    int family;                          /* ckpt_family */
+    int v_param;
+    const char *model_name;
+    size_t lora_params, lora_modules;
+    size_t lora_file_bytes;              /* an estimate of one saved file */
+    double started_at;                   /* Unix time */
+} train_run_info;
+
+typedef struct train_run_progress {
+    long long step, total, epoch, epochs;
+    double loss, loss_avg, lr, it_per_s, eta_s;
+    long long memory_bytes;
+} train_run_progress;
+
+typedef enum train_control {
+    TRAIN_CONTINUE = 0,
+    TRAIN_STOP,          /* save (and state with save_state), then return TRAIN_RUN_STOPPED */
+    TRAIN_SAVE_NOW,      /* save the LoRA now (a step save), then go on */
+} train_control;
+
+typedef struct train_run_hooks {
+    void *ctx;
+    void (*log)(void *ctx, const char *level, const char *text);
+    void (*progress)(void *ctx, const train_run_progress *p);
+    void (*saved)(void *ctx, const char *path, const char *kind, long long step);
+    /* fills md with everything that does not change during the run */
+    int (*metadata)(void *ctx, const train_run_info *info, lora_metadata *md, error_info *err);
+    /* polled between optimizer steps; may block while paused */
+    train_control (*control)(void *ctx);
+} train_run_hooks;
+
+enum { TRAIN_RUN_DONE = 0, TRAIN_RUN_STOPPED = 1 };
+
+/* Runs the training. Returns TRAIN_RUN_DONE, TRAIN_RUN_STOPPED, or -1 with err (a bad
+ * setting: err->key names it; a failure during training: the step is in the message).
+ * *usage_error is set to 1 when the run could not start because of the settings or data. */
+int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_error,
+              error_info *err);
+
+/* Test hook: when the environment has LORATTY_TEST_NAN_AT_STEP=n, the loss of step n is NaN. */
+
+/* ---- metadata (train_metadata.c) ---- */
+
+/* The keys sd-scripts updates at every save: ss_training_finished_at, ss_steps, ss_epoch,
+ * modelspec.date. */
+void train_metadata_update(lora_metadata *md, long long steps, long long epoch);
+
+#endif

@@ -1,0 +1,150 @@
+/* train_run_config.c — train_run_settings from a loratty config and its plan: sd-scripts'
+ * argument meanings (None / 0 conventions of kohya_ss), the plan's step numbers as they are. */
+#include "engine/train/train_run_config.h"
+
+#include <string.h>
+
+static int string_list(const config *cfg, const char *name, const char **out, int cap)
+{
+    const param *p = params_find(name);
+    const toml_value *v = p ? config_get(cfg, p) : NULL;
+    int n = 0;
+    if (v && v->type == TOML_ARRAY)
+        for (size_t i = 0; i < v->as.array.count && n < cap; i++)
+            if (v->as.array.items[i]->type == TOML_STRING && v->as.array.items[i]->as.string.len)
+                out[n++] = v->as.array.items[i]->as.string.data;
+    return n;
+}
+
+static const char *opt_path(const config *cfg, const char *name)
+{
+    const char *s = config_string(cfg, name);
+    return s && s[0] ? s : NULL;
+}
+
+int train_run_settings_from_config(train_run_settings *s, train_run_strings *strs,
+                                   const config *cfg, const plan *p, error_info *err)
+{
+    memset(s, 0, sizeof *s);
+    s->model_path = config_string(cfg, "pretrained_model_name_or_path");
+    s->vae_path = opt_path(cfg, "vae");
+    s->want_v2 = config_bool(cfg, "v2");
+    s->want_sdxl = config_bool(cfg, "sdxl");
+    s->want_v_param = config_bool(cfg, "v_parameterization");
+
+    network_options_init(&s->net);
+    s->net.dim = (int)config_int(cfg, "network_dim");
+    s->net.alpha = (float)config_float(cfg, "network_alpha");
+    s->net.train_unet = !config_bool(cfg, "network_train_text_encoder_only");
+    s->net.train_te = !config_bool(cfg, "network_train_unet_only");
+    s->net.seed = (uint64_t)config_int(cfg, "seed");
+    s->net.weights_path = opt_path(cfg, "network_weights");
+    s->net.dim_from_weights = config_bool(cfg, "dim_from_weights");
+    if (config_bool(cfg, "network_train_unet_only") && config_bool(cfg, "network_train_text_encoder_only"))
+        return error_set(err, NULL, 0, 0, "network_train_unet_only", "network_train_unet_only and "
+                         "network_train_text_encoder_only exclude each other");
+
+    s->data = &p->data;
+    batch_settings *b = &s->batch;
+    b->captions.caption_prefix = config_string(cfg, "caption_prefix");
+    b->captions.caption_suffix = config_string(cfg, "caption_suffix");
+    b->captions.shuffle_caption = config_bool(cfg, "shuffle_caption");
+    b->captions.keep_tokens = (int)config_int(cfg, "keep_tokens");
+    b->captions.keep_tokens_separator = config_string(cfg, "keep_tokens_separator");
+    const char *sep = config_string(cfg, "caption_separator");
+    b->captions.caption_separator = sep[0] ? sep : NULL;
+    b->captions.secondary_separator = config_string(cfg, "secondary_separator");
+    b->captions.enable_wildcard = config_bool(cfg, "enable_wildcard");
+    b->captions.caption_dropout_rate = config_float(cfg, "caption_dropout_rate");
+    b->captions.caption_dropout_every_n_epochs = (int)config_int(cfg, "caption_dropout_every_n_epochs");
+    b->captions.caption_tag_dropout_rate = config_float(cfg, "caption_tag_dropout_rate");
+    b->captions.token_warmup_step = config_float(cfg, "token_warmup_step");
+    b->captions.token_warmup_min = (int)config_int(cfg, "token_warmup_min");
+    b->prior_loss_weight = config_float(cfg, "prior_loss_weight");
+    b->flip_aug = config_bool(cfg, "flip_aug");
+    b->random_crop = config_bool(cfg, "random_crop");
+    b->max_train_steps = p->total_steps;
+    if (resize_interp_parse(config_string(cfg, "resize_interpolation"), &s->interp, err) != 0)
+        return -1;
+    s->clip_skip = (int)config_int(cfg, "clip_skip");
+    s->max_token_length = (int)config_int(cfg, "max_token_length");
+    s->cache_latents = config_bool(cfg, "cache_latents") || config_bool(cfg, "cache_latents_to_disk");
+    s->cache_latents_to_disk = config_bool(cfg, "cache_latents_to_disk");
+    if (s->cache_latents && (b->random_crop || config_bool(cfg, "color_aug")))
+        return error_set(err, NULL, 0, 0, "cache_latents", "cache_latents cannot be used with "
+                         "random_crop or color_aug (sd-scripts refuses it too)");
+
+    s->total_steps = p->total_steps;
+    s->epochs = p->epochs;
+    s->batches_per_epoch = p->batches_per_epoch;
+    s->grad_accum = (int)config_int(cfg, "gradient_accumulation_steps");
+    if (s->grad_accum < 1)
+        s->grad_accum = 1;
+    s->text_encoder_stop_step = p->text_encoder_stop_step;
+
+    optim_kind kind;
+    if (optim_kind_from_name(config_string(cfg, "optimizer_type"), &kind, err) != 0) {
+        snprintf(err->key, sizeof err->key, "optimizer_type");
+        return -1;
+    }
+    s->learning_rate = config_float(cfg, "learning_rate");
+    s->unet_lr = config_float(cfg, "unet_lr");
+    s->text_encoder_lr = config_float(cfg, "text_encoder_lr");
+    optim_config_init(&s->optim, kind, s->learning_rate);
+    s->n_optim_args = string_list(cfg, "optimizer_args", strs->optim_args, 64);
+    s->optim_args = strs->optim_args;
+    if (optim_config_apply_args(&s->optim, strs->optim_args, s->n_optim_args, err) != 0) {
+        snprintf(err->key, sizeof err->key, "optimizer_args");
+        return -1;
+    }
+    lr_schedule_options_init(&s->lr);
+    s->lr.name = config_string(cfg, "lr_scheduler");
+    s->lr.lr = s->learning_rate;
+    s->lr.max_train_steps = p->total_steps;
+    s->lr.warmup = (double)p->warmup_steps;
+    s->lr.num_cycles = (int)config_int(cfg, "lr_scheduler_num_cycles");
+    if (s->lr.num_cycles < 1)
+        s->lr.num_cycles = 1;
+    s->lr.power = config_float(cfg, "lr_scheduler_power");
+    s->lr.nargs = string_list(cfg, "lr_scheduler_args", strs->lr_args, 64);
+    s->lr.args = strs->lr_args;
+    s->max_grad_norm = (float)config_float(cfg, "max_grad_norm");
+    s->scale_weight_norms = (float)config_float(cfg, "scale_weight_norms");
+
+    train_step_options_init(&s->step);
+    const char *lt = config_string(cfg, "loss_type");
+    s->step.loss_type = !strcmp(lt, "l1") ? K_LOSS_L1 : !strcmp(lt, "huber") ? K_LOSS_HUBER
+                        : !strcmp(lt, "smooth_l1") ? K_LOSS_SMOOTH_L1 : K_LOSS_L2;
+    const char *hs = config_string(cfg, "huber_schedule");
+    s->step.huber_schedule = !strcmp(hs, "constant") ? TRAIN_HUBER_CONSTANT
+                             : !strcmp(hs, "exponential") ? TRAIN_HUBER_EXPONENTIAL : TRAIN_HUBER_SNR;
+    s->step.huber_c = (float)config_float(cfg, "huber_c");
+    s->step.huber_scale = (float)config_float(cfg, "huber_scale");
+    s->step.min_snr_gamma = (float)config_float(cfg, "min_snr_gamma");
+    s->step.scale_v_pred_loss_like_noise_pred = config_bool(cfg, "scale_v_pred_loss_like_noise_pred");
+    s->step.v_pred_like_loss = (float)config_float(cfg, "v_pred_like_loss");
+    s->step.debiased_estimation = config_bool(cfg, "debiased_estimation_loss");
+    s->step.noise_offset = (float)config_float(cfg, "noise_offset");
+    s->step.ip_noise_gamma = (float)config_float(cfg, "ip_noise_gamma");
+    s->step.min_timestep = (int)config_int(cfg, "min_timestep");
+    s->step.max_timestep = (int)config_int(cfg, "max_timestep");
+    if (s->step.max_timestep <= 0)
+        s->step.max_timestep = TRAIN_TIMESTEPS;
+    s->gradient_checkpointing = config_bool(cfg, "gradient_checkpointing");
+    s->seed = (uint64_t)config_int(cfg, "seed");
+
+    s->output_dir = config_string(cfg, "output_dir");
+    s->output_name = config_string(cfg, "output_name");
+    const char *sp = config_string(cfg, "save_precision");
+    s->save_dtype = !strcmp(sp, "fp16") ? DTYPE_F16 : !strcmp(sp, "bf16") ? DTYPE_BF16 : DTYPE_F32;
+    s->save_every_n_epochs = (int)config_int(cfg, "save_every_n_epochs");
+    s->save_every_n_steps = (int)config_int(cfg, "save_every_n_steps");
+    s->save_last_n_epochs = (int)config_int(cfg, "save_last_n_epochs");
+    s->save_last_n_steps = (int)config_int(cfg, "save_last_n_steps");
+    s->save_last_n_epochs_state = (int)config_int(cfg, "save_last_n_epochs_state");
+    s->save_last_n_steps_state = (int)config_int(cfg, "save_last_n_steps_state");
+    s->save_state = config_bool(cfg, "save_state");
+    s->save_state_on_train_end = config_bool(cfg, "save_state_on_train_end");
+    s->resume = opt_path(cfg, "resume");
+    return 0;
+}

@@ -1,0 +1,191 @@
+/* train_run_data.c — what a micro-batch feeds the U-Net: latents (image → resize/crop/flip →
+ * VAE encoder → latent_dist.sample() × scaling_factor, NaN → 0 as sd-scripts does) and the
+ * text conditioning of each caption.
+ *
+ * The latent of an (image, flip) pair is sampled with noise drawn at a counter derived from
+ * the image id, so it is the same whether it comes from the cache or is encoded again; with
+ * cache_latents each pair is encoded once, on first use, and kept in memory. Text
+ * conditioning is computed once per distinct caption while the text encoder is frozen
+ * (sd-scripts' cache_text_encoder_outputs gives the same numbers). */
+#include "engine/train/train_run_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/data/image_load.h"
+#include "kernels/ops_attention.h"
+
+#define LATENT_NOISE_SALT 0x6c6174656e747321ull   /* a stream apart from the training noise */
+
+int trun_data_init(trun_data *d, sd_model *m, const batches *b, int cache_latents,
+                   resize_interp interp, uint64_t seed, int clip_skip, int max_token_length,
+                   error_info *err)
+{
+    memset(d, 0, sizeof *d);
+    d->m = m;
+    d->interp = interp;
+    d->seed = seed;
+    d->cache = cache_latents;
+    d->clip_skip = clip_skip;
+    d->max_token_length = max_token_length;
+    d->f = sd_model_vae_downscale(m);
+    d->lc = m->vae.cfg.latent_channels;
+    int maxw = 0, maxh = 0;
+    size_t maxpix = 0;
+    for (size_t i = 0; i < b->bucket_count; i++) {
+        bucket_reso r = b->buckets[i].reso;
+        if ((size_t)r.width * r.height > maxpix) {
+            maxpix = (size_t)r.width * r.height;
+        }
+        maxw = r.width > maxw ? r.width : maxw;
+        maxh = r.height > maxh ? r.height : maxh;
+    }
+    int mult = sd_model_size_multiple(m);
+    for (size_t i = 0; i < b->bucket_count; i++) {
+        bucket_reso r = b->buckets[i].reso;
+        if (r.width % mult || r.height % mult)
+            return error_set(err, NULL, 0, 0, "resolution", "bucket %dx%d: image sides must be "
+                             "multiples of %d for this model", r.width, r.height, mult);
+    }
+    d->n_images = b->image_count;
+    d->chw = malloc((size_t)3 * maxw * maxh * sizeof(float));
+    d->noise = malloc((size_t)d->lc * (maxw / d->f) * (maxh / d->f) * sizeof(float));
+    d->latents = calloc(d->n_images * 2, sizeof *d->latents);
+    d->T = sd_model_context_rows(max_token_length);
+    d->D = sd_model_context_dim(m);
+    d->tcap = 256;
+    d->texts = calloc(d->tcap, sizeof *d->texts);
+    d->ctx = calloc(d->tcap, sizeof *d->ctx);
+    if (!d->chw || !d->noise || !d->latents || !d->texts || !d->ctx)
+        return error_set(err, NULL, 0, 0, NULL, "out of memory for the data buffers");
+    if (vae_plan_encoder(&m->vae, 1, maxh, maxw, err) != 0)
+        return -1;
+    return 0;
+}
+
+void trun_data_free(trun_data *d)
+{
+    if (d->latents)
+        for (size_t i = 0; i < d->n_images * 2; i++)
+            free(d->latents[i]);
+    for (size_t i = 0; i < d->tcap && d->texts; i++) {
+        free(d->texts[i]);
+        free(d->ctx[i]);
+    }
+    free(d->texts);
+    free(d->ctx);
+    free(d->latents);
+    free(d->chw);
+    free(d->noise);
+    memset(d, 0, sizeof *d);
+}
+
+static int encode(trun_data *d, const batch_sample *s, float *out, error_info *err)
+{
+    image_rgb8 img = {0};
+    if (image_load(s->image_path, NULL, &img, err) != 0)
+        return -1;
+    int rc = image_prepare(&img, &s->place, d->interp, d->chw, err);
+    image_free(&img);
+    if (rc != 0)
+        return -1;
+    int W = s->place.bucket.width, H = s->place.bucket.height;
+    size_t n = (size_t)d->lc * (H / d->f) * (W / d->f);
+    uint64_t key = (uint64_t)s->image_id * 2 + (s->place.flip ? 1 : 0);
+    k_randn(d->noise, n, d->seed ^ LATENT_NOISE_SALT, key << 32);
+    if (vae_encode(&d->m->vae, d->chw, d->noise, 1, H, W, err) != 0)
+        return -1;
+    float sf = d->m->scaling_factor;
+    for (size_t i = 0; i < n; i++) {
+        float v = d->m->vae.sample[i];
+        out[i] = isnan(v) ? 0.0f : v * sf;
+    }
+    return 0;
+}
+
+int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info *err)
+{
+    int W = s->place.bucket.width, H = s->place.bucket.height;
+    size_t n = (size_t)d->lc * (H / d->f) * (W / d->f);
+    if (!d->cache)
+        return encode(d, s, out, err);
+    size_t key = s->image_id * 2 + (s->place.flip ? 1 : 0);
+    if (!d->latents[key]) {
+        float *l = malloc(n * sizeof(float));
+        if (!l)
+            return error_set(err, s->image_path, 0, 0, NULL, "out of memory for the latent cache");
+        if (encode(d, s, l, err) != 0) {
+            free(l);
+            return -1;
+        }
+        d->latents[key] = l;
+    }
+    memcpy(out, d->latents[key], n * sizeof(float));
+    return 0;
+}
+
+static uint64_t hash_text(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int grow(trun_data *d)
+{
+    size_t cap = d->tcap * 2;
+    char **texts = calloc(cap, sizeof *texts);
+    float **ctx = calloc(cap, sizeof *ctx);
+    if (!texts || !ctx) {
+        free(texts);
+        free(ctx);
+        return -1;
+    }
+    for (size_t i = 0; i < d->tcap; i++) {
+        if (!d->texts[i])
+            continue;
+        size_t j = hash_text(d->texts[i]) & (cap - 1);
+        while (texts[j])
+            j = (j + 1) & (cap - 1);
+        texts[j] = d->texts[i];
+        ctx[j] = d->ctx[i];
+    }
+    free(d->texts);
+    free(d->ctx);
+    d->texts = texts;
+    d->ctx = ctx;
+    d->tcap = cap;
+    return 0;
+}
+
+int trun_data_context(trun_data *d, const char *caption, float *out, error_info *err)
+{
+    size_t per = (size_t)d->T * d->D;
+    if (d->tcount * 2 >= d->tcap && grow(d) != 0)
+        return error_set(err, NULL, 0, 0, NULL, "out of memory for the text conditioning cache");
+    size_t j = hash_text(caption) & (d->tcap - 1);
+    while (d->texts[j] && strcmp(d->texts[j], caption) != 0)
+        j = (j + 1) & (d->tcap - 1);
+    if (!d->texts[j]) {
+        char *t = strdup(caption);
+        float *c = malloc(per * sizeof(float));
+        int T = 0;
+        if (!t || !c) {
+            free(t);
+            free(c);
+            return error_set(err, NULL, 0, 0, NULL, "out of memory for the text conditioning cache");
+        }
+        if (sd_encode_prompt(d->m, caption, d->clip_skip, d->max_token_length, c, &T, NULL, err) != 0) {
+            free(t);
+            free(c);
+            return -1;
+        }
+        d->texts[j] = t;
+        d->ctx[j] = c;
+        d->tcount++;
+    }
+    memcpy(out, d->ctx[j], per * sizeof(float));
+    return 0;
+}

@@ -1,0 +1,55 @@
+/* train_run_internal.h — what the files of the training run share (train_run*.c). */
+#ifndef LORATTY_TRAIN_RUN_INTERNAL_H
+#define LORATTY_TRAIN_RUN_INTERNAL_H
+
+#include "engine/models/sd_model.h"
+#include "engine/train/resume.h"
+#include "engine/train/train_run.h"
+
+/* latents and text conditioning (train_run_data.c) */
+typedef struct trun_data {
+    sd_model *m;
+    resize_interp interp;
+    uint64_t seed;
+    int cache, clip_skip, max_token_length;
+    int f, lc;                   /* VAE downscale, latent channels */
+    float *chw, *noise;          /* one image, one latent's noise */
+    float **latents;             /* [image id · 2 + flip] when cached */
+    size_t n_images;
+    int T, D;                    /* context rows and width */
+    char **texts;                /* open-addressing table of captions → context */
+    float **ctx;
+    size_t tcap, tcount;
+} trun_data;
+
+int trun_data_init(trun_data *d, sd_model *m, const batches *b, int cache_latents,
+                   resize_interp interp, uint64_t seed, int clip_skip, int max_token_length,
+                   error_info *err);
+void trun_data_free(trun_data *d);
+/* The scaled latent [C, h, w] of one sample. */
+int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info *err);
+/* The context [T, D] of one caption. */
+int trun_data_context(trun_data *d, const char *caption, float *out, error_info *err);
+
+/* saving (train_run_save.c) */
+typedef struct trun_save {
+    const train_run_settings *s;
+    const train_run_hooks *h;
+    lora_network *net;
+    optim *opt;
+    lora_metadata *md;
+} trun_save;
+
+/* Creates output_dir, checks that it is writable and has room for `saves` files of
+ * `file_bytes` each. */
+int trun_check_output(const train_run_settings *s, size_t file_bytes, long long saves,
+                      error_info *err);
+/* kind: 0 last, 1 epoch, 2 step. Saves <output_dir>/<stem>.safetensors and prunes older
+ * epoch/step saves beyond save_last_n_*. */
+int trun_save_lora(trun_save *sv, int kind, long long n, long long step, long long epoch,
+                   error_info *err);
+/* The state folder <stem>-state (kind as above), pruned likewise. */
+int trun_save_state(trun_save *sv, int kind, long long n, const train_progress *p,
+                    error_info *err);
+
+#endif
