@@ -18,3 +18,4 @@ include tests/run.mk
 include tests/train.mk
 include tests/sample.mk
 include tests/data.mk
+include tests/lora_variants.mk
