@@ -12,6 +12,8 @@ libloratty_a_SOURCES += engine/train/pyliteral.c engine/train/pyliteral.h \
 	engine/train/loss_weight.c engine/train/loss_weight.h
 # the training step and loop (network + U-Net)
 libloratty_a_SOURCES += engine/train/train.h engine/train/train_step.c engine/train/resume.c engine/train/resume.h
+# TensorBoard event files for the training logs
+libloratty_a_SOURCES += engine/train/tensorboard.c engine/train/tensorboard.h
 # the whole training run (loop, data feeding, saves, metadata, settings from a config)
 libloratty_a_SOURCES += engine/train/train_run.c engine/train/train_run.h \
 	engine/train/train_run_internal.h engine/train/train_run_data.c engine/train/train_run_save.c \
