@@ -44,6 +44,10 @@ int trun_data_init(trun_data *d, sd_model *m, const batches *b, int cache_latent
     int mult = sd_model_size_multiple(m);
     for (size_t i = 0; i < b->bucket_count; i++) {
         bucket_reso r = b->buckets[i].reso;
+        if (r.width <= 0 || r.height <= 0)
+            return error_set(err, NULL, 0, 0, "min_bucket_reso", "an image fits no bucket (%dx%d): "
+                             "check resolution against min_bucket_reso / max_bucket_reso",
+                             r.width, r.height);
         if (r.width % mult || r.height % mult)
             return error_set(err, NULL, 0, 0, "resolution", "bucket %dx%d: image sides must be "
                              "multiples of %d for this model", r.width, r.height, mult);

@@ -1,0 +1,151 @@
+#!/bin/sh
+# run_headless.sh — `loratty --run` end to end on the tiny SD1 checkpoint
+# (tests/fixtures/checkpoint-sd1 with the configs of tests/fixtures/pipeline-sd1 beside it) and
+# four 64x64 demo images trained at 32x32:
+#  1. a 6-step run exits 0; the LoRA and the epoch save exist, load, have lora_unet_ tensors
+#     and the ss_* / modelspec.* metadata (checked key by key); events.jsonl has
+#     start/progress/save/done;
+#  2. 3 steps + save_state_on_train_end, then resume to 6 steps, equals 6 steps straight
+#     (tensors byte for byte);
+#  3. SIGINT mid-run: exit 130, a loadable LoRA, done "stopped";
+#  4. a NaN loss (test hook) at step 2: exit 1, the message names the step;
+#  5. an unreadable image is skipped with a message; an empty data folder is refused (exit 2)
+#     with the folder convention explained.
+top=${top_srcdir:-.}
+src=$(cd "$top" && pwd)
+prog=${LORATTY:-${top_builddir:-.}/loratty}
+files=${top_builddir:-.}/tests/test_train_run_files
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/loratty-headless.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export XDG_STATE_HOME="$tmp/state" OMP_NUM_THREADS=1
+fail() { echo "FAIL: $*"; exit 1; }
+
+mkdir -p "$tmp/model" "$tmp/img/2_zqx ring" "$tmp/out"
+cp "$src/tests/fixtures/checkpoint-sd1/model.safetensors" "$tmp/model/"
+for d in unet vae text_encoder tokenizer scheduler; do
+    cp -R "$src/tests/fixtures/pipeline-sd1/$d" "$tmp/model/"
+done
+for i in 01 02 03 04; do
+    cp "$src/share/demo/img/10_zqx/zqx_$i.png" "$src/share/demo/img/10_zqx/zqx_$i.txt" "$tmp/img/2_zqx ring/"
+done
+
+# preset NAME STEPS [extra TOML lines for [advanced]]
+preset() {
+    cat > "$tmp/$1.toml" <<EOF
+[model]
+pretrained_model_name_or_path = "$tmp/model/model.safetensors"
+train_data_dir = "$tmp/img"
+output_name = "$1"
+
+[folders]
+output_dir = "$tmp/out"
+
+[basic]
+train_batch_size = 2
+max_train_steps = $2
+resolution = "32,32"
+enable_bucket = false
+learning_rate = 0.001
+unet_lr = 0.001
+network_dim = 4
+network_alpha = 2.0
+network_train_unet_only = true
+optimizer_type = "AdamW"
+lr_scheduler = "constant"
+seed = 7
+cache_latents = true
+save_every_n_epochs = 1
+
+[advanced]
+$3
+
+[loratty]
+lr_warmup = 0
+EOF
+}
+
+# --- 1. a whole run -----------------------------------------------------------------------
+preset a 6
+"$prog" --run "$tmp/a.toml" > "$tmp/a.out" 2>&1
+rc=$?
+cat "$tmp/a.out"
+[ "$rc" -eq 0 ] || fail "run exited $rc"
+[ -f "$tmp/out/a.safetensors" ] || fail "no LoRA file"
+[ -f "$tmp/out/a-000001.safetensors" ] || fail "no epoch save a-000001"
+grep -q "step 6/6" "$tmp/a.out" || fail "no progress line for step 6/6"
+"$prog" --inspect "$tmp/out/a.safetensors" > "$tmp/inspect" 2>&1 || fail "--inspect"
+grep -q "lora_unet_" "$tmp/inspect" || fail "no lora_unet_ keys in --inspect"
+grep -q "ss_network_dim" "$tmp/inspect" || fail "no ss_ metadata in --inspect"
+"$files" meta "$tmp/out/a.safetensors" ss_network_module=networks.lora ss_network_dim=4 \
+    ss_network_alpha=2.0 ss_output_name=a ss_base_model_version=sd_v1 ss_v2=False \
+    ss_num_train_images=8 ss_num_reg_images=0 ss_num_batches_per_epoch=4 ss_num_epochs=2 \
+    ss_max_train_steps=6 ss_steps=6 ss_epoch=2 ss_lr_warmup_steps=0 ss_lr_scheduler=constant \
+    ss_learning_rate=0.001 ss_unet_lr=0.001 ss_seed=7 ss_cache_latents=True \
+    ss_gradient_accumulation_steps=1 ss_max_grad_norm=1.0 ss_prior_loss_weight=1.0 \
+    ss_optimizer=torch.optim.adamw.AdamW ss_resolution="(32, 32)" ss_enable_bucket=False \
+    ss_batch_size_per_device=2 ss_sd_model_name=model.safetensors ss_sd_model_hash=#8 \
+    ss_new_sd_model_hash=#64 ss_session_id='*' ss_training_started_at='*' \
+    ss_training_finished_at='*' sshs_model_hash=#64 sshs_legacy_hash=#8 \
+    ss_dataset_dirs='{"2_zqx ring": {"n_repeats": 2, "img_count": 4}}' \
+    modelspec.sai_model_spec=1.0.1 modelspec.architecture=stable-diffusion-v1/lora \
+    modelspec.implementation=diffusers modelspec.title=a modelspec.resolution=32x32 \
+    modelspec.prediction_type=epsilon modelspec.date='*' || fail "metadata"
+"$files" meta "$tmp/out/a-000001.safetensors" ss_steps=4 ss_epoch=1 || fail "epoch save metadata"
+ev=$(ls "$tmp"/state/loratty/runs/*-a/events.jsonl)
+for t in start progress save done; do
+    grep -q "\"type\":\"$t\"" "$ev" || fail "no $t event"
+done
+grep -q '"status":"finished"' "$ev" || fail "done is not finished"
+
+# --- 2. 3 steps + resume + 3 steps = 6 steps ----------------------------------------------
+preset b 3 "save_state_on_train_end = true"
+"$prog" --run "$tmp/b.toml" > "$tmp/b.out" 2>&1 || { cat "$tmp/b.out"; fail "run b"; }
+[ -f "$tmp/out/b-state/state.json" ] || fail "no state folder b-state"
+preset b 6 "resume = \"$tmp/out/b-state\""
+"$prog" --run "$tmp/b.toml" > "$tmp/b2.out" 2>&1 || { cat "$tmp/b2.out"; fail "resumed run b"; }
+grep -q "resumed from" "$tmp/b2.out" || fail "no resume message"
+preset a 6
+rm -f "$tmp/out/a.safetensors"
+"$prog" --run "$tmp/a.toml" > /dev/null 2>&1 || fail "second run a"
+"$files" same "$tmp/out/a.safetensors" "$tmp/out/b.safetensors" || fail "resume differs from a straight run"
+
+# --- 3. SIGINT mid-run ----------------------------------------------------------------------
+preset c 5000 "save_state = true"
+"$prog" --run "$tmp/c.toml" > "$tmp/c.out" 2>&1 &
+pid=$!
+i=0
+while ! grep -q "^step" "$tmp/c.out" 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 300 ] || { kill -9 $pid; fail "no progress within 30 s"; }
+    sleep 0.1
+done
+kill -INT $pid
+wait $pid
+rc=$?
+cat "$tmp/c.out" | tail -3
+[ "$rc" -eq 130 ] || fail "SIGINT: exit $rc, want 130"
+"$files" meta "$tmp/out/c.safetensors" ss_network_dim=4 || fail "stopped run's LoRA"
+[ -f "$tmp/out/c-state/state.json" ] || fail "stopped run with save_state: no state"
+ev=$(ls "$tmp"/state/loratty/runs/*-c/events.jsonl)
+grep -q '"status":"stopped"' "$ev" || fail "done is not stopped"
+
+# --- 4. NaN ---------------------------------------------------------------------------------
+preset d 6
+LORATTY_TEST_NAN_AT_STEP=2 "$prog" --run "$tmp/d.toml" > "$tmp/d.out" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] || { cat "$tmp/d.out"; fail "NaN: exit $rc, want 1"; }
+grep -q "NaN at step 2" "$tmp/d.out" || { cat "$tmp/d.out"; fail "NaN message does not name step 2"; }
+[ ! -f "$tmp/out/d.safetensors" ] || fail "NaN run wrote a final LoRA"
+
+# --- 5. an unreadable image; an empty folder ---------------------------------------------
+printf 'not a png' > "$tmp/img/2_zqx ring/broken.png"
+preset e 2
+"$prog" --run "$tmp/e.toml" > "$tmp/e.out" 2>&1 || { cat "$tmp/e.out"; fail "run with a broken image"; }
+grep -q "broken.png" "$tmp/e.out" || { cat "$tmp/e.out"; fail "the broken image is not named"; }
+rm -f "$tmp/img/2_zqx ring"/*
+preset f 2
+"$prog" --run "$tmp/f.toml" > "$tmp/f.out" 2>&1
+rc=$?
+cat "$tmp/f.out"
+[ "$rc" -eq 2 ] || fail "empty data set: exit $rc, want 2"
+grep -q "_" "$tmp/f.out" || fail "no folder convention in the message"
+echo "all passed"

@@ -1,0 +1,114 @@
+/* test_train_run_files.c — checks on the files `loratty --run` writes, for tests/run_headless.sh:
+ *   same A B        the two LoRA files hold the same tensors, byte for byte (names, dtypes,
+ *                   shapes, data); metadata is not compared (it holds times and a session id)
+ *   meta FILE K=V…  FILE has every key K with value V ("K=*" only requires the key, "K=#N"
+ *                   a value of N characters), its JSON keys parse, every tensor is a kohya
+ *                   lora_unet_ / lora_te name ending in .lora_down.weight, .lora_up.weight or
+ *                   .alpha. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/safetensors.h"
+
+static int same(const char *a, const char *b)
+{
+    error_info err = {0};
+    safetensors_file *fa, *fb;
+    if (safetensors_open(a, &fa, &err) != 0 || safetensors_open(b, &fb, &err) != 0) {
+        printf("FAIL  open: %s %s\n", err.file, err.message);
+        return 1;
+    }
+    int bad = 0;
+    size_t n = safetensors_count(fa);
+    if (n != safetensors_count(fb)) {
+        printf("FAIL  %zu tensors vs %zu\n", n, safetensors_count(fb));
+        bad = 1;
+    }
+    for (size_t i = 0; i < n && !bad; i++) {
+        const safetensors_tensor *ta = safetensors_tensor_at(fa, i);
+        const safetensors_tensor *tb = safetensors_find(fb, ta->name);
+        if (!tb || ta->dtype != tb->dtype || ta->ndim != tb->ndim || ta->nbytes != tb->nbytes ||
+            memcmp(ta->shape, tb->shape, sizeof ta->shape[0] * (size_t)ta->ndim) != 0 ||
+            memcmp(ta->data, tb->data, ta->nbytes) != 0) {
+            printf("FAIL  tensor %s differs\n", ta->name);
+            bad = 1;
+        }
+    }
+    if (!bad)
+        printf("ok    %zu tensors equal\n", n);
+    safetensors_close(fa);
+    safetensors_close(fb);
+    return bad;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static int meta(const char *path, char **kv, int nkv)
+{
+    error_info err = {0};
+    safetensors_file *f;
+    if (safetensors_open(path, &f, &err) != 0) {
+        printf("FAIL  open: %s %s\n", err.file, err.message);
+        return 1;
+    }
+    int bad = 0;
+    for (int i = 0; i < nkv; i++) {
+        char key[256];
+        const char *eq = strchr(kv[i], '=');
+        snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - kv[i]) : (int)strlen(kv[i]), kv[i]);
+        const char *want = eq ? eq + 1 : "*";
+        const char *got = safetensors_metadata_get(f, key);
+        int ok = got && (!strcmp(want, "*") || (want[0] == '#' ? strlen(got) == (size_t)atoi(want + 1)
+                                                                : !strcmp(got, want)));
+        if (!ok) {
+            printf("FAIL  %s = %s (want %s)\n", key, got ? got : "(missing)", want);
+            bad = 1;
+        }
+    }
+    static const char *const json_keys[] = {"ss_dataset_dirs", "ss_tag_frequency", "ss_bucket_info"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = safetensors_metadata_get(f, json_keys[i]);
+        json_t *j = v ? json_loads(v, 0, NULL) : NULL;
+        if (!j || !json_is_object(j)) {
+            printf("FAIL  %s is not a JSON object\n", json_keys[i]);
+            bad = 1;
+        }
+        json_decref(j);
+    }
+    size_t n = safetensors_count(f), unet = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = safetensors_tensor_at(f, i)->name;
+        int kohya = (!strncmp(name, "lora_unet_", 10) || !strncmp(name, "lora_te", 7)) &&
+                    (ends_with(name, ".lora_down.weight") || ends_with(name, ".lora_up.weight") ||
+                     ends_with(name, ".alpha"));
+        if (!kohya) {
+            printf("FAIL  tensor name %s\n", name);
+            bad = 1;
+        }
+        unet += !strncmp(name, "lora_unet_", 10);
+    }
+    if (!unet || n % 3) {
+        printf("FAIL  %zu tensors, %zu lora_unet_\n", n, unet);
+        bad = 1;
+    }
+    if (!bad)
+        printf("ok    %d metadata values, %zu kohya tensors in %s\n", nkv, n, path);
+    safetensors_close(f);
+    return bad;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "same"))
+        return same(argv[2], argv[3]);
+    if (argc >= 3 && !strcmp(argv[1], "meta"))
+        return meta(argv[2], argv + 3, argc - 3);
+    fprintf(stderr, "usage: test_train_run_files same A B | meta FILE KEY=VALUE...\n");
+    return 2;
+}

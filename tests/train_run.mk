@@ -1,0 +1,5 @@
+# tests/train_run.mk — the training run end to end: loratty --run on the tiny SD1 checkpoint.
+check_PROGRAMS += tests/test_train_run_files
+tests_test_train_run_files_LDADD = $(TEST_LIBS)
+TESTS += tests/run_headless.sh
+EXTRA_DIST += tests/run_headless.sh
