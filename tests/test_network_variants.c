@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine/lora/lycoris.h"
+#include "engine/lora/network.h"
 #include "engine/safetensors.h"
 #include "tests/gradcheck.h"
 
@@ -248,6 +249,64 @@ static void dropout_check(int conv, lora_kind kind, float pn, float pr, int skip
     free(dx), free(a.hidden), free(c.scratch);
 }
 
+/* block indices, block lr weights, LoRA+ and module dropout on the tiny SD1 U-Net */
+static void groups_check(const char *top)
+{
+    CHECK(network_block_index("lora_unet_down_blocks_1_attentions_0_proj_in") == 4, "down 1 attn 0");
+    CHECK(network_block_index("lora_unet_down_blocks_0_downsamplers_0_conv") == 3, "down 0 sampler");
+    CHECK(network_block_index("lora_unet_mid_block_attentions_0_proj_out") == 12, "mid");
+    CHECK(network_block_index("lora_unet_up_blocks_3_attentions_2_proj_in") == 24, "up 3 attn 2");
+    CHECK(network_block_index("lora_unet_input_blocks_4_1_proj_in") == 5, "sdxl input 4");
+    CHECK(network_block_index("lora_unet_middle_block_1_proj_in") == 11, "sdxl middle");
+    CHECK(network_block_index("lora_unet_output_blocks_8_1_proj_in") == 21, "sdxl output 8");
+    CHECK(network_block_index("lora_te1_text_model_encoder_layers_0_mlp_fc1") == -1, "te");
+    float w[NETWORK_MAX_BLOCKS];
+    error_info err = {0};
+    CHECK(network_block_lr_weights(0, "0,0.5,1", NULL, "sine", 0.6f, w, &err) == 25, "25 SD1 blocks");
+    CHECK(w[0] == 0.0f && w[1] == 0.0f && w[2] == 1.0f && w[11] == 1.0f && w[12] == 1.0f && w[13] == 0.0f &&
+          fabsf(w[24] - 1.0f) < 1e-6f, "SD1 block lr weights");
+    CHECK(network_block_lr_weights(1, NULL, "2", NULL, 0.0f, w, &err) == 23 && w[10] == 2.0f && w[11] == 1.0f,
+          "23 SDXL blocks");
+    CHECK(network_block_lr_weights(0, NULL, "", NULL, 0.0f, w, &err) == 0, "none given");
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/fixtures/unet-sd1/config.json", top);
+    unet_config cfg;
+    unet_model m;
+    if (unet_config_load(&cfg, path, &err) != 0 || unet_build(&m, &cfg, &err) != 0) {
+        CHECK(0, "%s", err.message);
+        return;
+    }
+    network_options o;
+    network_options_init(&o);
+    o.module_dropout = 1.0f;
+    lora_network n;
+    CHECK(network_create(&n, &o, &m, NULL, 0, &err) == 0, "%s", err.message);
+    float blw[NETWORK_MAX_BLOCKS];
+    network_block_lr_weights(0, "zeros+0.5", "0", NULL, 0.0f, blw, &err);
+    network_lr_options lo = {blw, 25, 0.0f, 16.0f, 0.0f};
+    size_t count = network_param_ranges(&n, &lo, NULL, 0);
+    network_param_range *r = calloc(count, sizeof *r);
+    CHECK(network_param_ranges(&n, &lo, r, count) == count, "count");
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+        CHECK(r[i].offset == off, "ranges not contiguous at %zu", i);
+        off += r[i].count;
+        float want = r[i].block == 12 ? 0.0f : r[i].block < 12 ? 0.5f : 1.0f;
+        CHECK(r[i].lr_mult == want * (r[i].plus ? 16.0f : 1.0f), "range %zu block %d mult %g", i, r[i].block,
+              r[i].lr_mult);
+    }
+    CHECK(off == n.n_params, "ranges cover %zu of %zu", off, n.n_params);
+    network_begin_step(&n, 1, 5, 0, 2);
+    CHECK(n.mods[0].adapter.drop.active && n.mods[0].adapter.drop.skip, "module_dropout 1 skips");
+    network_begin_step(&n, 0, 5, 0, 2);
+    CHECK(!n.mods[0].adapter.drop.active, "inference: dropouts off");
+    printf("param ranges: %zu over %zu params\n", count, n.n_params);
+    free(r);
+    network_free(&n);
+    unet_free(&m);
+}
+
 int main(void)
 {
     /* LyCORIS' factorization() as lycoris-lora 3.2 computes it (its docstring says 12, 30 for
@@ -296,6 +355,7 @@ int main(void)
         dropout_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0);
         dropout_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 1);
     }
+    groups_check(top ? top : ".");
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
     return failures ? 1 : 0;

@@ -187,7 +187,11 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         m->adapter.up = n->params + m->up_off;
         m->adapter.ddown = n->grads + m->down_off;
         m->adapter.dup = n->grads + m->up_off;
+        m->adapter.drop.network = opts->network_dropout;
+        m->adapter.drop.rank = opts->rank_dropout;
+        m->adapter.drop.rank_scale = opts->rank_dropout_scale;
     }
+    n->module_dropout = opts->module_dropout;
     if (opts->weights_path && *opts->weights_path &&
         network_load_weights(n, opts->weights_path, err) != 0) {
         network_free(n);

@@ -35,6 +35,9 @@ typedef struct network_options {
      * dim_from_weights the ranks and alphas come from the file too */
     const char *weights_path;
     int dim_from_weights;
+    /* appended: sd-scripts' dropouts (training only; network_begin_step turns them on) */
+    float network_dropout, rank_dropout, module_dropout;
+    int rank_dropout_scale;   /* LyCORIS LoHa/LoKr */
 } network_options;
 
 void network_options_init(network_options *o);
@@ -61,6 +64,7 @@ typedef struct lora_network {
     size_t hidden_floats;
     float multiplier;
     int attached;
+    float module_dropout;      /* appended: per-step probability of skipping a module */
 } lora_network;
 
 /* Builds the modules for `unet` (may be NULL) and `te[0..n_te)` (SD1/2: one, SDXL: two).
@@ -85,6 +89,51 @@ int network_load_weights(lora_network *n, const char *path, error_info *err);
  * sqrt(min(1, max_norm / ‖scale · up·down‖_F)). Returns the number of modules scaled;
  * mean / max norm (after scaling) in *mean_norm / *max_norm when not NULL. */
 int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, double *max_out);
+
+/* ---- dropouts and learning-rate groups (network_groups.c) ---- */
+
+/* Call before each step's forward: training = 1 turns the dropouts on with this step's masks
+ * (a pure function of (seed, step), so a resumed run draws the same), module_dropout decides
+ * which modules sit this step out; batch = samples in the step (the linear layers' rows are
+ * batch × tokens). training = 0 (sampling, validation) turns them all off. */
+void network_begin_step(lora_network *n, int training, uint64_t seed, uint64_t step, int batch);
+
+/* sd-scripts' get_block_index: the block of a kohya U-Net module name (SD1/2 diffusers names:
+ * 1..11 down, 12 mid, 13..24 up; SDXL LDM names: 1..9 input, 10..12 middle, 13..21 output);
+ * −1 for names without one (text encoders). */
+int network_block_index(const char *kohya_name);
+#define NETWORK_MAX_BLOCKS 25
+
+/* sd-scripts' get_block_lr_weight: the per-block lr multipliers from down/mid/up_lr_weight
+ * (comma lists or the cosine / sine / linear / reverse_linear / zeros presets, each with an
+ * optional "+base"; NULL or "" = not given), values ≤ zero_threshold set to 0. Returns the
+ * number of blocks (25 SD1/2, 23 SDXL) with out[] filled, 0 when none is given (no block
+ * lr), −1 on a parse error. */
+int network_block_lr_weights(int sdxl, const char *down, const char *mid, const char *up,
+                             float zero_threshold, float out[NETWORK_MAX_BLOCKS], error_info *err);
+
+/* One run of parameters the optimizer treats alike: params/grads [offset, offset + count),
+ * learning rate = (te ? text_encoder_lr : unet_lr) × lr_mult. lr_mult 0: sd-scripts leaves
+ * the group out of the optimizer (no update, no weight decay). */
+typedef struct network_param_range {
+    size_t offset, count;
+    int te;               /* 0: U-Net, 1: a text encoder */
+    int plus;             /* a LoRA+ up matrix */
+    int block;            /* block index (−1: none) */
+    float lr_mult;
+} network_param_range;
+
+typedef struct network_lr_options {
+    const float *block_lr;   /* network_block_lr_weights output, NULL for none */
+    int n_block_lr;
+    /* LoRA+: up matrices × ratio; the side ratios win over loraplus_lr_ratio (0 = unset) */
+    float loraplus_lr_ratio, loraplus_unet_lr_ratio, loraplus_text_encoder_lr_ratio;
+} network_lr_options;
+
+/* Fills out[0..cap) with the ranges covering all params in order (adjacent alike ranges merged)
+ * and returns how many there are (call with cap 0 to count). */
+size_t network_param_ranges(const lora_network *n, const network_lr_options *o,
+                            network_param_range *out, size_t cap);
 
 /* ---- saving (network_save.c) ---- */
 
