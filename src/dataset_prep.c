@@ -364,8 +364,11 @@ int dataset_prep_build(const dataset_prep_request *req, dataset_prep_result *res
     return rc;
 }
 
-int dataset_prep_apply(const dataset_prep_result *res, config *cfg, error_info *err)
+int dataset_prep_apply(const dataset_prep_result *res, config *cfg, char *skipped, size_t size,
+                       error_info *err)
 {
+    if (skipped && size)
+        skipped[0] = 0;
     static const char *const names[] = {"train_data_dir", "reg_data_dir", "output_dir",
                                         "logging_dir"};
     const char *values[] = {res->train_data_dir, res->reg_data_dir, res->output_dir,
@@ -374,6 +377,13 @@ int dataset_prep_apply(const dataset_prep_result *res, config *cfg, error_info *
         const param *p = params_find(names[i]);
         if (!p)
             return error_set(err, NULL, 0, 0, names[i], "not in the parameter table");
+        if (p->support == SUPPORT_NOT_YET) {
+            if (skipped && size) {
+                size_t n = strlen(skipped);
+                snprintf(skipped + n, size - n, "%s%s", n ? ", " : "", names[i]);
+            }
+            continue;
+        }
         if (!values[i][0]) {
             config_reset(cfg, p);
             continue;

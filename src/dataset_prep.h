@@ -56,7 +56,10 @@ int dataset_prep_plan(const dataset_prep_request *req, dataset_prep_result *res,
 int dataset_prep_build(const dataset_prep_request *req, dataset_prep_result *res, error_info *err);
 
 /* "Copy info to respective fields": sets train_data_dir, reg_data_dir (cleared when there are
- * no reg images), output_dir and logging_dir in cfg. */
-int dataset_prep_apply(const dataset_prep_result *res, config *cfg, error_info *err);
+ * no reg images), output_dir and logging_dir in cfg. A parameter the engine does not support
+ * yet (--run would refuse it) is left alone and named in `skipped` (may be NULL), so the
+ * caller can say so. */
+int dataset_prep_apply(const dataset_prep_result *res, config *cfg, char *skipped, size_t size,
+                       error_info *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "tui/keys.h"
+#include "tui/prep.h"
 
 /* Screen rows around the list: title on top; help, detail, status and hints below. */
 #define TOP_ROWS 1
@@ -21,8 +22,19 @@
 
 static const char *const config_title = "Configuration";
 
+int form_group_at(int index)
+{
+    /* kohya_ss puts Dataset Preparation after Metadata, before Parameters */
+    int after = 1 + SECTION_METADATA;
+    if (index <= after)
+        return index;
+    return index == after + 1 ? FORM_GROUP_PREP : index - 1;
+}
+
 bool form_group_shown(int group)
 {
+    if (group == FORM_GROUP_PREP)
+        return true;
     /* The dataset section holds sd-scripts dataset-TOML keys edited per subset, which this
      * screen does not edit yet. */
     return group == 0 || (group - 1 < SECTION_COUNT && group - 1 != SECTION_DATASET);
@@ -30,6 +42,8 @@ bool form_group_shown(int group)
 
 const char *form_group_title(int group)
 {
+    if (group == FORM_GROUP_PREP)
+        return "Dataset Preparation";
     return group == 0 ? config_title : params_section_title((param_section)(group - 1));
 }
 
@@ -95,7 +109,8 @@ static int push_row(form *f, form_row r)
 
 static bool same_row(const form_row *a, const form_row *b)
 {
-    return a->kind == b->kind && a->group == b->group && a->p == b->p && a->action == b->action;
+    return a->kind == b->kind && a->group == b->group && a->p == b->p && a->action == b->action
+           && a->item == b->item;
 }
 
 int form_rebuild(form *f)
@@ -105,16 +120,23 @@ int form_rebuild(form *f)
     if (had)
         keep = f->rows[f->cur];
     f->nrows = 0;
-    for (int g = 0; g < FORM_GROUPS; g++) {
+    for (int i = 0; i < FORM_GROUPS; i++) {
+        int g = form_group_at(i);
         if (!form_group_shown(g))
             continue;
-        if (push_row(f, (form_row){FORM_ROW_HEADER, g, NULL, 0}) < 0)
+        if (push_row(f, (form_row){FORM_ROW_HEADER, g, NULL, 0, 0}) < 0)
             return -1;
         if (!f->open[g])
             continue;
+        if (g == FORM_GROUP_PREP) {
+            for (int k = 0; k < PREP_ITEMS; k++)
+                if (push_row(f, (form_row){FORM_ROW_PREP, g, NULL, 0, k}) < 0)
+                    return -1;
+            continue;
+        }
         if (g == 0) {
             for (int a = FORM_ACT_PATH; a <= FORM_ACT_PRINT; a++)
-                if (push_row(f, (form_row){FORM_ROW_ACTION, 0, NULL, (form_action)a}) < 0)
+                if (push_row(f, (form_row){FORM_ROW_ACTION, 0, NULL, (form_action)a, 0}) < 0)
                     return -1;
             continue;
         }
@@ -122,7 +144,7 @@ int form_rebuild(form *f)
             const param *p = &params_table[i];
             if ((int)p->section != g - 1 || !params_applies(p, form_lookup, f))
                 continue;
-            if (push_row(f, (form_row){FORM_ROW_FIELD, g, p, 0}) < 0)
+            if (push_row(f, (form_row){FORM_ROW_FIELD, g, p, 0, 0}) < 0)
                 return -1;
         }
     }
@@ -287,7 +309,10 @@ static void draw_row(form *f, int y, const form_row *r, bool focused)
                  form_group_title(r->group));
         put_clipped(y, 0, buf, w);
         attroff(A_BOLD);
-        if (r->group > 0) {
+        if (r->group == FORM_GROUP_PREP) {
+            int x = (int)strlen(buf) + 2;
+            put_clipped(y, x, "build img/ reg/ log/ model/ folders from your images", w - x);
+        } else if (r->group > 0) {
             int x = (int)strlen(buf) + 2;
             snprintf(buf, sizeof buf, "%d field%s", fields, fields == 1 ? "" : "s");
             if (changed)
@@ -296,6 +321,9 @@ static void draw_row(form *f, int y, const form_row *r, bool focused)
         }
     } else if (r->kind == FORM_ROW_ACTION) {
         put_clipped(y, 4, action_label(f, r->action, buf, sizeof buf), w - 4);
+    } else if (r->kind == FORM_ROW_PREP) {
+        prep_row_text(f, r->item, buf, sizeof buf, w >= 100 ? 36 : w >= 70 ? 30 : w / 2 - 4);
+        put_clipped(y, 2, buf, w - 3);
     } else {
         const param *p = r->p;
         int namew = w >= 100 ? 36 : w >= 70 ? 30 : w / 2 - 4;
@@ -335,6 +363,10 @@ static void describe(form *f, const form_row *r, char *help, size_t hsize, char 
         snprintf(help, hsize, "%s: Enter or Space %s this section.", form_group_title(r->group),
                  f->open[r->group] ? "closes" : "opens");
         snprintf(detail, dsize, "Markers: * changed from the default, ! not supported by the engine yet");
+        return;
+    }
+    if (r->kind == FORM_ROW_PREP) {
+        prep_describe(f, r->item, help, hsize, detail, dsize);
         return;
     }
     if (r->kind == FORM_ROW_ACTION) {

@@ -12,13 +12,16 @@
 #include "src/config.h"
 #include "src/params.h"
 
-/* Group 0 is "Configuration" (the preset file and its actions); group 1 + s is section s. */
-#define FORM_GROUPS (1 + SECTION_COUNT)
+/* Group 0 is "Configuration" (the preset file and its actions); group 1 + s is section s;
+ * the last is Dataset Preparation (tui/prep.h), shown between Metadata and Parameters. */
+#define FORM_GROUP_PREP (1 + SECTION_COUNT)
+#define FORM_GROUPS (2 + SECTION_COUNT)
 
 typedef enum form_row_kind {
     FORM_ROW_HEADER,
     FORM_ROW_FIELD,
     FORM_ROW_ACTION,
+    FORM_ROW_PREP,           /* a Dataset Preparation field or action (tui/prep.h) */
 } form_row_kind;
 
 typedef enum form_action {
@@ -33,6 +36,7 @@ typedef struct form_row {
     int group;
     const param *p;          /* FORM_ROW_FIELD */
     form_action action;      /* FORM_ROW_ACTION */
+    int item;                /* FORM_ROW_PREP: a prep_item */
 } form_row;
 
 typedef struct form {
@@ -51,9 +55,11 @@ typedef struct form {
     CDKSCREEN *cdk;
     bool color;
     bool resized;            /* set by an editor that was left because of KEY_RESIZE */
+    struct prep_state *prep; /* the Dataset Preparation fields (TUI state, not parameters) */
 } form;
 
 /* form.c: the list */
+int form_group_at(int index);              /* groups in display order (kohya_ss's) */
 bool form_group_shown(int group);
 const char *form_group_title(int group);
 int form_rebuild(form *f);                 /* after open/close, edits and loads; keeps focus */

@@ -44,6 +44,9 @@ const keys_binding keys_table[] = {
      "the run monitor opens", KEYS_FORM},
     {KEYS_MONITOR_VIEW, KEY_F(8), 'm', 0, "F8", "m", "Monitor",
      "Open the monitor of the latest run", KEYS_FORM},
+    {KEYS_QUEUE, KEY_F(9), 'u', 0, "F9", "u", "Queue",
+     "Add the preset to the run queue (saving it first); queued presets train one after "
+     "another, the first as soon as no run is in progress (loratty --queue list)", KEYS_FORM},
     {KEYS_ACCEPT, '\n', KEY_ENTER, 0, "Enter", NULL, "Accept", "Accept the edited value", KEYS_EDIT},
     {KEYS_CANCEL, 27, 0, 0, "Esc", NULL, "Cancel", "Leave the editor; the old value stays", KEYS_EDIT},
     {KEYS_BROWSE, '\t', 0, 0, "Tab", NULL, "Browse", "In a path field: pick the file from a list",

@@ -41,6 +41,7 @@ typedef enum keys_action {
     KEYS_MONITOR_VIEW,    /* forms: open the run monitor; monitor: back to the forms */
     KEYS_STOP_RUN,        /* monitor */
     KEYS_PAUSE_RUN,       /* monitor: pause or resume */
+    KEYS_QUEUE,           /* forms: add the preset to the run queue */
 } keys_action;
 
 typedef struct keys_binding {

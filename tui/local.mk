@@ -9,3 +9,5 @@ libloratty_a_SOURCES += \
 	tui/term.c tui/term.h
 # the run monitor (loratty --attach, F5/F8 in the forms)
 libloratty_a_SOURCES += tui/monitor.c tui/monitor_model.c tui/monitor.h
+# the Dataset Preparation section, the plan before F5, F9's run queue
+libloratty_a_SOURCES += tui/prep.c tui/prep.h

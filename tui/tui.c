@@ -18,6 +18,7 @@
 #include "tui/form.h"
 #include "tui/keys.h"
 #include "tui/monitor.h"
+#include "tui/prep.h"
 #include "plan.h"
 #include "presets.h"
 #include "run.h"
@@ -420,14 +421,21 @@ static void do_start_run(form *f)
     char msg[1600];
     plan p;
     int rc = config_validate(f->cfg, &err);
+    bool asked = false, go = false;
     if (rc == 0) {
         rc = plan_compute(f->cfg, f->path, &p, &err);
         if (rc == 0 && p.train_images == 0)
             rc = error_set(&err, f->path, 0, 0, "model.train_data_dir", "no training images found");
+        if (rc == 0)
+            rc = config_check_supported(f->cfg, &err);
+        if (rc == 0) {   /* the --check plan, to confirm */
+            asked = true;
+            go = prep_confirm_plan(f, &p);
+        }
         plan_free(&p);
     }
-    if (rc == 0)
-        rc = config_check_supported(f->cfg, &err);
+    if (asked && !go)
+        return;
     run_info run;
     if (rc == 0)
         rc = run_start(NULL, f->path, config_string(f->cfg, "output_name"), &run, &err);
@@ -437,6 +445,21 @@ static void do_start_run(form *f)
         return;
     }
     open_monitor(f, &run);
+}
+
+/* F9: like F5, the queue runs the saved file */
+static void do_queue(form *f)
+{
+    if (!settle_unsaved(f, "queueing it") || (!f->path && !do_save(f, true)))
+        return;
+    error_info err = {0};
+    if (config_validate(f->cfg, &err) != 0) {
+        char msg[1600];
+        error_format(&err, msg, sizeof msg);
+        form_status(f, true, "Not queued: %s", msg);
+        return;
+    }
+    prep_queue_preset(f);
 }
 
 static void do_monitor(form *f)
@@ -458,6 +481,9 @@ static void activate_row(form *f, bool toggle_key)
     if (r->kind == FORM_ROW_HEADER) {
         f->open[r->group] = !f->open[r->group];
         form_rebuild(f);
+    } else if (r->kind == FORM_ROW_PREP) {
+        if (!toggle_key)
+            prep_activate(f, r->item);
     } else if (r->kind == FORM_ROW_ACTION) {
         if (toggle_key)
             return;
@@ -504,6 +530,7 @@ static int run_loop(form *f)
         case KEYS_FIND: do_find(f); break;
         case KEYS_START_RUN: do_start_run(f); break;
         case KEYS_MONITOR_VIEW: do_monitor(f); break;
+        case KEYS_QUEUE: do_queue(f); break;
         case KEYS_FIND_NEXT: form_find(f, f->find, true); break;
         case KEYS_QUIT:
             if (settle_unsaved(f, "quitting"))
@@ -512,6 +539,8 @@ static int run_loop(form *f)
         case KEYS_EDIT_FIELD: activate_row(f, false); break;
         case KEYS_TOGGLE: activate_row(f, true); break;
         case KEYS_RESET:
+            if (f->nrows && f->rows[f->cur].kind == FORM_ROW_PREP)
+                prep_reset(f, f->rows[f->cur].item);
             if (f->nrows && f->rows[f->cur].kind == FORM_ROW_FIELD) {
                 const param *p = f->rows[f->cur].p;
                 config_reset(f->cfg, p);
@@ -538,7 +567,9 @@ int tui_main(const char *preset_path, const tui_options *opts)
     config cfg;
     config_init(&cfg);
     config_warnings warnings = {0};
-    form f = {.cfg = &cfg, .datadir = datadir_of(opts)};
+    prep_state prep;
+    prep_init(&prep);
+    form f = {.cfg = &cfg, .datadir = datadir_of(opts), .prep = &prep};
     if (preset_path) {
         struct stat st;
         if (stat(preset_path, &st) == 0) {
