@@ -19,4 +19,5 @@ include tests/train.mk
 include tests/sample.mk
 include tests/data.mk
 include tests/lora_variants.mk
+include tests/tensorboard.mk
 include tests/train_run.mk
