@@ -38,7 +38,7 @@ static size_t test_linear(void)
     gc_fill_uniform(up, (size_t)out * rank, &rng, -1, 1);   /* non-zero so every path is seen */
     gc_fill_uniform(x, (size_t)rows * in, &rng, -1, 1);
     gc_fill_uniform(proj, (size_t)rows * out, &rng, -1, 1);
-    lora_adapter a = {rank, 0.75f, down, up, ddown, dup, hidden};
+    lora_adapter a = {.rank = rank, .scale = 0.75f, .down = down, .up = up, .ddown = ddown, .dup = dup, .hidden = hidden};
     linear_layer l = {in, out, w, b, dw, db, &a};
     float *scratch = gc_zalloc(linear_layer_scratch_floats(&l, rows));
 
@@ -97,7 +97,7 @@ static size_t test_conv(int kernel, int stride, int pad)
     gc_fill_uniform(up, (size_t)Cout * rank, &rng, -1, 1);
     gc_fill_uniform(x, xn, &rng, -1, 1);
     gc_fill_uniform(proj, yn, &rng, -1, 1);
-    lora_adapter a = {rank, 0.5f, down, up, ddown, dup, hidden};
+    lora_adapter a = {.rank = rank, .scale = 0.5f, .down = down, .up = up, .ddown = ddown, .dup = dup, .hidden = hidden};
     conv_layer c = {Cin, Cout, kernel, stride, pad, w, b, dw, db, &a};
     float *scratch = gc_zalloc(conv_layer_scratch_floats(&c, N, H, W));
     conv_layer_forward(&c, y, x, N, H, W, scratch);
