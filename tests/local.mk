@@ -21,3 +21,4 @@ include tests/data.mk
 include tests/lora_variants.mk
 include tests/tensorboard.mk
 include tests/train_run.mk
+include tests/prep.mk
