@@ -17,7 +17,9 @@ endif
 KC_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/cuda_ops.h kernels/cuda/common.cuh
 KC_CUDA_SRC = kernels/cuda/backend.cu kernels/cuda/gemm.cu kernels/cuda/conv2d.cu \
 	kernels/cuda/norm.cu kernels/cuda/activation.cu kernels/cuda/elementwise.cu \
-	kernels/cuda/attention.cu kernels/cuda/amp.cu
+	kernels/cuda/attention.cu kernels/cuda/amp.cu kernels/cuda/softmax.cu \
+	kernels/cuda/embedding.cu kernels/cuda/timestep.cu kernels/cuda/dropout.cu \
+	kernels/cuda/loss.cu
 SUFFIXES += .cu
 .cu.$(OBJEXT):
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && \
@@ -25,7 +27,8 @@ SUFFIXES += .cu
 		-c -o $@ $<
 if HAVE_CUDA
 libloratty_a_SOURCES += $(KC_CUDA_HDR) $(KC_CUDA_SRC)
-$(KC_CUDA_SRC:.cu=.$(OBJEXT)): $(KC_CUDA_HDR) kernels/ops_dense.h kernels/ops_attention.h
+$(KC_CUDA_SRC:.cu=.$(OBJEXT)): $(KC_CUDA_HDR) kernels/ops_dense.h kernels/ops_attention.h \
+	kernels/ops_loss.h kernels/rng.h
 else
 EXTRA_DIST += $(KC_CUDA_HDR) $(KC_CUDA_SRC)
 endif

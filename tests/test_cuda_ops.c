@@ -8,6 +8,9 @@
  * are sums of many products (GEMM, conv, attention, norm-parameter gradients, reductions),
  * where cancellation makes single elements small while their rounding error is not.
  * f32 ops: rtol 1e-4, atol 1e-5, TF32 off. bf16/f16 GEMM against the f32 reference: rtol 2e-2.
+ * Exact equality where the GPU does the CPU's f32 operations in the CPU's order: embedding
+ * forward and table gradients, dropout masks, outputs and gradients, uniform noise. Gaussian
+ * noise and timestep embeddings have their own tolerances, explained at their tests.
  * The loss scaler is host logic and is checked even without a device. Without CUDA (not
  * built, or no device) the test SKIPs with exit status 77 after saying why.
  */
@@ -558,6 +561,244 @@ static void test_attention(int B, int Tq, int Tk, int H, int d, int causal)
     free(scratch);
 }
 
+/* ---- softmax, embeddings, dropout and noise, losses ---- */
+
+static void *dput_bytes(const void *h, size_t bytes)
+{
+    void *d = remember(kc_alloc(bytes ? bytes : 1));
+    if (!d || kc_copy(d, 1, h, 0, bytes)) {
+        printf("FAIL upload of %zu bytes: %s\n", bytes, kc_last_error());
+        exit(1);
+    }
+    return d;
+}
+
+static void test_softmax(int N, int C)
+{
+    char name[96];
+    const size_t n = (size_t)N * C;
+    float *x = hrand(n, -5, 5), *y = gc_zalloc(n);
+    x[0] = 100.0f; /* exp would overflow without the row maximum subtracted */
+    k_softmax_forward(y, x, N, C);
+    float *dx = dput(x, n), *dy = dnew(n);
+    call_ok(kc_softmax_forward(dy, dx, N, C), "kc_softmax_forward");
+    snprintf(name, sizeof name, "softmax fwd %dx%d", N, C);
+    CHECK32(name, y, dy, n);
+    call_ok(kc_softmax_forward(dx, dx, N, C), "kc_softmax_forward in place");
+    snprintf(name, sizeof name, "softmax fwd in place %dx%d", N, C);
+    CHECK32(name, y, dx, n);
+
+    float *g = hrand(n, -1, 1), *gx = hrand(n, -1, 1);
+    float *d_g = dput(g, n), *d_gx = dput(gx, n), *d_y = dput(y, n);
+    k_softmax_backward(gx, g, y, N, C);
+    call_ok(kc_softmax_backward(d_gx, d_g, d_y, N, C), "kc_softmax_backward");
+    call_ok(kc_softmax_backward(NULL, d_g, d_y, N, C), "kc_softmax_backward NULL");
+    snprintf(name, sizeof name, "softmax bwd %dx%d", N, C);
+    CHECK32(name, gx, d_gx, n);
+}
+
+/* Ids drawn from a small vocabulary, so rows repeat; the position table is longer than T.
+ * Forward and both table gradients are compared exactly: the GPU adds in the CPU's order. */
+static void test_embedding(int B, int T, int C, int V, int with_pos)
+{
+    char name[96];
+    const int Tmax = T + 3;
+    const size_t n = (size_t)B * T * C, nt = (size_t)V * C, np = (size_t)Tmax * C;
+    int32_t *ids = malloc((size_t)B * T * sizeof *ids);
+    float *u = hrand((size_t)B * T, 0, 1);
+    for (int i = 0; i < B * T; i++)
+        ids[i] = (int32_t)(u[i] * V) < V ? (int32_t)(u[i] * V) : V - 1;
+    float *tok = hrand(nt, -1, 1), *pos = with_pos ? hrand(np, -1, 1) : NULL;
+    float *y = gc_zalloc(n);
+    int32_t *d_ids = dput_bytes(ids, (size_t)B * T * sizeof *ids);
+    float *d_tok = dput(tok, nt), *d_pos = pos ? dput(pos, np) : NULL, *d_y = dnew(n);
+    const int rc_cpu = k_embedding_forward(y, ids, tok, pos, B, T, C, V);
+    const int rc_gpu = kc_embedding_forward(d_y, d_ids, d_tok, d_pos, B, T, C, V);
+    snprintf(name, sizeof name, "embedding fwd B%d T%d C%d V%d%s", B, T, C, V,
+             pos ? "" : " no-pos");
+    if (rc_cpu || rc_gpu) {
+        printf("FAIL %s: rc cpu %d gpu %d (%s)\n", name, rc_cpu, rc_gpu, kc_last_error());
+        fails++;
+    }
+    check(name, y, d_y, n, 0.0, 0.0, 0);
+
+    float *g = hrand(n, -1, 1), *gt = hrand(nt, -1, 1), *gp = hrand(np, -1, 1);
+    float *d_g = dput(g, n), *d_gt = dput(gt, nt), *d_gp = dput(gp, np);
+    k_embedding_backward(gt, pos ? gp : NULL, g, ids, B, T, C, V);
+    call_ok(kc_embedding_backward(d_gt, pos ? d_gp : NULL, d_g, d_ids, B, T, C, V),
+            "kc_embedding_backward");
+    check("embedding dtok (exact)", gt, d_gt, nt, 0.0, 0.0, 0);
+    check("embedding dpos (exact)", gp, d_gp, np, 0.0, 0.0, 0); /* unchanged without pos */
+    k_embedding_backward(NULL, gp, g, ids, B, T, C, V);
+    call_ok(kc_embedding_backward(NULL, d_gp, d_g, d_ids, B, T, C, V),
+            "kc_embedding_backward NULL dtok");
+    check("embedding dpos, NULL dtok (exact)", gp, d_gp, np, 0.0, 0.0, 0);
+    free(ids);
+}
+
+/* Ids -1 and V: -1 with an error from both, zero token rows, skipped by the backward; the
+ * next good call succeeds (the device flag is reset). */
+static void test_embedding_bad_ids(void)
+{
+    const int B = 2, T = 5, C = 7, V = 9;
+    const size_t n = (size_t)B * T * C, nt = (size_t)V * C, np = (size_t)T * C;
+    int32_t ids[10] = { 0, 3, -1, 8, 3, 9, 1, 1, 2, 8 };
+    float *tok = hrand(nt, -1, 1), *pos = hrand(np, -1, 1), *y = gc_zalloc(n);
+    int32_t *d_ids = dput_bytes(ids, sizeof ids);
+    float *d_tok = dput(tok, nt), *d_pos = dput(pos, np), *d_y = dnew(n);
+    const int rc_cpu = k_embedding_forward(y, ids, tok, pos, B, T, C, V);
+    const int rc_gpu = kc_embedding_forward(d_y, d_ids, d_tok, d_pos, B, T, C, V);
+    const int ok = rc_cpu == -1 && rc_gpu == -1 && strstr(kc_last_error(), "outside") != NULL;
+    printf("%s embedding refuses ids outside [0, V) (%s)\n", ok ? "ok  " : "FAIL",
+           kc_last_error());
+    fails += !ok;
+    check("embedding fwd with bad ids", y, d_y, n, 0.0, 0.0, 0);
+    float *g = hrand(n, -1, 1), *gt = hrand(nt, -1, 1), *gp = hrand(np, -1, 1);
+    float *d_g = dput(g, n), *d_gt = dput(gt, nt), *d_gp = dput(gp, np);
+    k_embedding_backward(gt, gp, g, ids, B, T, C, V);
+    call_ok(kc_embedding_backward(d_gt, d_gp, d_g, d_ids, B, T, C, V),
+            "kc_embedding_backward bad ids");
+    check("embedding dtok with bad ids", gt, d_gt, nt, 0.0, 0.0, 0);
+    check("embedding dpos with bad ids", gp, d_gp, np, 0.0, 0.0, 0);
+    ids[2] = 4;
+    ids[5] = 0;
+    d_ids = dput_bytes(ids, sizeof ids);
+    call_ok(kc_embedding_forward(d_y, d_ids, d_tok, d_pos, B, T, C, V),
+            "kc_embedding_forward after bad ids");
+}
+
+/* Per row: |gpu − cpu| ≤ 1e-5 + 2.4e-7·|t| (two ulps of the argument t·freq). Both sides
+ * round exp, sin and cos correctly in practice (see kernels/cuda/timestep.cu), so results are
+ * usually identical; a rare one-ulp difference in freq moves the argument by an ulp, which at
+ * t = 999 is 6e-5. */
+static void test_timestep(int dim, int flip, float shift, float max_period)
+{
+    char name[96];
+    const int N = 6;
+    float t[6] = { 0.0f, 1.0f, 17.0f, 250.5f, 999.0f, 1024.0f };
+    float *y = gc_zalloc((size_t)N * dim);
+    k_timestep_embedding(y, t, N, dim, flip, shift, max_period);
+    float *d_t = dput(t, N), *d_y = dnew((size_t)N * dim);
+    call_ok(kc_timestep_embedding(d_y, d_t, N, dim, flip, shift, max_period),
+            "kc_timestep_embedding");
+    for (int r = 0; r < N; r++) {
+        snprintf(name, sizeof name, "timestep dim%d flip%d shift%g t=%g", dim, flip, shift, t[r]);
+        check(name, y + (size_t)r * dim, d_y + (size_t)r * dim, dim, 0.0,
+              1e-5 + 2.4e-7 * fabs(t[r]), 0);
+    }
+    k_timestep_embedding_sd(y, t, N, dim);
+    call_ok(kc_timestep_embedding_sd(d_y, d_t, N, dim), "kc_timestep_embedding_sd");
+    check("timestep sd (t <= 1024)", y, d_y, (size_t)N * dim, 0.0, 1e-5 + 2.4e-7 * 1024, 0);
+}
+
+static void check_bytes(const char *name, const uint8_t *want, const uint8_t *dgot, size_t n)
+{
+    uint8_t *got = malloc(n ? n : 1);
+    size_t bad = 0;
+    if (kc_copy(got, 0, dgot, 1, n)) {
+        printf("FAIL %s: download: %s\n", name, kc_last_error());
+        fails++;
+        free(got);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        bad += got[i] != want[i];
+    printf("%s %-34s %zu/%zu differ\n", bad ? "FAIL" : "ok  ", name, bad, n);
+    fails += bad != 0;
+    free(got);
+}
+
+/* Masks, dropout outputs and gradients, and uniforms must equal the CPU's exactly (same
+ * Philox bits, same f32 arithmetic). Gaussians: rtol 1e-6, atol 1e-7 — Box-Muller in double
+ * through CUDA's log/cos instead of glibc's, whose last-bit differences can move the f32
+ * result by an ulp (≈ 6e-8 relative). The offset crosses 2³² to exercise both counter words. */
+static void test_dropout(float p, size_t n, uint64_t seed, uint64_t offset)
+{
+    char name[96];
+    float *x = hrand(n, -2, 2), *y = gc_zalloc(n);
+    uint8_t *mask = malloc(n);
+    k_dropout_forward(y, mask, x, p, seed, offset, n);
+    float *d_x = dput(x, n), *d_y = dnew(n);
+    uint8_t *d_mask = remember(kc_alloc(n));
+    call_ok(kc_dropout_forward(d_y, d_mask, d_x, p, seed, offset, n), "kc_dropout_forward");
+    snprintf(name, sizeof name, "dropout p=%g mask (exact)", p);
+    check_bytes(name, mask, d_mask, n);
+    snprintf(name, sizeof name, "dropout p=%g fwd (exact)", p);
+    check(name, y, d_y, n, 0.0, 0.0, 0);
+    call_ok(kc_dropout_forward(d_x, NULL, d_x, p, seed, offset, n), "kc_dropout_forward in place");
+    snprintf(name, sizeof name, "dropout p=%g fwd in place, no mask", p);
+    check(name, y, d_x, n, 0.0, 0.0, 0);
+
+    float *g = hrand(n, -1, 1), *gx = hrand(n, -1, 1);
+    float *d_g = dput(g, n), *d_gx = dput(gx, n);
+    k_dropout_backward(gx, g, mask, p, seed, offset, n);
+    call_ok(kc_dropout_backward(d_gx, d_g, d_mask, p, seed, offset, n), "kc_dropout_backward");
+    k_dropout_backward(gx, g, NULL, p, seed, offset, n);
+    call_ok(kc_dropout_backward(d_gx, d_g, NULL, p, seed, offset, n),
+            "kc_dropout_backward recomputed mask");
+    call_ok(kc_dropout_backward(NULL, d_g, NULL, p, seed, offset, n), "kc_dropout_backward NULL");
+    snprintf(name, sizeof name, "dropout p=%g bwd mask+recomputed (exact)", p);
+    check(name, gx, d_gx, n, 0.0, 0.0, 0);
+    free(mask);
+}
+
+static void test_noise(size_t n, uint64_t seed, uint64_t offset)
+{
+    float *want = gc_zalloc(n), *d = dnew(n);
+    k_rand(want, n, seed, offset);
+    call_ok(kc_rand(d, n, seed, offset), "kc_rand");
+    check("rand (exact)", want, d, n, 0.0, 0.0, 0);
+    k_randn(want, n, seed, offset);
+    call_ok(kc_randn(d, n, seed, offset), "kc_randn");
+    check("randn (rtol 1e-6: libm last bits)", want, d, n, 1e-6, 1e-7, 0);
+}
+
+/* Loss and per-sample values are sums in double on both sides, in different orders:
+ * CHECK32. The gradient is elementwise (f32 formulas, fused multiply-adds on the GPU): CHECK32.
+ * A few elements have pred == target (the L1 slope at 0 is 0). */
+static void test_loss(k_loss_type type, int N, size_t M, int with_weight, int with_c)
+{
+    char name[96], tag[64];
+    const size_t n = (size_t)N * M;
+    snprintf(tag, sizeof tag, "%s N%d M%zu%s%s", k_loss_type_name(type), N, M,
+             with_weight ? " w" : "", with_c ? " c" : "");
+    float *p = hrand(n, -2, 2), *t = hrand(n, -2, 2);
+    for (size_t i = 0; i < n; i += 97)
+        t[i] = p[i];
+    float *w = with_weight ? hrand(N, 0.5f, 1.5f) : NULL, *c = with_c ? hrand(N, 0.05f, 0.3f) : NULL;
+    float loss, *per = gc_zalloc(N);
+    k_loss_forward(&loss, per, p, t, w, c, type, N, M);
+    float *d_p = dput(p, n), *d_t = dput(t, n), *d_w = w ? dput(w, N) : NULL;
+    float *d_c = c ? dput(c, N) : NULL, *d_loss = dnew(1), *d_per = dnew(N);
+    call_ok(kc_loss_forward(d_loss, d_per, d_p, d_t, d_w, d_c, type, N, M), "kc_loss_forward");
+    snprintf(name, sizeof name, "loss %s", tag);
+    CHECK32(name, &loss, d_loss, 1);
+    snprintf(name, sizeof name, "loss per-sample %s", tag);
+    CHECK32(name, per, d_per, N);
+    call_ok(kc_loss_forward(d_loss, NULL, d_p, d_t, d_w, d_c, type, N, M),
+            "kc_loss_forward NULL per_sample");
+    snprintf(name, sizeof name, "loss %s, no per-sample", tag);
+    CHECK32(name, &loss, d_loss, 1);
+
+    float dloss = 0.75f, *gp = hrand(n, -1, 1);
+    float *d_dloss = dput(&dloss, 1), *d_gp = dput(gp, n);
+    k_loss_backward(gp, &dloss, p, t, w, c, type, N, M);
+    call_ok(kc_loss_backward(d_gp, d_dloss, d_p, d_t, d_w, d_c, type, N, M), "kc_loss_backward");
+    call_ok(kc_loss_backward(NULL, d_dloss, d_p, d_t, d_w, d_c, type, N, M),
+            "kc_loss_backward NULL");
+    snprintf(name, sizeof name, "loss dpred %s", tag);
+    CHECK32(name, gp, d_gp, n);
+}
+
+static void test_loss_errors(void)
+{
+    float *d = dnew(4);
+    const int rc = kc_loss_forward(d, NULL, d, d, NULL, NULL, (k_loss_type)7, 1, 4);
+    const int ok = rc == -1 && strstr(kc_last_error(), "loss type") != NULL;
+    printf("%s loss refuses an unknown type (%s)\n", ok ? "ok  " : "FAIL", kc_last_error());
+    fails += !ok;
+}
+
 /* ---- mixed precision ---- */
 
 static void test_found_inf(void)
@@ -666,6 +907,31 @@ int main(void)
     test_attention(1, 33, 33, 1, 5, 1);
     test_attention(1, 20, 33, 1, 160, 0);
     test_attention(1, 70, 70, 2, 80, 1);
+
+    test_softmax(37, 77);
+    test_softmax(5, 1000);
+    test_softmax(3, 1);
+    test_softmax(2, 4099);
+    test_embedding(2, 77, 96, 11, 1);
+    test_embedding(3, 19, 33, 50, 0);
+    test_embedding(1, 5, 300, 3, 1);
+    test_embedding_bad_ids();
+    test_timestep(320, 1, 0.0f, 10000.0f);
+    test_timestep(257, 0, 1.0f, 10000.0f);
+    test_timestep(256, 1, 0.0f, 10000.0f);
+    test_dropout(0.3f, 10007, 1234, 77);
+    test_dropout(0.1f, 4099, 0xdeadbeefcafeULL, 0xfffffff0ULL);
+    test_dropout(0.0f, 1001, 5, 0);
+    test_dropout(1.0f, 1001, 5, 0);
+    test_noise(10007, 42, 0);
+    test_noise(4099, 0x123456789abcULL, 0xfffffff0ULL);
+    test_loss(K_LOSS_L2, 3, 3 * 17 * 19, 1, 0);
+    test_loss(K_LOSS_L2, 2, 4 * 64 * 64, 0, 0);
+    test_loss(K_LOSS_L1, 3, 3 * 17 * 19, 1, 0);
+    test_loss(K_LOSS_HUBER, 3, 3 * 17 * 19, 1, 1);
+    test_loss(K_LOSS_SMOOTH_L1, 4, 4 * 9 * 11, 0, 1);
+    test_loss(K_LOSS_HUBER, 2, 4 * 64 * 64, 1, 1);
+    test_loss_errors();
 
     test_found_inf();
     test_errors();

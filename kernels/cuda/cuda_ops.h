@@ -1,26 +1,29 @@
 /* cuda_ops.h — the CUDA versions (kc_*) of the kernel ops, plus GEMM and mixed precision.
  *
  * Plain C, no CUDA headers: the engine includes this when HAVE_CUDA. Every kc_<op> has the
- * arguments and semantics of the CPU op k_<op> in kernels/ops_dense.h / ops_attention.h
- * (the numerical reference, see tests/test_cuda_ops.c) but takes DEVICE pointers and returns
- * 0 on success, -1 on failure (kc_last_error() says why). As on the CPU: f32, row-major,
- * NCHW; backward accumulates (+=) into every gradient it is given; NULL gradients are
- * skipped; results are deterministic (fixed-order reductions, no atomics, deterministic
- * cuDNN algorithms). Work is queued on the default stream and is asynchronous to the host.
+ * arguments and semantics of the CPU op k_<op> in kernels/ops_dense.h, ops_attention.h
+ * or ops_loss.h (the numerical reference, see tests/test_cuda_ops.c) but takes DEVICE
+ * pointers and returns 0 on success, -1 on failure (kc_last_error() says why). As on the
+ * CPU: f32, row-major, NCHW; backward accumulates (+=) into every gradient it is given;
+ * NULL gradients are skipped; results are deterministic (fixed-order reductions, no atomics,
+ * deterministic cuDNN algorithms). Work is queued on the default stream and is asynchronous
+ * to the host.
  */
 #ifndef LORATTY_KERNELS_CUDA_OPS_H
 #define LORATTY_KERNELS_CUDA_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/cuda/cuda_backend.h"
 
 #ifdef __cplusplus
-extern "C" { /* the CPU headers are plain C too (for k_conv2d_dims, k_attn_dims) */
+extern "C" { /* the CPU headers are plain C too (k_conv2d_dims, k_attn_dims, k_loss_type) */
 #endif
 
 #include "kernels/ops_attention.h"
 #include "kernels/ops_dense.h"
+#include "kernels/ops_loss.h"
 
 /* Element types of device buffers. bf16/f16 are stored as 16-bit words (any 2-byte aligned
  * buffer); arithmetic on them always accumulates in f32. */
@@ -120,6 +123,45 @@ int kc_attention_forward(float *out, float *lse, const float *q, const float *k,
 int kc_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                           const float *k, const float *v, const float *out, const float *lse,
                           float *scratch, const k_attn_dims *a);
+
+/* ---- softmax over the last dimension (kernels/cuda/softmax.cu) ---- as k_softmax_*:
+ * inp, out [N, C], out may equal inp; one block per row. */
+int kc_softmax_forward(float *out, const float *inp, int N, int C);
+int kc_softmax_backward(float *dinp, const float *dout, const float *out, int N, int C);
+
+/* ---- token + position embedding (kernels/cuda/embedding.cu) ---- as k_embedding_*, ids on
+ * the device too. An id outside [0, V) gets a zero token row and the forward returns -1 with
+ * the error recorded; finding that out waits for the kernel (one synchronisation per call).
+ * The backward is deterministic without atomics and adds in the CPU's order. */
+int kc_embedding_forward(float *out, const int32_t *ids, const float *tok, const float *pos,
+                         int B, int T, int C, int V);
+int kc_embedding_backward(float *dtok, float *dpos, const float *dout, const int32_t *ids,
+                          int B, int T, int C, int V);
+
+/* ---- sinusoidal timestep embedding (kernels/cuda/timestep.cu) ---- as k_timestep_*: t [N]
+ * and out [N, dim] on the device, the rest host scalars. */
+int kc_timestep_embedding(float *out, const float *t, int N, int dim, int flip_sin_to_cos,
+                          float downscale_freq_shift, float max_period);
+int kc_timestep_embedding_sd(float *out, const float *t, int N, int dim);
+
+/* ---- dropout and noise (kernels/cuda/dropout.cu) ---- as k_dropout_* / k_randn / k_rand,
+ * with the same Philox streams (kernels/rng.h): masks, dropout outputs and uniforms equal the
+ * CPU's bit for bit; Gaussians agree to an ulp (double log/cos of another libm). mask is a
+ * device buffer of n bytes or NULL. k_dropout_keep is host-only: it needs no device. */
+int kc_dropout_forward(float *out, uint8_t *mask, const float *inp, float p, uint64_t seed,
+                       uint64_t offset, size_t n);
+int kc_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, float p,
+                        uint64_t seed, uint64_t offset, size_t n);
+int kc_randn(float *out, size_t n, uint64_t seed, uint64_t offset);
+int kc_rand(float *out, size_t n, uint64_t seed, uint64_t offset);
+
+/* ---- training losses (kernels/cuda/loss.cu) ---- as k_loss_*: loss, per_sample, dloss,
+ * weight and c are device buffers (weight, c, per_sample may be NULL as on the CPU). Sums in
+ * double, fixed order. An unknown type returns -1. */
+int kc_loss_forward(float *loss, float *per_sample, const float *pred, const float *target,
+                    const float *weight, const float *c, k_loss_type type, int N, size_t M);
+int kc_loss_backward(float *dpred, const float *dloss, const float *pred, const float *target,
+                     const float *weight, const float *c, k_loss_type type, int N, size_t M);
 
 /* ---- mixed precision (kernels/cuda/amp.cu) ----
  * Conversions round to nearest even; f32 -> f16 overflows to ±inf as torch's .half(). */
