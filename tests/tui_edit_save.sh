@@ -36,7 +36,7 @@ tui_keys q
 tui_wait 'EXITED=0'
 tui_start 100 30 p.toml
 tui_find network_dim
-tui_wait 'network_dim +\*!? +48 '
+tui_wait 'network_dim +\*!? +48( |$)'
 tui_find learning_rate
-tui_wait 'learning_rate +\*!? +(0\.0005|5e-0?4) '
+tui_wait 'learning_rate +\*!? +(0\.0005|5e-0?4)( |$)'
 echo "PASS"

@@ -14,19 +14,19 @@ tui_wait 'network_dim = 24'
 tui_set network_dim 0
 tui_wait 'Error: network_dim: .*0.*(range|between|least|>=)'
 tui_wait 'kept 24'
-tui_wait 'network_dim +\*!? +24 '
+tui_wait 'network_dim +\*!? +24( |$)'
 
 tui_set network_dropout 0.25
 tui_wait 'network_dropout = 0\.25'
 tui_set network_dropout 5
 tui_wait 'Error: network_dropout: .*5.*(range|between|most|<=)'
-tui_wait 'network_dropout +\*!? +0\.25 '
+tui_wait 'network_dropout +\*!? +0\.25( |$)'
 
 tui_set learning_rate 0.0003
 tui_wait 'learning_rate = 0\.0003'
 tui_set learning_rate abc
 tui_wait 'Error: learning_rate: .*(number|float)'
-tui_wait 'learning_rate +\*!? +0\.0003 '
+tui_wait 'learning_rate +\*!? +0\.0003( |$)'
 
 # nothing refused reached the file
 tui_keys s
