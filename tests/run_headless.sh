@@ -3,7 +3,8 @@
 # (tests/fixtures/checkpoint-sd1 with the configs of tests/fixtures/pipeline-sd1 beside it) and
 # four 64x64 demo images trained at 32x32:
 #  1. a 6-step run exits 0; the LoRA and the epoch save exist, load, have lora_unet_ tensors
-#     and the ss_* / modelspec.* metadata (checked key by key); events.jsonl has
+#     (UNet and text encoder: lora_unet_ and lora_te_ keys) and the ss_* / modelspec.*
+#     metadata (checked key by key); events.jsonl has
 #     start/progress/save/done;
 #  2. 3 steps + save_state_on_train_end, then resume to 6 steps, equals 6 steps straight
 #     (tensors byte for byte);
@@ -49,7 +50,7 @@ learning_rate = 0.001
 unet_lr = 0.001
 network_dim = 4
 network_alpha = 2.0
-network_train_unet_only = true
+text_encoder_lr = 0.0005
 optimizer_type = "AdamW"
 lr_scheduler = "constant"
 seed = 7
@@ -75,12 +76,13 @@ cat "$tmp/a.out"
 grep -q "step 6/6" "$tmp/a.out" || fail "no progress line for step 6/6"
 "$prog" --inspect "$tmp/out/a.safetensors" > "$tmp/inspect" 2>&1 || fail "--inspect"
 grep -q "lora_unet_" "$tmp/inspect" || fail "no lora_unet_ keys in --inspect"
+grep -q "lora_te_text_model_encoder_layers_0_self_attn_q_proj" "$tmp/inspect" || fail "no lora_te_ keys"
 grep -q "ss_network_dim" "$tmp/inspect" || fail "no ss_ metadata in --inspect"
 "$files" meta "$tmp/out/a.safetensors" ss_network_module=networks.lora ss_network_dim=4 \
     ss_network_alpha=2.0 ss_output_name=a ss_base_model_version=sd_v1 ss_v2=False \
     ss_num_train_images=8 ss_num_reg_images=0 ss_num_batches_per_epoch=4 ss_num_epochs=2 \
     ss_max_train_steps=6 ss_steps=6 ss_epoch=2 ss_lr_warmup_steps=0 ss_lr_scheduler=constant \
-    ss_learning_rate=0.001 ss_unet_lr=0.001 ss_seed=7 ss_cache_latents=True \
+    ss_learning_rate=0.001 ss_unet_lr=0.001 ss_text_encoder_lr=0.0005 ss_seed=7 ss_cache_latents=True \
     ss_gradient_accumulation_steps=1 ss_max_grad_norm=1.0 ss_prior_loss_weight=1.0 \
     ss_optimizer=torch.optim.adamw.AdamW ss_resolution="(32, 32)" ss_enable_bucket=False \
     ss_batch_size_per_device=2 ss_sd_model_name=model.safetensors ss_sd_model_hash=#8 \

@@ -3,3 +3,6 @@ check_PROGRAMS += tests/test_train_run_files
 tests_test_train_run_files_LDADD = $(TEST_LIBS)
 TESTS += tests/run_headless.sh
 EXTRA_DIST += tests/run_headless.sh
+check_PROGRAMS += tests/test_train_run
+TESTS += tests/test_train_run
+tests_test_train_run_LDADD = $(TEST_LIBS)

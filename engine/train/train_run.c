@@ -110,38 +110,46 @@ static int check_family(const train_run_settings *s, sd_model *m, error_info *er
     return 0;
 }
 
-/* One optimizer group per side, each tensor of each module as its own parameter. */
+/* One optimizer group per side (UNet, text encoder), each adapter tensor its own parameter,
+ * with sd-scripts' learning rates: unet_lr / text_encoder_lr, falling back to learning_rate
+ * (kohya_ss passes no 0 value, so 0 means unset). */
 static int build_optimizer(const train_run_settings *s, lora_network *net, optim **opt,
-                           double *base_lr, error_info *err)
+                           double base_lr[2], int *ngroups, error_info *err)
 {
-    size_t n = net->n_unet;
-    optim_param *ps = calloc(n * 2 + 1, sizeof *ps);
+    optim_param *ps = calloc(net->n_mods * 2 + 1, sizeof *ps);
     if (!ps)
         return error_set(err, NULL, 0, 0, NULL, "out of memory");
-    int np = 0;
-    for (size_t i = 0; i < n; i++) {
-        const network_module *mo = &net->mods[i];
-        optim_param *d = &ps[np++], *u = &ps[np++];
-        d->data = net->params + mo->down_off;
-        d->grad = net->grads + mo->down_off;
-        u->data = net->params + mo->up_off;
-        u->grad = net->grads + mo->up_off;
-        if (mo->conv) {
-            *d = (optim_param){d->data, d->grad, 4, {mo->rank, mo->in, mo->kernel, mo->kernel}};
-            *u = (optim_param){u->data, u->grad, 4, {mo->out, mo->rank, 1, 1}};
-        } else {
-            *d = (optim_param){d->data, d->grad, 2, {mo->rank, mo->in}};
-            *u = (optim_param){u->data, u->grad, 2, {mo->out, mo->rank}};
+    optim_group g[2];
+    int ng = 0, np = 0;
+    for (int side = 0; side < 2; side++) {
+        int first = np;
+        for (size_t i = 0; i < net->n_mods; i++) {
+            const network_module *mo = &net->mods[i];
+            if ((mo->te != 0) != side)
+                continue;
+            float *dd = net->params + mo->down_off, *ud = net->params + mo->up_off;
+            const float *dg = net->grads + mo->down_off, *ug = net->grads + mo->up_off;
+            if (mo->conv) {
+                ps[np++] = (optim_param){dd, dg, 4, {mo->rank, mo->in, mo->kernel, mo->kernel}};
+                ps[np++] = (optim_param){ud, ug, 4, {mo->out, mo->rank, 1, 1}};
+            } else {
+                ps[np++] = (optim_param){dd, dg, 2, {mo->rank, mo->in}};
+                ps[np++] = (optim_param){ud, ug, 2, {mo->out, mo->rank}};
+            }
         }
+        if (np == first)
+            continue;
+        double want = side ? s->text_encoder_lr : s->unet_lr;
+        base_lr[ng] = want > 0 ? want : s->learning_rate;
+        g[ng] = (optim_group){ps + first, np - first, base_lr[ng], -1.0};
+        ng++;
     }
-    /* sd-scripts: unet_lr falls back to learning_rate (kohya_ss passes no 0 value) */
-    double lr = s->unet_lr > 0 ? s->unet_lr : s->learning_rate;
     optim_config oc = s->optim;
     oc.lr = s->learning_rate;
-    optim_group g = {ps, np, lr, -1.0};
-    int rc = optim_create(&oc, &g, 1, opt, err);
+    int rc = ng ? optim_create(&oc, g, ng, opt, err)
+                : error_set(err, NULL, 0, 0, "network_dim", "the network has no modules to train");
     free(ps);
-    *base_lr = lr;
+    *ngroups = ng;
     return rc;
 }
 
@@ -167,6 +175,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     memset(&b, 0, sizeof b);
     trun_data d;
     memset(&d, 0, sizeof d);
+    trun_te te;
+    memset(&te, 0, sizeof te);
     train_step st;
     optim *opt = NULL;
     lora_metadata md = {0};
@@ -180,12 +190,6 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         goto out;
     if (check_family(s, m, err) != 0)
         goto out;
-    if (s->net.train_te)
-        {
-        error_set(err, NULL, 0, 0, "network_train_unet_only", "training the text encoder is not "
-                  "supported by this build yet; set network_train_unet_only = true");
-        goto out;
-    }
     m->prediction = s->want_v_param ? SD_PRED_V : SD_PRED_EPS;
     clip_model *tes[2] = {&m->te[0], &m->te[1]};
     if (network_create(&net, &s->net, &m->unet, tes, m->n_te, err) != 0)
@@ -210,11 +214,15 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if (train_step_init(&st, &so, &m->unet, &net, s->gradient_checkpointing, err) != 0)
         goto out;
     st_init = 1;
-    double base_lr = 0.0;
-    if (build_optimizer(s, &net, &opt, &base_lr, err) != 0)
+    double base_lr[2] = {0.0, 0.0};
+    int ngroups = 0;
+    if (build_optimizer(s, &net, &opt, base_lr, &ngroups, err) != 0)
+        goto out;
+    int te_train = s->net.train_te && m->n_te == 1;
+    if (te_train && trun_te_init(&te, m, b.max_batch, s->clip_skip, s->max_token_length, err) != 0)
         goto out;
     lr_schedule_options lo = s->lr;
-    lo.lr = base_lr;
+    lo.lr = base_lr[0];
     lo.max_train_steps = s->total_steps;
     if (lr_schedule_setup(&sched, &lo, err) != 0)
         goto out;
@@ -302,14 +310,21 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 size_t lp = (size_t)d.lc * (H / d.f) * (W / d.f);
                 for (int i = 0; i < bt.count; i++) {
                     if (trun_data_latent(&d, &bt.samples[i], buf.lat + i * lp, err) != 0 ||
-                        trun_data_context(&d, bt.samples[i].caption, buf.ctx + i * ctx_per, err) != 0)
+                        (!te_train &&
+                         trun_data_context(&d, bt.samples[i].caption, buf.ctx + i * ctx_per, err) != 0))
                         goto out;
                     buf.w[i] = bt.samples[i].loss_weight;
                 }
+                int T = d.T;
+                if (te_train && trun_te_forward(&te, &bt, buf.ctx, &T, err) != 0)
+                    goto out;
                 double loss;
-                if (train_step_run(&st, buf.lat, buf.ctx, bt.count, H / d.f, W / d.f, d.T, buf.w,
+                if (train_step_run(&st, buf.lat, buf.ctx, bt.count, H / d.f, W / d.f, T, buf.w,
                                    NULL, NULL, &loss, err) != 0)
                     goto out;
+                /* the U-Net's backward leaves d loss / d context in its activations */
+                if (te_train && isfinite(loss))
+                    trun_te_backward(&te, arena_get(&st.acts.arena, st.acts.dcontext_id));
                 if (step + 1 == nan_at)
                     loss = NAN;
                 if (!isfinite(loss)) {
@@ -325,8 +340,9 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 break;
             if (s->max_grad_norm > 0.0f)
                 train_clip_grad_norm(&net, s->max_grad_norm);
-            double lr = base_lr * lr_schedule_factor(&sched, step);
-            optim_set_lr(opt, 0, lr);
+            double factor = lr_schedule_factor(&sched, step);
+            for (int g = 0; g < ngroups; g++)
+                optim_set_lr(opt, g, base_lr[g] * factor);
             if (optim_step(opt, err) != 0)
                 goto out;
             network_zero_grad(&net);
@@ -386,6 +402,7 @@ out:
     if (st_init)
         train_step_free(&st);
     trun_data_free(&d);
+    trun_te_free(&te);
     batches_free(&b);
     network_free(&net);
     if (m) {

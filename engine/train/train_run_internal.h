@@ -31,6 +31,24 @@ int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info
 /* The context [T, D] of one caption. */
 int trun_data_context(trun_data *d, const char *caption, float *out, error_info *err);
 
+/* text conditioning with the text encoder's LoRA training (train_run_te.c) */
+typedef struct trun_te {
+    sd_model *m;
+    int clip_skip, max_token_length, windows, max_B, planned;
+    int32_t *ids;                /* [max_B · windows, 77] */
+    int *tmp;
+    float *dout;                 /* [max_B · windows, 77, hidden] */
+    int n, B;                    /* windows and sequences of the last forward */
+} trun_te;
+
+int trun_te_init(trun_te *t, sd_model *m, int max_B, int clip_skip, int max_token_length,
+                 error_info *err);
+void trun_te_free(trun_te *t);
+/* The joined context [B, T, D] of the batch's captions, activations kept for the backward. */
+int trun_te_forward(trun_te *t, const batch *bt, float *ctx, int *T, error_info *err);
+/* dctx [B, T, D] (the U-Net's context gradient) into the text encoder adapters. */
+void trun_te_backward(trun_te *t, const float *dctx);
+
 /* saving (train_run_save.c) */
 typedef struct trun_save {
     const train_run_settings *s;
