@@ -11,7 +11,8 @@
 #  3. SIGINT mid-run: exit 130, a loadable LoRA, done "stopped";
 #  4. a NaN loss (test hook) at step 2: exit 1, the message names the step;
 #  5. an unreadable image is skipped with a message; an empty data folder is refused (exit 2)
-#     with the folder convention explained.
+#     with the folder convention explained; an output_dir that cannot be created is refused
+#     (exit 2) before training.
 top=${top_srcdir:-.}
 src=$(cd "$top" && pwd)
 prog=${LORATTY:-${top_builddir:-.}/loratty}
@@ -143,6 +144,11 @@ printf 'not a png' > "$tmp/img/2_zqx ring/broken.png"
 preset e 2
 "$prog" --run "$tmp/e.toml" > "$tmp/e.out" 2>&1 || { cat "$tmp/e.out"; fail "run with a broken image"; }
 grep -q "broken.png" "$tmp/e.out" || { cat "$tmp/e.out"; fail "the broken image is not named"; }
+sed -e "s|^output_dir = .*|output_dir = \"$tmp/e.toml/out\"|" "$tmp/e.toml" > "$tmp/g.toml"
+"$prog" --run "$tmp/g.toml" > "$tmp/g.out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] || { cat "$tmp/g.out"; fail "unwritable output_dir: exit $rc, want 2"; }
+grep -q "output folder" "$tmp/g.out" || { cat "$tmp/g.out"; fail "no output folder message"; }
 rm -f "$tmp/img/2_zqx ring"/*
 preset f 2
 "$prog" --run "$tmp/f.toml" > "$tmp/f.out" 2>&1
