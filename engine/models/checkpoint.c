@@ -373,6 +373,10 @@ static ckpt_family folder_family(const char *root, bool *v_hint, char *text, siz
         family = CKPT_SD2;
     else if (ctx == 768)
         family = CKPT_SD1;
+    else if (cls && strcmp(cls, "StableDiffusionXLPipeline") == 0 && json_object_get(index, "text_encoder_2"))
+        family = CKPT_SDXL;   /* a model of other widths (a small or test model): trust the pipeline */
+    else if (cls && strcmp(cls, "StableDiffusionPipeline") == 0)
+        family = unet && json_is_true(json_object_get(unet, "use_linear_projection")) ? CKPT_SD2 : CKPT_SD1;
     bool ok = family == CKPT_SD1 || family == CKPT_SD2 || family == CKPT_SDXL;
     if (family == CKPT_SD2)
         snprintf(text, size, "SD 2.x diffusers folder (%s)", *v_hint ? "v-prediction per its scheduler: set "
