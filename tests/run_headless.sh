@@ -9,6 +9,7 @@
 #  2. 3 steps + save_state_on_train_end, then resume to 6 steps, equals 6 steps straight
 #     (tensors byte for byte);
 #  3. SIGINT mid-run: exit 130, a loadable LoRA, done "stopped";
+#     The control FIFO: pause, resume, save (a step save appears), stop (exit 130).
 #  4. a NaN loss (test hook) at step 2: exit 1, the message names the step;
 #  5. an unreadable image is skipped with a message; an empty data folder is refused (exit 2)
 #     with the folder convention explained; an output_dir that cannot be created is refused
@@ -130,6 +131,32 @@ cat "$tmp/c.out" | tail -3
 [ -f "$tmp/out/c-state/state.json" ] || fail "stopped run with save_state: no state"
 ev=$(ls "$tmp"/state/loratty/runs/*-c/events.jsonl)
 grep -q '"status":"stopped"' "$ev" || fail "done is not stopped"
+
+# --- 3b. the control FIFO: pause, resume, save now, stop ----------------------------------
+preset h 5000
+"$prog" --run "$tmp/h.toml" > "$tmp/h.out" 2>&1 &
+pid=$!
+i=0
+while ! grep -q "^step" "$tmp/h.out" 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 300 ] || { kill -9 $pid; fail "no progress within 30 s"; }
+    sleep 0.1
+done
+fifo=$(ls "$tmp"/state/loratty/runs/*-h/control)
+echo pause > "$fifo"
+sleep 0.5
+echo resume > "$fifo"
+echo save > "$fifo"
+i=0
+while ! ls "$tmp"/out/h-step*.safetensors > /dev/null 2>&1; do
+    i=$((i + 1)); [ $i -lt 100 ] || { kill -9 $pid; fail "save via the FIFO wrote no file"; }
+    sleep 0.1
+done
+echo stop > "$fifo"
+wait $pid
+rc=$?
+[ "$rc" -eq 130 ] || { tail -5 "$tmp/h.out"; fail "stop via the FIFO: exit $rc, want 130"; }
+grep -q "paused" "$tmp/h.out" || fail "no pause message"
+"$files" meta "$tmp/out/h.safetensors" ss_network_dim=4 || fail "FIFO-stopped run's LoRA"
 
 # --- 4. NaN ---------------------------------------------------------------------------------
 preset d 6
