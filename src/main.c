@@ -306,6 +306,25 @@ static void run_hook_saved(void *ctx, const char *path, const char *kind, long l
     fflush(stdout);
 }
 
+static void run_hook_sampled(void *ctx, const char *path, const char *prompt, long long step)
+{
+    events_event *e = malloc(sizeof *e);
+    if (e) {
+        events_init(e, EVENTS_SAMPLE);
+        snprintf(e->path, sizeof e->path, "%s", path);
+        snprintf(e->prompt, sizeof e->prompt, "%s", prompt);
+        e->step = step;
+        events_write(&run_events, e, NULL);
+        free(e);
+    }
+    run_ctx *r = ctx;
+    if (r->progress_shown && r->tty)
+        fputc('\n', stdout);
+    r->progress_shown = false;
+    printf("sample %s\n", path);
+    fflush(stdout);
+}
+
 typedef struct run_md_ctx {
     const config *cfg;
     const plan *p;
@@ -342,8 +361,7 @@ static train_control run_hook_control(void *ctx)
             } else if (!strcmp(cmd, "save"))
                 return TRAIN_SAVE_NOW;
             else if (!strcmp(cmd, "sample"))
-                run_hook_log(ctx, "warning", "sample images during training are not supported by "
-                             "this build yet");
+                return TRAIN_SAMPLE_NOW;
             continue;
         }
         if (!paused)
@@ -373,8 +391,8 @@ static int run_train(const config *cfg, const plan *p, const char *run_dir)
     for (size_t i = 0; i < p->data.note_count; i++)
         run_hook_log(&r, "warning", p->data.notes[i]);
     run_md = (run_md_ctx){cfg, p};
-    train_run_hooks h = {&r, run_hook_log, run_hook_progress, run_hook_saved, run_hook_metadata,
-                         run_hook_control};
+    train_run_hooks h = {&r, run_hook_log, run_hook_progress, run_hook_saved, run_hook_sampled,
+                         run_hook_metadata, run_hook_control};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = run_on_signal;

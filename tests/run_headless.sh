@@ -8,6 +8,8 @@
 #     start/progress/save/done;
 #  2. 3 steps + save_state_on_train_end, then resume to 6 steps, equals 6 steps straight
 #     (tensors byte for byte);
+#     Sample images every 3 steps: 4 PNGs with sd-scripts' names, sample events, and the
+#     LoRA equals the run without samples.
 #  3. SIGINT mid-run: exit 130, a loadable LoRA, done "stopped";
 #     The control FIFO: pause, resume, save (a step save appears), stop (exit 130).
 #  4. a NaN loss (test hook) at step 2: exit 1, the message names the step;
@@ -32,7 +34,7 @@ for i in 01 02 03 04; do
     cp "$src/share/demo/img/10_zqx/zqx_$i.png" "$src/share/demo/img/10_zqx/zqx_$i.txt" "$tmp/img/2_zqx ring/"
 done
 
-# preset NAME STEPS [extra TOML lines for [advanced]]
+# preset NAME STEPS [extra TOML lines for [advanced]] [extra lines after [loratty]]
 preset() {
     cat > "$tmp/$1.toml" <<EOF
 [model]
@@ -64,6 +66,7 @@ $3
 
 [loratty]
 lr_warmup = 0
+$4
 EOF
 }
 
@@ -112,6 +115,23 @@ preset a 6
 rm -f "$tmp/out/a.safetensors"
 "$prog" --run "$tmp/a.toml" > /dev/null 2>&1 || fail "second run a"
 "$files" same "$tmp/out/a.safetensors" "$tmp/out/b.safetensors" || fail "resume differs from a straight run"
+
+# --- 2b. sample images every 3 steps; they do not change the training --------------------
+preset s 6 "" 'sample_prompts = """
+# a comment
+zqx ring --w 32 --h 32 --s 3 --d 5
+zqx ring on a table --n blurry --w 40 --h 28 --s 2 --l 1 --ss ddim
+"""
+
+[samples]
+sample_every_n_steps = 3'
+"$prog" --run "$tmp/s.toml" > "$tmp/s.out" 2>&1 || { cat "$tmp/s.out"; fail "run with samples"; }
+n=$(ls "$tmp"/out/sample/s_00000[36]_0[01]_*.png | wc -l)
+[ "$n" -eq 4 ] || { ls "$tmp/out/sample"; fail "$n sample images, want 4"; }
+ls "$tmp"/out/sample/s_000003_00_*_5.png > /dev/null || fail "no seed suffix on a --d sample"
+ev=$(ls "$tmp"/state/loratty/runs/*-s/events.jsonl)
+[ "$(grep -c '"type":"sample"' "$ev")" -eq 4 ] || fail "want 4 sample events"
+"$files" same "$tmp/out/a.safetensors" "$tmp/out/s.safetensors" || fail "sampling changed the training"
 
 # --- 3. SIGINT mid-run ----------------------------------------------------------------------
 preset c 5000 "save_state = true"

@@ -277,6 +277,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     *usage_error = 0;
 
     trun_save sv = {s, h, &net, opt, &md};
+    trun_sample_ctx sc = {s, h, m, &net, opt, &st};
     long long step = prog.step, done_epochs = prog.epoch;
     size_t pos = (size_t)prog.data_position;
     int stopped = 0, nan_at = nan_hook_step();
@@ -365,16 +366,25 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                     (s->save_state && trun_save_state(&sv, 2, step, &now, err) != 0))
                     goto out;
             }
+            /* sd-scripts: sample_every_n_epochs wins over sample_every_n_steps */
+            if (!s->sample_every_n_epochs && s->sample_every_n_steps > 0 &&
+                step % s->sample_every_n_steps == 0 && trun_sample(&sc, step, ep, 0, err) != 0)
+                goto out;
             train_control c = h->control ? h->control(h->ctx) : TRAIN_CONTINUE;
             if (c == TRAIN_STOP)
                 stopped = 1;
             else if (c == TRAIN_SAVE_NOW && trun_save_lora(&sv, 2, step, step, ep, err) != 0)
+                goto out;
+            else if (c == TRAIN_SAMPLE_NOW && trun_sample(&sc, step, ep, 0, err) != 0)
                 goto out;
         }
         if (stopped || !end)
             break;
         done_epochs = ep;
         pos = 0;
+        if (s->sample_every_n_epochs > 0 && ep % s->sample_every_n_epochs == 0 &&
+            trun_sample(&sc, step, ep, 1, err) != 0)
+            goto out;
         if (s->save_every_n_epochs > 0 && ep % s->save_every_n_epochs == 0 && ep < s->epochs) {
             train_progress now = {step, ep, 0, s->seed, st.rng_offset};
             if (trun_save_lora(&sv, 1, ep, step, ep, err) != 0 ||

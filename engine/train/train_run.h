@@ -11,8 +11,9 @@
  *
  * The caller sees the run through hooks: progress after each optimizer step, saves, log lines,
  * and a control poll between steps (stop / pause / save now). Files: train_run.c (setup and the
- * loop), train_run_data.c (latents and text conditioning), train_run_save.c (saves, pruning,
- * state, disk check), train_run_config.c (settings from a loratty config), train_metadata.c
+ * loop), train_run_data.c (latents and text conditioning), train_run_te.c (text encoder
+ * training), train_run_sample.c (sample images), train_run_save.c (saves, pruning, state, disk
+ * check), train_run_config.c (settings from a loratty config), train_metadata.c
  * (the ss_* and modelspec.* metadata). */
 #ifndef LORATTY_TRAIN_RUN_H
 #define LORATTY_TRAIN_RUN_H
@@ -72,6 +73,11 @@ typedef struct train_run_settings {
     int save_last_n_epochs_state, save_last_n_steps_state;
     int save_state, save_state_on_train_end;
     const char *resume;                  /* a state folder, or NULL */
+
+    /* sample images */
+    const char *sample_prompts;          /* the prompts' text, one per line; NULL or "": none */
+    const char *sample_sampler;
+    int sample_every_n_steps, sample_every_n_epochs;
 } train_run_settings;
 
 /* What the run knows once set up, for the metadata and the first log lines. */
@@ -94,6 +100,7 @@ typedef enum train_control {
     TRAIN_CONTINUE = 0,
     TRAIN_STOP,          /* save (and state with save_state), then return TRAIN_RUN_STOPPED */
     TRAIN_SAVE_NOW,      /* save the LoRA now (a step save), then go on */
+    TRAIN_SAMPLE_NOW,    /* draw the sample prompts now, then go on */
 } train_control;
 
 typedef struct train_run_hooks {
@@ -101,6 +108,7 @@ typedef struct train_run_hooks {
     void (*log)(void *ctx, const char *level, const char *text);
     void (*progress)(void *ctx, const train_run_progress *p);
     void (*saved)(void *ctx, const char *path, const char *kind, long long step);
+    void (*sampled)(void *ctx, const char *path, const char *prompt, long long step);
     /* fills md with everything that does not change during the run */
     int (*metadata)(void *ctx, const train_run_info *info, lora_metadata *md, error_info *err);
     /* polled between optimizer steps; may block while paused */

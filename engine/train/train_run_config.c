@@ -146,5 +146,9 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->save_state = config_bool(cfg, "save_state");
     s->save_state_on_train_end = config_bool(cfg, "save_state_on_train_end");
     s->resume = opt_path(cfg, "resume");
+    s->sample_prompts = config_string(cfg, "sample_prompts");
+    s->sample_sampler = config_string(cfg, "sample_sampler");
+    s->sample_every_n_steps = (int)config_int(cfg, "sample_every_n_steps");
+    s->sample_every_n_epochs = (int)config_int(cfg, "sample_every_n_epochs");
     return 0;
 }

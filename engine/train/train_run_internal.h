@@ -49,6 +49,19 @@ int trun_te_forward(trun_te *t, const batch *bt, float *ctx, int *T, error_info 
 /* dctx [B, T, D] (the U-Net's context gradient) into the text encoder adapters. */
 void trun_te_backward(trun_te *t, const float *dctx);
 
+/* sample images (train_run_sample.c) */
+typedef struct trun_sample_ctx {
+    const train_run_settings *s;
+    const train_run_hooks *h;
+    sd_model *m;
+    lora_network *net;
+    optim *opt;
+    const train_step *st;
+} trun_sample_ctx;
+
+/* Draws every prompt of sample_prompts (nothing when empty); by_epoch picks the file tag. */
+int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoch, error_info *err);
+
 /* saving (train_run_save.c) */
 typedef struct trun_save {
     const train_run_settings *s;
