@@ -10,6 +10,7 @@
 #     (tensors byte for byte);
 #     Sample images every 3 steps: 4 PNGs with sd-scripts' names, sample events, and the
 #     LoRA equals the run without samples.
+#     cache_latents_to_disk writes the cache files, reads them back, and trains the same LoRA.
 #  3. SIGINT mid-run: exit 130, a loadable LoRA, done "stopped";
 #     The control FIFO: pause, resume, save (a step save appears), stop (exit 130).
 #  4. a NaN loss (test hook) at step 2: exit 1, the message names the step;
@@ -132,6 +133,15 @@ ls "$tmp"/out/sample/s_000003_00_*_5.png > /dev/null || fail "no seed suffix on 
 ev=$(ls "$tmp"/state/loratty/runs/*-s/events.jsonl)
 [ "$(grep -c '"type":"sample"' "$ev")" -eq 4 ] || fail "want 4 sample events"
 "$files" same "$tmp/out/a.safetensors" "$tmp/out/s.safetensors" || fail "sampling changed the training"
+
+# --- 2c. cache_latents_to_disk: written, then read back; the same LoRA as the memory cache --
+preset k 6
+sed -i 's/^cache_latents = true/cache_latents_to_disk = true/' "$tmp/k.toml"
+"$prog" --run "$tmp/k.toml" > "$tmp/k.out" 2>&1 || { cat "$tmp/k.out"; fail "run with the disk cache"; }
+[ "$(ls "$tmp/img/2_zqx ring/"*_32x32.loratty-latents | wc -l)" -eq 4 ] || fail "no latent cache files"
+"$files" same "$tmp/out/a.safetensors" "$tmp/out/k.safetensors" || fail "disk cache (written) differs"
+"$prog" --run "$tmp/k.toml" > "$tmp/k.out" 2>&1 || { cat "$tmp/k.out"; fail "run from the disk cache"; }
+"$files" same "$tmp/out/a.safetensors" "$tmp/out/k.safetensors" || fail "disk cache (read) differs"
 
 # --- 3. SIGINT mid-run ----------------------------------------------------------------------
 preset c 5000 "save_state = true"

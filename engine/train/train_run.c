@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/data/latent_cache.h"
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -207,6 +209,13 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if (trun_data_init(&d, m, &b, s->cache_latents, s->interp, s->seed, s->clip_skip,
                        s->max_token_length, err) != 0)
         goto out;
+    if (s->cache_latents_to_disk) {
+        d.to_disk = 1;
+        d.flip_aug = s->batch.flip_aug;
+        if (latent_vae_identity(s->vae_path && s->vae_path[0] ? s->vae_path : s->model_path,
+                                d.vae_identity, sizeof d.vae_identity, err) != 0)
+            goto out;
+    }
     train_step_options so = s->step;
     so.grad_accum = s->grad_accum;
     so.seed = s->seed;

@@ -6,7 +6,9 @@
  * the image id, so it is the same whether it comes from the cache or is encoded again; with
  * cache_latents each pair is encoded once, on first use, and kept in memory. Text
  * conditioning is computed once per distinct caption while the text encoder is frozen
- * (sd-scripts' cache_text_encoder_outputs gives the same numbers). */
+ * (sd-scripts' cache_text_encoder_outputs gives the same numbers). With cache_latents_to_disk
+ * the pairs go through engine/data's latent cache (a file beside each image, both flips when
+ * flip_aug), encoded by the same sampler, so memory and disk caching give the same latents. */
 #include "engine/train/train_run_internal.h"
 
 #include <math.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "engine/data/image_load.h"
+#include "engine/data/latent_cache.h"
 #include "kernels/ops_attention.h"
 
 #define LATENT_NOISE_SALT 0x6c6174656e747321ull   /* a stream apart from the training noise */
@@ -85,6 +88,25 @@ void trun_data_free(trun_data *d)
     memset(d, 0, sizeof *d);
 }
 
+/* latent_dist.sample() of chw [3, H, W] for the (image, flip) pair `key`, unscaled. */
+static int vae_sample(trun_data *d, const float *chw, int H, int W, uint64_t key, float *out,
+                      error_info *err)
+{
+    size_t n = (size_t)d->lc * (H / d->f) * (W / d->f);
+    k_randn(d->noise, n, d->seed ^ LATENT_NOISE_SALT, key << 32);
+    if (vae_encode(&d->m->vae, chw, d->noise, 1, H, W, err) != 0)
+        return -1;
+    memcpy(out, d->m->vae.sample, n * sizeof(float));
+    return 0;
+}
+
+static void scale(const trun_data *d, float *x, size_t n)
+{
+    float sf = d->m->scaling_factor;
+    for (size_t i = 0; i < n; i++)
+        x[i] = isnan(x[i]) ? 0.0f : x[i] * sf;
+}
+
 static int encode(trun_data *d, const batch_sample *s, float *out, error_info *err)
 {
     image_rgb8 img = {0};
@@ -95,16 +117,40 @@ static int encode(trun_data *d, const batch_sample *s, float *out, error_info *e
     if (rc != 0)
         return -1;
     int W = s->place.bucket.width, H = s->place.bucket.height;
-    size_t n = (size_t)d->lc * (H / d->f) * (W / d->f);
     uint64_t key = (uint64_t)s->image_id * 2 + (s->place.flip ? 1 : 0);
-    k_randn(d->noise, n, d->seed ^ LATENT_NOISE_SALT, key << 32);
-    if (vae_encode(&d->m->vae, d->chw, d->noise, 1, H, W, err) != 0)
+    if (vae_sample(d, d->chw, H, W, key, out, err) != 0)
         return -1;
-    float sf = d->m->scaling_factor;
-    for (size_t i = 0; i < n; i++) {
-        float v = d->m->vae.sample[i];
-        out[i] = isnan(v) ? 0.0f : v * sf;
-    }
+    scale(d, out, (size_t)d->lc * (H / d->f) * (W / d->f));
+    return 0;
+}
+
+/* latent_cache's encoder: the first call of an image is its unflipped crop, the second the
+ * flipped one */
+static int cache_encode(void *ctx, const float *chw, int H, int W, float *latents, error_info *err)
+{
+    trun_data *d = ctx;
+    return vae_sample(d, chw, H, W, d->cache_key++, latents, err);
+}
+
+static int from_disk_cache(trun_data *d, const batch_sample *s, error_info *err)
+{
+    latent_encoder enc = {cache_encode, d, d->lc, d->f, ""};
+    snprintf(enc.identity, sizeof enc.identity, "%s", d->vae_identity);
+    image_placement place = s->place;
+    place.flip = false;
+    latent_entry e = {0};
+    d->cache_key = (uint64_t)s->image_id * 2;
+    if (latent_cache_get(&enc, s->image_path, &place, d->interp, d->flip_aug, true, &e, err) != 0)
+        return -1;
+    size_t n = (size_t)e.channels * e.h * e.w;
+    float *pair[2] = {e.latents, e.flipped};
+    for (int k = 0; k < 2; k++)
+        if (pair[k]) {
+            scale(d, pair[k], n);
+            d->latents[s->image_id * 2 + k] = pair[k];
+        }
+    e.latents = e.flipped = NULL;
+    latent_entry_free(&e);
     return 0;
 }
 
@@ -115,6 +161,13 @@ int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info
     if (!d->cache)
         return encode(d, s, out, err);
     size_t key = s->image_id * 2 + (s->place.flip ? 1 : 0);
+    if (!d->latents[key] && d->to_disk) {
+        if (from_disk_cache(d, s, err) != 0)
+            return -1;
+        if (!d->latents[key])
+            return error_set(err, s->image_path, 0, 0, NULL, "the latent cache has no %s latents",
+                             s->place.flip ? "flipped" : "unflipped");
+    }
     if (!d->latents[key]) {
         float *l = malloc(n * sizeof(float));
         if (!l)

@@ -12,6 +12,9 @@ typedef struct trun_data {
     resize_interp interp;
     uint64_t seed;
     int cache, clip_skip, max_token_length;
+    int to_disk, flip_aug;       /* cache_latents_to_disk through engine/data/latent_cache.h */
+    char vae_identity[256];
+    uint64_t cache_key;
     int f, lc;                   /* VAE downscale, latent channels */
     float *chw, *noise;          /* one image, one latent's noise */
     float **latents;             /* [image id · 2 + flip] when cached */
