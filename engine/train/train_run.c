@@ -87,8 +87,8 @@ static const char *find_config_dir(const char *model, char *buf, size_t size)
 
 static int check_family(const train_run_settings *s, sd_model *m, error_info *err)
 {
-    static const char *const names[] = {[CKPT_SD1] = "SD 1.x", [CKPT_SD2] = "SD 2.x",
-                                        [CKPT_SDXL] = "SDXL"};
+    static const char *const names[] = {[CKPT_SD1] = "an SD 1.x", [CKPT_SD2] = "an SD 2.x",
+                                        [CKPT_SDXL] = "an SDXL"};
     const char *fam = m->family == CKPT_SD1 || m->family == CKPT_SD2 || m->family == CKPT_SDXL
                           ? names[m->family] : "an unsupported kind of";
     if (s->want_sdxl && m->family != CKPT_SDXL)
@@ -370,7 +370,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 h->progress(h->ctx, &p);
             }
             train_progress now = {step, ep - 1, (long long)pos, s->seed, st.rng_offset};
-            if (s->save_every_n_steps > 0 && step % s->save_every_n_steps == 0 && step < s->total_steps) {
+            /* sd-scripts saves at every n-th step, the last one too (epochs: not the last) */
+            if (s->save_every_n_steps > 0 && step % s->save_every_n_steps == 0) {
                 if (trun_save_lora(&sv, 2, step, step, ep, err) != 0 ||
                     (s->save_state && trun_save_state(&sv, 2, step, &now, err) != 0))
                     goto out;
