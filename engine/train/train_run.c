@@ -41,9 +41,9 @@ static long long rss_bytes(void)
     return rss * sysconf(_SC_PAGESIZE);
 }
 
-static void logf_(const train_run_hooks *h, const char *level, const char *fmt, ...)
+static void run_log(const train_run_hooks *h, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void logf_(const train_run_hooks *h, const char *level, const char *fmt, ...)
+static void run_log(const train_run_hooks *h, const char *level, const char *fmt, ...)
 {
     if (!h->log)
         return;
@@ -197,7 +197,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if (network_create(&net, &s->net, &m->unet, tes, m->n_te, err) != 0)
         goto out;
     if (s->net.weights_path && s->net.weights_path[0])
-        logf_(h, "info", "continuing from the LoRA weights in %s", s->net.weights_path);
+        run_log(h, "info", "continuing from the LoRA weights in %s", s->net.weights_path);
     network_attach(&net);
     sd_model_adapters_changed(m);
     if (batches_init(&b, s->data, &s->batch, s->seed, err) != 0)
@@ -247,7 +247,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
             goto out;
         }
         st.rng_offset = prog.rng_offset;
-        logf_(h, "info", "resumed from %s at step %lld (epoch %lld, batch %lld)", s->resume,
+        run_log(h, "info", "resumed from %s at step %lld (epoch %lld, batch %lld)", s->resume,
               prog.step, prog.epoch + 1, prog.data_position);
     }
 
@@ -263,7 +263,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         saves += s->total_steps / s->save_every_n_steps;
     if (trun_check_output(s, info.lora_file_bytes, saves, err) != 0)
         goto out;
-    logf_(h, "info", "%s model %s, %zu LoRA modules (%zu parameters), %zu images, %lld steps",
+    run_log(h, "info", "%s model %s, %zu LoRA modules (%zu parameters), %zu images, %lld steps",
           m->family == CKPT_SD2 ? "SD 2.x" : "SD 1.x", m->name, net.n_mods, net.n_params,
           b.image_count, s->total_steps);
 
