@@ -105,6 +105,16 @@ int config_validate(const config *cfg, error_info *err)
                  config_int(cfg, "min_timestep"), config_int(cfg, "max_timestep"));
         return rule_error(cfg, "min_timestep", err, "%s", detail);
     }
+    /* sd-scripts refuses warmup for the schedules that have none */
+    const char *scheduler = config_string(cfg, "lr_scheduler");
+    if ((strcmp(scheduler, "constant") == 0 || strcmp(scheduler, "adafactor") == 0)
+        && (config_float(cfg, "lr_warmup") > 0 || config_int(cfg, "lr_warmup_steps") > 0)) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "lr_scheduler %s has no warmup: set lr_warmup and lr_warmup_steps "
+                 "to 0, or use constant_with_warmup", scheduler);
+        return rule_error(cfg, config_int(cfg, "lr_warmup_steps") > 0 ? "lr_warmup_steps" : "lr_warmup",
+                          err, "%s", detail);
+    }
     if (config_bool(cfg, "network_train_unet_only") && config_bool(cfg, "network_train_text_encoder_only"))
         return rule_error(cfg, "network_train_text_encoder_only", err, "%s",
                           "network_train_unet_only and network_train_text_encoder_only exclude each other");

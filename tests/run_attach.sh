@@ -1,8 +1,8 @@
 #!/bin/sh
 # run_attach.sh — runs and the run monitor, as a user sees them:
 #  1. `loratty --run PRESET --run-dir DIR` on the demo data set (a copied preset with a temp
-#     output_dir) ends right after validation, since this build's engine cannot train yet,
-#     and `--list-runs` shows the run as failed with the engine's message;
+#     output_dir and no base model) fails when it loads the model, and `--list-runs` shows
+#     the run as failed with the loader's message;
 #  2. the monitor replays a recorded 200-step run (tests/fixtures/runs/recorded) through
 #     `loratty --attach NAME` at 80x24 and 100x30: step counter, plot axes, the save line and
 #     the log tail are on screen; q leaves it; killing the tmux session and attaching again
@@ -21,7 +21,7 @@ mkdir -p "$dir"
 XDG_STATE_HOME=$state "$TUI_PROG" --run "$TUI_TMP/demo.toml" --run-dir "$dir" \
     >"$TUI_TMP/run.out" 2>&1
 rc=$?
-[ "$rc" -ne 0 ] || { echo "FAIL: --run succeeded without an engine"; exit 1; }
+[ "$rc" -ne 0 ] || { echo "FAIL: --run succeeded without a model"; exit 1; }
 grep -q '"type":"start"' "$dir/events.jsonl" || { echo "FAIL: no start event"; cat "$dir/events.jsonl"; exit 1; }
 grep -q '"type":"done".*"status":"failed"' "$dir/events.jsonl" || { echo "FAIL: no failed done event"; exit 1; }
 [ -p "$dir/control" ] || { echo "FAIL: no control FIFO"; exit 1; }
@@ -29,7 +29,7 @@ grep -q '"type":"done".*"status":"failed"' "$dir/events.jsonl" || { echo "FAIL: 
 XDG_STATE_HOME=$state "$TUI_PROG" --list-runs > "$TUI_TMP/list" 2>&1 || { echo "FAIL: --list-runs"; exit 1; }
 cat "$TUI_TMP/list"
 grep -Eq '^20250101-000000-zqx-demo +failed +0/120 ' "$TUI_TMP/list" || { echo "FAIL: run not listed as failed"; exit 1; }
-grep -q "engine" "$TUI_TMP/list" || { echo "FAIL: the engine's message is not listed"; exit 1; }
+grep -q "stable-diffusion-v1-5: cannot open" "$TUI_TMP/list" || { echo "FAIL: the loader's message is not listed"; exit 1; }
 
 # --- 2. the monitor over a recorded run ----------------------------------------------------
 rstate=$TUI_TMP/rstate

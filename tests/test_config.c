@@ -79,6 +79,12 @@ static void test_cross_field_rules(void **state)
     config_set(&cfg, "sdxl=true", &err);
     config_set(&cfg, "resolution=1024,1024", &err);
     assert_int_equal(config_validate(&cfg, &err), 0);    /* SDXL allows 32 */
+    config_set(&cfg, "resolution=1024,1024", &err);
+    config_set(&cfg, "lr_scheduler=constant", &err);
+    assert_int_equal(config_validate(&cfg, &err), -1);   /* GUI default warmup 10 % */
+    assert_non_null(strstr(err.message, "has no warmup"));
+    config_set(&cfg, "lr_warmup=0", &err);
+    assert_int_equal(config_validate(&cfg, &err), 0);
     config_set(&cfg, "resolution=1024x1024", &err);
     assert_int_equal(config_validate(&cfg, &err), -1);
     assert_non_null(strstr(err.message, "W,H"));

@@ -163,8 +163,6 @@ static void test_split(void **state)
             fail_msg("%s: dataset-only keys have no GUI field", p->name);
         if ((p->flags & PARAM_SDXL_ONLY) && (!p->applies_when || !strstr(p->applies_when, "sdxl")))
             fail_msg("%s: SDXL-only but applies_when does not say so", p->name);
-        if (p->support == SUPPORT_YES)
-            fail_msg("%s: the engine supports nothing yet", p->name);
     }
     /* the names kohya_ss turns into something else */
     assert_string_equal(params_find_kohya("optimizer")->name, "optimizer_type");
