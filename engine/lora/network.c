@@ -1,71 +1,80 @@
 /* network.c — building a LoRA network over the models' injection points: which modules
  * (sd-scripts' target rules), their ranks and alphas, the initialisation, continuing from a
  * file, and sd-scripts' max-norm regularisation. See network.h. */
-#include "engine/lora/network.h"
+#include "engine/lora/network_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/safetensors.h"
+#include "engine/lora/lycoris.h"
 #include "kernels/rng.h"
 
 enum { NETWORK_RNG_INIT = 3 };   /* rng purpose tag: distinct from dropout (1) and noise (2) */
 
-void network_options_init(network_options *o)
+/* Sizes of a module's factors, in parameter order (LoRA: down, up). */
+static void module_sizes(network_module *m, int factor, int decompose_both, size_t sizes[4])
 {
-    memset(o, 0, sizeof *o);
-    o->dim = 4;
-    o->alpha = 1.0f;
-    o->conv_alpha = 1.0f;
-    o->multiplier = 1.0f;
-    o->train_unet = o->train_te = 1;
+    size_t cols = (size_t)m->in * m->kernel * m->kernel;
+    memset(sizes, 0, 4 * sizeof *sizes);
+    if (m->adapter.kind == LORA_KIND_LOHA)
+        loha_sizes(m->out, cols, m->rank, sizes);
+    else if (m->adapter.kind == LORA_KIND_LOKR)
+        lokr_shapes(&m->adapter, m->out, m->in, m->kernel, m->rank, factor, decompose_both, sizes);
+    else
+        sizes[0] = (size_t)m->rank * cols, sizes[1] = (size_t)m->out * m->rank;
 }
 
-static int add_module(lora_network *n, size_t *cap, const char *name, int te, int conv, int in,
-                      int out, int kernel, int rank, float alpha, error_info *err)
+static float init_uniform(uint64_t seed, size_t idx, float bound)
 {
-    if (n->n_mods == *cap) {
-        size_t nc = *cap ? *cap * 2 : 256;
-        network_module *m = realloc(n->mods, nc * sizeof *m);
-        if (!m)
-            return error_set(err, NULL, 0, 0, NULL, "out of memory for the LoRA modules");
-        n->mods = m;
-        *cap = nc;
+    uint32_t r[4];
+    k_rng_block(r, seed, idx, NETWORK_RNG_INIT);
+    return (2.0f * k_rng_uniform(r[0]) - 1.0f) * bound;
+}
+
+static float init_normal(uint64_t seed, size_t idx, float std)
+{
+    uint32_t r[4];
+    k_rng_block(r, seed, idx, NETWORK_RNG_INIT);
+    float u1 = 1.0f - k_rng_uniform(r[0]), u2 = k_rng_uniform(r[1]);   /* u1 in (0, 1] */
+    return std * sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
+/* kaiming_uniform_(w, a=√5) on a [rows, fan_in] matrix: U(±1/√fan_in) */
+static void fill_kaiming(float *w, size_t n, size_t fan_in, uint64_t seed, size_t base)
+{
+    float bound = 1.0f / sqrtf((float)fan_in);
+    for (size_t j = 0; j < n; j++)
+        w[j] = init_uniform(seed, base + j, bound);
+}
+
+/* The initialisation of sd-scripts (LoRA) and LyCORIS (LoHa, LoKr): ΔW = 0 at step 0. */
+static void init_module(lora_network *n, network_module *m, uint64_t seed)
+{
+    float *p = n->params;
+    if (m->adapter.kind == LORA_KIND_LOHA) {
+        /* w1a N(0, 0.1), w1b N(0, 1), w2a 0, w2b N(0, 1) */
+        const float stds[4] = {0.1f, 1.0f, 0.0f, 1.0f};
+        for (int i = 0; i < 4; i++)
+            for (size_t j = 0; j < m->w_size[i]; j++)
+                p[m->w_off[i] + j] = stds[i] > 0.0f ? init_normal(seed, m->w_off[i] + j, stds[i]) : 0.0f;
+        return;
     }
-    network_module *m = &n->mods[n->n_mods++];
-    memset(m, 0, sizeof *m);
-    snprintf(m->name, sizeof m->name, "%s", name);
-    m->te = te;
-    m->conv = conv;
-    m->in = in;
-    m->out = out;
-    m->kernel = kernel;
-    m->rank = rank;
-    m->alpha = alpha == 0.0f ? (float)rank : alpha;   /* sd-scripts: alpha 0/None → dim */
-    return 0;
-}
-
-/* Rank and alpha of a file module, when continuing from a file with dim_from_weights. */
-static int file_rank(const safetensors_file *f, const char *name, int *rank, float *alpha,
-                     error_info *err)
-{
-    char key[192];
-    snprintf(key, sizeof key, "%s.lora_down.weight", name);
-    const safetensors_tensor *t = safetensors_find(f, key);
-    if (!t)
-        return 0;
-    *rank = (int)t->shape[0];
-    snprintf(key, sizeof key, "%s.alpha", name);
-    t = safetensors_find(f, key);
-    if (t && t->nelements == 1) {
-        float a;
-        if (safetensors_read_f32(t, &a, err) != 0)
-            return -1;
-        *alpha = a;
-    } else
-        *alpha = (float)*rank;
-    return 1;
+    if (m->adapter.kind == LORA_KIND_LOKR) {
+        const lora_adapter *a = &m->adapter;
+        /* w1 (or w1a, w1b) and w2a Kaiming-uniform, w2 (or w2b) zero */
+        if (a->w1_rank) {
+            fill_kaiming(p + m->w_off[0], m->w_size[0], (size_t)a->w1_rank, seed, m->w_off[0]);
+            fill_kaiming(p + m->w_off[1], m->w_size[1], (size_t)a->kc, seed, m->w_off[1]);
+        } else
+            fill_kaiming(p + m->w_off[0], m->w_size[0], (size_t)a->kc, seed, m->w_off[0]);
+        if (a->w2_rank)
+            fill_kaiming(p + m->w_off[2], m->w_size[2], (size_t)a->w2_rank, seed, m->w_off[2]);
+        return;   /* w2 / w2b stay 0 from calloc */
+    }
+    /* sd-scripts: kaiming_uniform_(down, a=√5) = U(±1/√fan_in), up = 0 */
+    fill_kaiming(p + m->down_off, m->w_size[0], (size_t)m->in * m->kernel * m->kernel, seed,
+                 m->down_off);
 }
 
 int network_create(lora_network *n, const network_options *opts, const unet_model *unet,
@@ -75,6 +84,8 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     n->multiplier = opts->multiplier;
     if (opts->dim < 1)
         return error_set(err, NULL, 0, 0, "network_dim", "must be at least 1 (got %d)", opts->dim);
+    if (opts->algo < LORA_KIND_LORA || opts->algo > LORA_KIND_LOKR)
+        return error_set(err, NULL, 0, 0, NULL, "unknown network kind %d", opts->algo);
     safetensors_file *wf = NULL;
     if (opts->dim_from_weights) {
         if (!opts->weights_path || !*opts->weights_path)
@@ -82,69 +93,7 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         if (safetensors_open(opts->weights_path, &wf, err) != 0)
             return -1;
     }
-    size_t cap = 0;
-    int rc = 0;
-    if (unet && opts->train_unet) {
-        for (size_t i = 0; i < unet->n_points && rc == 0; i++) {
-            const unet_lora_point *p = &unet->points[i];
-            int rank = opts->dim;
-            float alpha = opts->alpha;
-            /* sd-scripts: 3x3 convs take conv_dim/conv_alpha; Linear and 1x1 take network_dim */
-            if (p->conv_block && !opts->conv_dim)
-                continue;
-            if (p->kind == UNET_LORA_CONV && p->kernel != 1) {
-                if (!opts->conv_dim)
-                    continue;
-                rank = opts->conv_dim;
-                alpha = opts->conv_alpha;
-            }
-            if (wf) {
-                int r = file_rank(wf, p->name, &rank, &alpha, err);
-                if (r < 0) {
-                    rc = -1;
-                    break;
-                }
-                if (r == 0)
-                    continue;   /* dim_from_weights: only the modules the file has */
-            }
-            rc = add_module(n, &cap, p->name, 0, p->kind == UNET_LORA_CONV, p->in, p->out,
-                            p->kernel, rank, alpha, err);
-            if (rc == 0) {
-                n->mods[n->n_mods - 1].slot = p->lora;
-                n->mods[n->n_mods - 1].unet_point = i;
-            }
-        }
-    }
-    n->n_unet = n->n_mods;
-    if (te && opts->train_te) {
-        for (int e = 0; e < n_te && rc == 0; e++) {
-            int count = clip_lora_targets(te[e], NULL, 0);
-            clip_lora_target *t = calloc((size_t)count, sizeof *t);
-            if (!t) {
-                rc = error_set(err, NULL, 0, 0, NULL, "out of memory");
-                break;
-            }
-            clip_lora_targets(te[e], t, count);
-            for (int i = 0; i < count && rc == 0; i++) {
-                int rank = opts->dim;
-                float alpha = opts->alpha;
-                if (wf) {
-                    int r = file_rank(wf, t[i].name, &rank, &alpha, err);
-                    if (r < 0) {
-                        rc = -1;
-                        break;
-                    }
-                    if (r == 0)
-                        continue;
-                }
-                rc = add_module(n, &cap, t[i].name, e + 1, 0, t[i].layer->in, t[i].layer->out, 1,
-                                rank, alpha, err);
-                if (rc == 0)
-                    n->mods[n->n_mods - 1].slot = &t[i].layer->lora;
-            }
-            free(t);
-        }
-    }
+    int rc = network_collect(n, opts, unet, te, n_te, wf, err);
     if (wf)
         safetensors_close(wf);
     if (rc == 0 && n->n_mods == 0)
@@ -153,40 +102,37 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         network_free(n);
         return -1;
     }
-    /* one flat buffer: UNet modules first, then TE modules */
+    /* kohya's networks.lokr keeps w1 whole; LyCORIS decomposes it on request */
+    int factor = opts->factor == 0 ? -1 : opts->factor;
+    int decompose_both = opts->lycoris && opts->decompose_both;
+    /* one flat buffer: UNet modules first, then TE modules; a module's factors in order */
     size_t off = 0;
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
-        m->down_off = off;
-        off += (size_t)m->rank * m->in * m->kernel * m->kernel;
-        m->up_off = off;
-        off += (size_t)m->out * m->rank;
+        module_sizes(m, factor, decompose_both, m->w_size);
+        for (int k = 0; k < 4; k++) {
+            m->w_off[k] = off;
+            off += m->w_size[k];
+        }
+        m->down_off = m->w_off[0];
+        m->up_off = m->adapter.kind == LORA_KIND_LORA ? m->w_off[1] : off;
+        /* LyCORIS: full w1 and full w2 → scale 1 (alpha = dim) */
+        if (m->adapter.kind == LORA_KIND_LOKR && !m->adapter.w1_rank && !m->adapter.w2_rank)
+            m->alpha = (float)m->rank;
         if (i + 1 == n->n_unet)
             n->unet_params = off;
     }
     n->n_params = off;
-    n->params = calloc(off, sizeof *n->params);
-    n->grads = calloc(off, sizeof *n->grads);
+    n->params = calloc(off ? off : 1, sizeof *n->params);
+    n->grads = calloc(off ? off : 1, sizeof *n->grads);
     if (!n->params || !n->grads) {
         network_free(n);
         return error_set(err, NULL, 0, 0, NULL, "out of memory for %zu LoRA parameters", off);
     }
-    /* sd-scripts: kaiming_uniform_(down, a=√5) = U(±1/√fan_in), up = 0 */
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
-        size_t nd = (size_t)m->rank * m->in * m->kernel * m->kernel;
-        float bound = 1.0f / sqrtf((float)(m->in * m->kernel * m->kernel));
-        for (size_t j = 0; j < nd; j++) {
-            uint32_t r[4];
-            k_rng_block(r, opts->seed, m->down_off + j, NETWORK_RNG_INIT);
-            n->params[m->down_off + j] = (2.0f * k_rng_uniform(r[0]) - 1.0f) * bound;
-        }
-        m->adapter.rank = m->rank;
-        m->adapter.scale = n->multiplier * m->alpha / (float)m->rank;
-        m->adapter.down = n->params + m->down_off;
-        m->adapter.up = n->params + m->up_off;
-        m->adapter.ddown = n->grads + m->down_off;
-        m->adapter.dup = n->grads + m->up_off;
+        init_module(n, m, opts->seed);
+        network_set_adapter(n, m);
         m->adapter.drop.network = opts->network_dropout;
         m->adapter.drop.rank = opts->rank_dropout;
         m->adapter.drop.rank_scale = opts->rank_dropout_scale;
@@ -200,12 +146,42 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     return 0;
 }
 
+/* Points the adapter at the module's parameters and gradients, with its scale. */
+void network_set_adapter(lora_network *n, network_module *m)
+{
+    lora_adapter *a = &m->adapter;
+    a->rank = m->rank;
+    a->scale = n->multiplier * m->alpha / (float)m->rank;
+    if (a->kind == LORA_KIND_LORA) {
+        a->down = n->params + m->down_off;
+        a->up = n->params + m->up_off;
+        a->ddown = n->grads + m->down_off;
+        a->dup = n->grads + m->up_off;
+        return;
+    }
+    for (int k = 0; k < 4; k++) {
+        a->w[k] = m->w_size[k] ? n->params + m->w_off[k] : NULL;
+        a->dw[k] = m->w_size[k] ? n->grads + m->w_off[k] : NULL;
+    }
+}
+
+/* LoRA adapters keep down's output for backward; LoHa / LoKr build ΔW and need none. */
+static size_t module_hidden_floats(const unet_model *unet, const network_module *m, int B, int H,
+                                   int W, int T)
+{
+    if (m->adapter.kind != LORA_KIND_LORA)
+        return 0;
+    if (m->unet_point == SIZE_MAX)   /* conv_in / conv_out at the latent size, time rows */
+        return (size_t)B * (m->hidden_rows ? (size_t)m->hidden_rows : (size_t)H * W) * m->rank;
+    return unet_lora_hidden_floats(unet, m->unet_point, m->rank, B, H, W, T);
+}
+
 int network_plan_unet(lora_network *n, const unet_model *unet, int B, int H, int W, int T,
                       error_info *err)
 {
     size_t total = 0;
     for (size_t i = 0; i < n->n_unet; i++)
-        total += unet_lora_hidden_floats(unet, n->mods[i].unet_point, n->mods[i].rank, B, H, W, T);
+        total += module_hidden_floats(unet, &n->mods[i], B, H, W, T);
     if (total > n->hidden_floats) {
         float *h = realloc(n->hidden, total * sizeof *h);
         if (!h)
@@ -215,8 +191,9 @@ int network_plan_unet(lora_network *n, const unet_model *unet, int B, int H, int
     }
     size_t off = 0;
     for (size_t i = 0; i < n->n_unet; i++) {
-        n->mods[i].adapter.hidden = n->hidden + off;
-        off += unet_lora_hidden_floats(unet, n->mods[i].unet_point, n->mods[i].rank, B, H, W, T);
+        size_t f = module_hidden_floats(unet, &n->mods[i], B, H, W, T);
+        n->mods[i].adapter.hidden = f ? n->hidden + off : NULL;
+        off += f;
     }
     return 0;
 }
@@ -227,6 +204,11 @@ void network_set_trainable(lora_network *n, int te_side, int train)
         network_module *m = &n->mods[i];
         if ((m->te != 0) != (te_side != 0))
             continue;
+        if (m->adapter.kind != LORA_KIND_LORA) {
+            for (int k = 0; k < 4; k++)
+                m->adapter.dw[k] = train && m->w_size[k] ? n->grads + m->w_off[k] : NULL;
+            continue;
+        }
         m->adapter.ddown = train ? n->grads + m->down_off : NULL;
         m->adapter.dup = train ? n->grads + m->up_off : NULL;
     }
@@ -257,12 +239,36 @@ void network_free(lora_network *n)
     free(n->params);
     free(n->grads);
     free(n->hidden);
+    free(n->norm_work);
     memset(n, 0, sizeof *n);
 }
 
 void network_zero_grad(lora_network *n)
 {
     memset(n->grads, 0, n->n_params * sizeof *n->grads);
+}
+
+int network_module_keys(const network_module *m, const char *keys[4])
+{
+    const lora_adapter *a = &m->adapter;
+    keys[0] = keys[1] = keys[2] = keys[3] = NULL;
+    if (a->kind == LORA_KIND_LOHA) {
+        keys[0] = "hada_w1_a", keys[1] = "hada_w1_b", keys[2] = "hada_w2_a", keys[3] = "hada_w2_b";
+        return 4;
+    }
+    if (a->kind == LORA_KIND_LOKR) {
+        if (a->w1_rank)
+            keys[0] = "lokr_w1_a", keys[1] = "lokr_w1_b";
+        else
+            keys[0] = "lokr_w1";
+        if (a->w2_rank)
+            keys[2] = "lokr_w2_a", keys[3] = "lokr_w2_b";
+        else
+            keys[2] = "lokr_w2";
+        return (a->w1_rank ? 2 : 1) + (a->w2_rank ? 2 : 1);
+    }
+    keys[0] = "lora_down.weight", keys[1] = "lora_up.weight";
+    return 2;
 }
 
 int network_load_weights(lora_network *n, const char *path, error_info *err)
@@ -274,26 +280,27 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
     size_t found = 0;
     for (size_t i = 0; i < n->n_mods && rc == 0; i++) {
         network_module *m = &n->mods[i];
-        const char *suffix[3] = {"lora_down.weight", "lora_up.weight", "alpha"};
-        uint64_t want[3] = {(uint64_t)m->rank * m->in * m->kernel * m->kernel,
-                            (uint64_t)m->out * m->rank, 1};
-        float *dst[3] = {n->params + m->down_off, n->params + m->up_off, NULL};
+        const char *keys[4];
+        network_module_keys(m, keys);
         float alpha = m->alpha;
-        dst[2] = &alpha;
         int present = 0;
-        for (int k = 0; k < 3 && rc == 0; k++) {
+        for (int k = 0; k < 5 && rc == 0; k++) {
+            if (k < 4 && !keys[k])
+                continue;
             char key[192];
-            snprintf(key, sizeof key, "%s.%s", m->name, suffix[k]);
+            snprintf(key, sizeof key, "%s.%s", m->name, k < 4 ? keys[k] : "alpha");
             const safetensors_tensor *t = safetensors_find(f, key);
             if (!t)
                 continue;
             present++;
-            if (t->nelements != want[k])
+            uint64_t want = k < 4 ? m->w_size[k] : 1;
+            if (t->nelements != want)
                 rc = error_set(err, path, 0, 0, NULL, "%s has %llu elements, the network needs %llu "
-                               "(network_dim differs from the file's; dim_from_weights takes the file's)",
-                               key, (unsigned long long)t->nelements, (unsigned long long)want[k]);
+                               "(network_dim, factor or decompose_both differ from the file's; "
+                               "dim_from_weights takes the file's rank)",
+                               key, (unsigned long long)t->nelements, (unsigned long long)want);
             else
-                rc = safetensors_read_f32(t, dst[k], err);
+                rc = safetensors_read_f32(t, k < 4 ? n->params + m->w_off[k] : &alpha, err);
         }
         if (present) {
             found++;
@@ -303,7 +310,9 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
     }
     if (rc == 0 && found == 0)
         rc = error_set(err, path, 0, 0, "network_weights",
-                       "none of the network's %zu modules is in this file", n->n_mods);
+                       "none of the network's %zu modules is in this file (is it a %s file?)",
+                       n->n_mods, n->n_mods && n->mods[0].adapter.kind == LORA_KIND_LOHA ? "LoHa"
+                                  : n->n_mods && n->mods[0].adapter.kind == LORA_KIND_LOKR ? "LoKr" : "LoRA");
     safetensors_close(f);
     return rc;
 }
@@ -324,27 +333,55 @@ static double product_norm2(const float *up, const float *down, int out, int r, 
     return s;
 }
 
+/* LyCORIS' apply_max_norm for LoHa / LoKr: the norm of scale · ΔW (built into work). */
+static double delta_norm(const network_module *m, float *work)
+{
+    size_t cols = (size_t)m->in * m->kernel * m->kernel, nw = (size_t)m->out * cols;
+    lora_delta_build(&m->adapter, work, m->out, cols);
+    double s = 0.0;
+    for (size_t j = 0; j < nw; j++)
+        s += (double)work[j] * work[j];
+    return sqrt(s) * m->alpha / m->rank;
+}
+
 int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, double *max_out)
 {
     int scaled = 0;
     double sum = 0.0, mx = 0.0;
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
-        float *down = n->params + m->down_off, *up = n->params + m->up_off;
         size_t cols = (size_t)m->in * m->kernel * m->kernel;
-        double scale = (double)m->alpha / m->rank;
-        double norm = sqrt(product_norm2(up, down, m->out, m->rank, cols)) * scale;
+        double norm;
+        if (m->adapter.kind != LORA_KIND_LORA) {
+            size_t need = (size_t)m->out * cols;
+            if (need > n->norm_work_floats) {
+                float *w = realloc(n->norm_work, need * sizeof *w);
+                if (!w)
+                    continue;   /* no memory: leave this module unscaled */
+                n->norm_work = w;
+                n->norm_work_floats = need;
+            }
+            norm = delta_norm(m, n->norm_work);
+        } else
+            norm = sqrt(product_norm2(n->params + m->up_off, n->params + m->down_off, m->out, m->rank,
+                                      cols)) * m->alpha / m->rank;
         /* sd-scripts clamps the norm below at max_norm / 2 before the ratio */
         double clamped = norm < max_norm / 2.0 ? max_norm / 2.0 : norm;
         double desired = clamped > max_norm ? max_norm : clamped;
         double ratio = desired / clamped;
         if (ratio != 1.0) {
-            float s = (float)sqrt(ratio);
             scaled++;
-            for (size_t j = 0; j < (size_t)m->rank * cols; j++)
-                down[j] *= s;
-            for (size_t j = 0; j < (size_t)m->out * m->rank; j++)
-                up[j] *= s;
+            int factors = 0;
+            for (int k = 0; k < 4; k++)
+                factors += m->w_size[k] > 0;
+            /* LoRA: √ratio on down and up; LoKr: ratio^(1/factors) on each; LoHa: ratio on w1a */
+            float s = m->adapter.kind == LORA_KIND_LOHA ? (float)ratio : (float)pow(ratio, 1.0 / factors);
+            for (int k = 0; k < 4; k++) {
+                if (m->adapter.kind == LORA_KIND_LOHA && k > 0)
+                    break;
+                for (size_t j = 0; j < m->w_size[k]; j++)
+                    n->params[m->w_off[k] + j] *= s;
+            }
         }
         double after = norm * ratio;
         sum += after;

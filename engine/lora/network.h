@@ -38,9 +38,39 @@ typedef struct network_options {
     /* appended: sd-scripts' dropouts (training only; network_begin_step turns them on) */
     float network_dropout, rank_dropout, module_dropout;
     int rank_dropout_scale;   /* LyCORIS LoHa/LoKr */
+    /* appended: the network kind (all zero: sd-scripts' networks.lora, the original behaviour).
+     * algo: LORA_KIND_LORA / LOHA / LOKR. lycoris = 1: LyCORIS' lycoris.kohya rules (presets,
+     * conv_dim defaulting to network_dim and conv_alpha to network_alpha, conv_in / conv_out /
+     * time_embedding on SD1/2); 0: sd-scripts' networks.lora / networks.loha / networks.lokr
+     * (the last two SDXL only, as sd-scripts' network_base.detect_arch_config). */
+    int algo;
+    int lycoris;
+    const char *preset;   /* LyCORIS preset name; NULL or "" = "full" */
+    int factor;           /* LoKr factor; 0 or −1 = automatic */
+    int decompose_both;   /* LoKr: w1 low-rank too (LyCORIS only) */
+    int use_tucker;       /* refused: Tucker / CP factors are not implemented */
+    /* sd-scripts' block_dims / block_alphas / conv_block_dims / conv_block_alphas network_args
+     * (comma lists of 25 values for SD1/2, 23 for SDXL; NULL or "" = not given) and the block
+     * lr weights (network_block_lr_weights): with either, the U-Net ranks come per block and
+     * blocks whose lr weight is 0 get no modules (remove_block_dims_and_alphas). networks.lora only. */
+    const char *block_dims, *block_alphas, *conv_block_dims, *conv_block_alphas;
+    const float *block_lr;
+    int n_block_lr;
 } network_options;
 
 void network_options_init(network_options *o);
+
+/* Sets algo / lycoris from sd-scripts' network_module and LyCORIS' algo= (NULL: locon):
+ * networks.lora, networks.loha, networks.lokr, lycoris.kohya with algo lora/locon/loha/lokr.
+ * Other modules and algos are refused with a message naming them. */
+int network_options_set_module(network_options *o, const char *network_module, const char *algo,
+                               error_info *err);
+/* ss_network_module as sd-scripts writes it for these options ("networks.lora",
+ * "networks.loha", "networks.lokr" or "lycoris.kohya"); LyCORIS adds "algo": "<algo>" to
+ * ss_network_args from its network_args, see network_algo_name. */
+const char *network_module_name(const network_options *o);
+/* LyCORIS' algo= value: "locon" (LoRA kind under lycoris.kohya), "loha", "lokr". */
+const char *network_algo_name(const network_options *o);
 
 typedef struct network_module {
     char name[128];       /* kohya name, e.g. lora_unet_down_blocks_1_attentions_0_proj_in */
@@ -51,7 +81,12 @@ typedef struct network_module {
     size_t down_off, up_off;   /* into params / grads (floats) */
     lora_adapter adapter;
     lora_adapter **slot;  /* the layer's lora field */
-    size_t unet_point;    /* index into unet_model.points (te == 0) */
+    size_t unet_point;    /* index into unet_model.points (te == 0); SIZE_MAX for the LyCORIS
+                           * extras (conv_in, conv_out, time_embedding), see hidden_rows */
+    /* appended: LoHa / LoKr factors w[0..3] at w_off[i] with w_size[i] floats (0 = absent);
+     * down_off = w_off[0] and up_off = the module's end for them (no LoRA+ part) */
+    size_t w_off[4], w_size[4];
+    int hidden_rows;      /* extras: rows per sample of one call (0: H·W of the latent) */
 } network_module;
 
 typedef struct lora_network {
@@ -65,6 +100,8 @@ typedef struct lora_network {
     float multiplier;
     int attached;
     float module_dropout;      /* appended: per-step probability of skipping a module */
+    float *norm_work;          /* appended: ΔW of one LoHa / LoKr module for max-norm */
+    size_t norm_work_floats;
 } lora_network;
 
 /* Builds the modules for `unet` (may be NULL) and `te[0..n_te)` (SD1/2: one, SDXL: two).
@@ -82,11 +119,14 @@ void network_detach(lora_network *n);
 void network_free(lora_network *n);
 void network_zero_grad(lora_network *n);
 
-/* Loads down/up/alpha of every module from a LoRA file (names must match; shapes checked). */
+/* Loads every module's tensors from a LoRA file: down/up/alpha, or LyCORIS' hada_* / lokr_*
+ * keys for LoHa / LoKr (names must match; element counts checked). */
 int network_load_weights(lora_network *n, const char *path, error_info *err);
 
 /* sd-scripts' apply_max_norm_regularization: for each module, scales down and up by
- * sqrt(min(1, max_norm / ‖scale · up·down‖_F)). Returns the number of modules scaled;
+ * sqrt(min(1, max_norm / ‖scale · up·down‖_F)). LoHa / LoKr as LyCORIS' apply_max_norm: the
+ * norm of scale · ΔW; LoKr scales each factor by ratio^(1/factors), LoHa scales hada_w1_a by
+ * the ratio (LyCORIS folds its scalar into hada_w1_a when saving). Returns the number of modules scaled;
  * mean / max norm (after scaling) in *mean_norm / *max_norm when not NULL. */
 int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, double *max_out);
 
@@ -138,7 +178,9 @@ size_t network_param_ranges(const lora_network *n, const network_lr_options *o,
 /* ---- saving (network_save.c) ---- */
 
 /* The file as sd-scripts writes it: <name>.lora_down.weight / .lora_up.weight / .alpha in
- * save_dtype, metadata as given (plus the sshs hashes lora_file_save adds). */
+ * save_dtype, metadata as given (plus the sshs hashes lora_file_save adds). LoHa: .hada_w1_a,
+ * .hada_w1_b, .hada_w2_a, .hada_w2_b, .alpha; LoKr: .lokr_w1 or .lokr_w1_a/.lokr_w1_b, .lokr_w2
+ * (4-D [b, d, k, k] on a conv) or .lokr_w2_a/.lokr_w2_b, .alpha — the shapes LyCORIS saves. */
 int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
                  const lora_metadata *md, error_info *err);
 
