@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/lora/lycoris.h"
 #include "engine/lora/network.h"
@@ -307,6 +308,193 @@ static void groups_check(const char *top)
     unet_free(&m);
 }
 
+/* ---- network level: LyCORIS' module sets, keys and shapes (tests/fixtures/lycoris-network),
+ * init statistics, the save → load round trip, block dims ---- */
+
+static void options_from_case(network_options *o, json_t *c)
+{
+    network_options_init(o);
+    error_info err = {0};
+    network_options_set_module(o, "lycoris.kohya", json_string_value(json_object_get(c, "algo")), &err);
+    o->preset = json_string_value(json_object_get(c, "preset"));
+    o->dim = (int)json_integer_value(json_object_get(c, "dim"));
+    o->alpha = (float)json_number_value(json_object_get(c, "alpha"));
+    o->conv_dim = (int)json_integer_value(json_object_get(c, "conv_dim"));   /* 0 when absent */
+    o->conv_alpha = json_object_get(c, "conv_alpha") ? (float)json_number_value(json_object_get(c, "conv_alpha")) : 0.0f;
+    o->factor = json_object_get(c, "factor") ? (int)json_integer_value(json_object_get(c, "factor")) : -1;
+    o->decompose_both = json_is_true(json_object_get(c, "decompose_both"));
+    o->seed = 11;
+}
+
+static void init_stats(const lora_network *n, const char *cname)
+{
+    for (size_t i = 0; i < n->n_mods; i++) {
+        const network_module *m = &n->mods[i];
+        const float *p = n->params;
+        if (m->adapter.kind == LORA_KIND_LOHA) {
+            double s[4] = {0}, s2[4] = {0};
+            for (int k = 0; k < 4; k++)
+                for (size_t j = 0; j < m->w_size[k]; j++)
+                    s[k] += p[m->w_off[k] + j], s2[k] += (double)p[m->w_off[k] + j] * p[m->w_off[k] + j];
+            CHECK(s2[2] == 0.0, "%s %s: hada_w2_a not zero", cname, m->name);
+            if (i == 0) {   /* a large module: the std is close */
+                double sd1 = sqrt(s2[1] / m->w_size[1]), sd0 = sqrt(s2[0] / m->w_size[0]);
+                printf("%s: hada_w1_b std %.3f (1), hada_w1_a std %.3f (0.1)\n", cname, sd1, sd0);
+                CHECK(fabs(sd1 - 1.0) < 0.15 && fabs(sd0 - 0.1) < 0.03, "%s: LoHa init std", cname);
+            }
+        } else if (m->adapter.kind == LORA_KIND_LOKR) {
+            const lora_adapter *a = &m->adapter;
+            size_t z = a->w2_rank ? 3 : 2;
+            for (size_t j = 0; j < m->w_size[z]; j++)
+                CHECK(p[m->w_off[z] + j] == 0.0f, "%s %s: lokr_w2(_b) not zero", cname, m->name);
+            float bound = 1.0f / sqrtf((float)(a->w1_rank ? a->w1_rank : a->kc));
+            for (size_t j = 0; j < m->w_size[0]; j++)
+                CHECK(fabsf(p[m->w_off[0] + j]) <= bound, "%s %s: lokr_w1 beyond ±1/√fan_in", cname, m->name);
+            if (!a->w1_rank && !a->w2_rank)
+                CHECK(m->alpha == (float)m->rank, "%s %s: full w1 and w2 force alpha = dim", cname, m->name);
+        }
+    }
+}
+
+static void network_golden(const char *top)
+{
+    char path[4096];
+    error_info err = {0};
+    unet_config ucfg;
+    unet_model um;
+    clip_config ccfg;
+    clip_model cm;
+    snprintf(path, sizeof path, "%s/tests/fixtures/unet-sd1/config.json", top);
+    if (unet_config_load(&ucfg, path, &err) != 0 || unet_build(&um, &ucfg, &err) != 0) {
+        CHECK(0, "%s", err.message);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/tests/fixtures/clip-sd1/config.json", top);
+    if (clip_config_from_json(&ccfg, path, &err) != 0 || clip_create(&cm, &ccfg, "lora_te", &err) != 0) {
+        CHECK(0, "%s", err.message);
+        unet_free(&um);
+        return;
+    }
+    clip_model *tes[1] = {&cm};
+    snprintf(path, sizeof path, "%s/tests/fixtures/lycoris-network/expected.json", top);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    CHECK(root, "%s: %s", path, jerr.text);
+    json_t *cases = root ? json_object_get(root, "cases") : NULL;
+    char tmp[] = "/tmp/test_network_variants_XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd >= 0)
+        close(fd);
+    for (size_t ci = 0; ci < json_array_size(cases); ci++) {
+        json_t *c = json_array_get(cases, ci);
+        const char *cname = json_string_value(json_object_get(c, "name"));
+        network_options o;
+        options_from_case(&o, c);
+        lora_network n;
+        if (network_create(&n, &o, &um, tes, 1, &err) != 0) {
+            CHECK(0, "%s: %s", cname, err.message);
+            continue;
+        }
+        init_stats(&n, cname);
+        /* random factors, then save → the keys and shapes LyCORIS writes */
+        uint64_t st = 5 + ci;
+        gc_fill_uniform(n.params, n.n_params, &st, -1.0f, 1.0f);
+        if (network_save(&n, tmp, DTYPE_F32, NULL, &err) != 0) {
+            CHECK(0, "%s: %s", cname, err.message);
+            network_free(&n);
+            continue;
+        }
+        safetensors_file *f;
+        json_t *keys = json_object_get(c, "keys"), *alphas = json_object_get(c, "alphas");
+        size_t ours = 0;
+        if (safetensors_open(tmp, &f, &err) == 0) {
+            const char *k;
+            json_t *shape;
+            json_object_foreach(keys, k, shape) {
+                const safetensors_tensor *t = safetensors_find(f, k);
+                CHECK(t, "%s: LyCORIS key %s missing", cname, k);
+                if (!t)
+                    continue;
+                ours++;
+                int same = (size_t)t->ndim == json_array_size(shape);
+                for (size_t d = 0; same && d < json_array_size(shape); d++)
+                    same = (long long)t->shape[d] == json_integer_value(json_array_get(shape, d));
+                CHECK(same, "%s: %s shape differs from LyCORIS'", cname, k);
+                json_t *av = json_object_get(alphas, k);
+                if (av) {
+                    float a = 0.0f;
+                    safetensors_read_f32(t, &a, &err);
+                    CHECK(fabs(a - json_number_value(av)) < 1e-6, "%s: %s = %g, LyCORIS %g", cname, k, a,
+                          json_number_value(av));
+                }
+            }
+            CHECK(safetensors_count(f) == json_object_size(keys), "%s: %zu tensors, LyCORIS %zu", cname,
+                  safetensors_count(f), json_object_size(keys));
+            safetensors_close(f);
+        } else
+            CHECK(0, "%s: %s", cname, err.message);
+        /* load into a fresh network: bit-exact */
+        lora_network n2;
+        o.seed = 99;
+        if (network_create(&n2, &o, &um, tes, 1, &err) == 0) {
+            CHECK(network_load_weights(&n2, tmp, &err) == 0, "%s: %s", cname, err.message);
+            CHECK(n2.n_params == n.n_params && !memcmp(n2.params, n.params, n.n_params * sizeof(float)),
+                  "%s: save → load not bit-exact", cname);
+            /* max-norm brings every module to ≤ 0.5 */
+            double mean, mx;
+            network_apply_max_norm(&n2, 0.5f, &mean, &mx);
+            double mx2;
+            network_apply_max_norm(&n2, 0.5f, &mean, &mx2);
+            CHECK(mx <= 0.5 + 1e-4 && mx2 <= 0.5 + 1e-4, "%s: max norm %g after scaling", cname, mx2);
+            network_free(&n2);
+        } else
+            CHECK(0, "%s: %s", cname, err.message);
+        printf("%-22s %zu modules (%zu UNet), %zu keys as LyCORIS\n", cname, n.n_mods, n.n_unet, ours);
+        network_free(&n);
+    }
+    remove(tmp);
+    json_decref(root);
+
+    /* refusals with a clear message */
+    network_options o;
+    network_options_init(&o);
+    lora_network n;
+    o.algo = LORA_KIND_LOHA;
+    CHECK(network_create(&n, &o, &um, tes, 1, &err) != 0 && strstr(err.message, "SDXL only"),
+          "networks.loha on SD1 refused: %s", err.message);
+    network_options_init(&o);
+    network_options_set_module(&o, "lycoris.kohya", "loha", &err);
+    o.preset = "my.toml";
+    CHECK(network_create(&n, &o, &um, tes, 1, &err) != 0 && strstr(err.message, "my.toml"), "toml preset");
+    CHECK(network_options_set_module(&o, "lycoris.kohya", "ia3", &err) != 0, "ia3 refused");
+    CHECK(!strcmp(network_module_name(&o), "lycoris.kohya"), "module name");
+
+    /* sd-scripts block dims: 25 values, 0 = no module; lr weight 0 → no module */
+    network_options_init(&o);
+    o.block_dims = "2,2,2,0,2,2,2,2,2,2,2,2,3,2,2,2,2,2,2,2,2,2,2,2,2";
+    float blr[25];
+    for (int i = 0; i < 25; i++)
+        blr[i] = i == 13 ? 0.0f : 1.0f;
+    o.block_lr = blr, o.n_block_lr = 25;
+    if (network_create(&n, &o, &um, NULL, 0, &err) == 0) {
+        size_t mid = 0;
+        for (size_t i = 0; i < n.n_mods; i++) {
+            int b = network_block_index(n.mods[i].name);
+            CHECK(b != 3 && b != 13, "%s: block %d should have no module", n.mods[i].name, b);
+            CHECK(n.mods[i].rank == (b == 12 ? 3 : 2), "%s: rank %d", n.mods[i].name, n.mods[i].rank);
+            mid += b == 12;
+        }
+        CHECK(mid > 0, "mid block modules at rank 3");
+        network_free(&n);
+    } else
+        CHECK(0, "block dims: %s", err.message);
+    o.block_dims = "2,2,2";
+    CHECK(network_create(&n, &o, &um, NULL, 0, &err) != 0 && strstr(err.message, "needs 25"),
+          "a wrong block_dims count: %s", err.message);
+    clip_free(&cm);
+    unet_free(&um);
+}
+
 int main(void)
 {
     /* LyCORIS' factorization() as lycoris-lora 3.2 computes it (its docstring says 12, 30 for
@@ -356,6 +544,7 @@ int main(void)
         dropout_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 1);
     }
     groups_check(top ? top : ".");
+    network_golden(top ? top : ".");
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
     return failures ? 1 : 0;

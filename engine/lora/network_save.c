@@ -19,7 +19,7 @@ static void factor_shape(const network_module *m, int k, lora_tensor *t)
         int rows = k < 2 ? a->ka : a->kb, cols = k < 2 ? a->kc : a->kd, r = k < 2 ? a->w1_rank : a->w2_rank;
         if (!r) {
             t->shape[0] = (int64_t)rows, t->shape[1] = (int64_t)cols;
-            if (k == 2 && m->conv && m->kernel > 1) {   /* full w2 of a conv: [b, d, k, k] */
+            if (k == 2 && m->conv) {   /* full w2 of a conv (1x1 too): [b, d, k, k] */
                 t->ndim = 4;
                 t->shape[1] = (int64_t)(cols / (m->kernel * m->kernel));
                 t->shape[2] = t->shape[3] = (int64_t)m->kernel;
