@@ -100,6 +100,39 @@ int main(void)
     network_free(&n);
     unet_free(&m);
 
+    /* full-size layouts (no weights): sd-scripts' module counts, 192 SD1 and 722 SDXL U-Net
+     * modules; LoKr with conv_dim (LyCORIS full on SD1, networks.lokr on SDXL) adds the ResNet /
+     * sampler children, LyCORIS on SD1 also conv_in / conv_out / time_embedding.linear_1/2 */
+    for (int sdxl = 0; sdxl < 2; sdxl++) {
+        unet_config fc;
+        unet_model fm;
+        if (sdxl)
+            unet_config_sdxl_base(&fc);
+        else
+            unet_config_sd15(&fc);
+        if (unet_build_layout(&fm, &fc, &err) != 0) {
+            CHECK(0, "%s", err.message);
+            continue;
+        }
+        network_options fo;
+        network_options_init(&fo);
+        fo.dim = 1;
+        CHECK(network_create(&n, &fo, &fm, NULL, 0, &err) == 0, "%s", err.message);
+        CHECK(n.n_mods == (sdxl ? 722u : 192u), "%s: %zu LoRA modules", sdxl ? "SDXL" : "SD1", n.n_mods);
+        network_free(&n);
+        CHECK(network_options_set_module(&fo, sdxl ? "networks.lokr" : "lycoris.kohya", "lokr", &err) == 0, "set");
+        fo.conv_dim = 1;
+        CHECK(network_create(&n, &fo, &fm, NULL, 0, &err) == 0, "%s", err.message);
+        size_t extras = 0;
+        for (size_t i = 0; i < n.n_mods; i++)
+            extras += strstr(n.mods[i].name, "conv_in") || strstr(n.mods[i].name, "time_embedding");
+        CHECK(n.n_mods == fm.n_points + (sdxl ? 0u : 4u) && extras == (sdxl ? 0u : 3u),
+              "%s LoKr: %zu modules, %zu points", sdxl ? "SDXL" : "SD1", n.n_mods, fm.n_points);
+        printf("%s: %zu LoRA points; LoKr with convs %zu modules\n", sdxl ? "SDXL" : "SD1", fm.n_points, n.n_mods);
+        network_free(&n);
+        unet_free(&fm);
+    }
+
     char stem[256];
     network_file_stem(stem, sizeof stem, "dog", 0, 0);
     CHECK(!strcmp(stem, "dog"), "%s", stem);
