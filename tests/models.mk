@@ -2,3 +2,5 @@
 check_PROGRAMS += tests/test_layers_grad
 TESTS += tests/test_layers_grad
 tests_test_layers_grad_LDADD = $(GRADCHECK_LIBS)
+# the shared soft assertion of the plain-C tests
+EXTRA_DIST += tests/check.h

@@ -10,17 +10,8 @@
 
 #include "engine/train/lr_schedule.h"
 
-static int failures;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fprintf(stderr, "\n");                                                                \
-            failures++;                                                                           \
-        }                                                                                         \
-    } while (0)
+#include "tests/check.h"
 
 /* int_or_float: a JSON real is a ratio of the training steps, an integer a step count. */
 static void steps_opt(json_t *v, double *val, int *is_ratio)

@@ -15,16 +15,8 @@
 #include "engine/safetensors.h"
 #include "tests/gradcheck.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+
+#include "tests/check.h"
 
 static float *load(const safetensors_file *f, const char *name, size_t *n)
 {

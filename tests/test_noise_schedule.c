@@ -15,17 +15,8 @@
 #include "engine/train/noise_schedule.h"
 #include "kernels/ops_attention.h"
 
-static int failures;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fprintf(stderr, "\n");                                                                \
-            failures++;                                                                           \
-        }                                                                                         \
-    } while (0)
+#include "tests/check.h"
 
 static safetensors_file *fx;
 

@@ -17,17 +17,8 @@
 
 #include "engine/train/tensorboard.h"
 
-static int failures;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fprintf(stderr, "\n");                                                                \
-            failures++;                                                                           \
-        }                                                                                         \
-    } while (0)
+#include "tests/check.h"
 
 static unsigned char *read_all(const char *path, size_t *n)
 {
