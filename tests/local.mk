@@ -22,3 +22,4 @@ include tests/lora_variants.mk
 include tests/tensorboard.mk
 include tests/train_run.mk
 include tests/prep.mk
+include tests/e2e.mk
