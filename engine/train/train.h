@@ -72,6 +72,19 @@ int train_step_plan(train_step *s, int B, int H, int W, int T, error_info *err);
 int train_step_run(train_step *s, const float *latents, const float *context, int B, int H, int W,
                    int T, const float *loss_weights, const float *noise, const int *timesteps,
                    double *loss, error_info *err);
+/* The conditioning of one micro-batch beyond the latents. */
+typedef struct train_step_cond {
+    const float *context;       /* [B, T, D] */
+    const float *text_embeds;   /* SDXL: [B, pooled width] (TE2's pooled output); else NULL */
+    const float *time_ids;      /* SDXL: [B, 6] (original h, w, crop top, left, target h, w) */
+    float *dcontext;            /* NULL, or [B, T, D]: d loss / d context is ACCUMULATED here
+                                 * (text encoder training) */
+} train_step_cond;
+
+/* train_step_run with SDXL's added conditioning and the context gradient as an output. */
+int train_step_run_cond(train_step *s, const float *latents, const train_step_cond *c, int B,
+                        int H, int W, int T, const float *loss_weights, const float *noise,
+                        const int *timesteps, double *loss, error_info *err);
 void train_step_free(train_step *s);
 
 /* torch.nn.utils.clip_grad_norm_ over the network's gradients: scales them by

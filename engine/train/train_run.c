@@ -103,9 +103,6 @@ static int check_family(const train_run_settings *s, sd_model *m, error_info *er
     if (!s->want_v2 && m->family == CKPT_SD2)
         return error_set(err, s->model_path, 0, 0, "v2", "the model is an SD 2.x model; set "
                          "v2 = true (and v_parameterization = true for a 768-v model)");
-    if (m->family == CKPT_SDXL)
-        return error_set(err, s->model_path, 0, 0, "sdxl", "training SDXL is not supported by this "
-                         "build yet (the training step has no pooled / size conditioning)");
     if (s->want_v_param && m->family == CKPT_SD1)
         return error_set(err, s->model_path, 0, 0, "v_parameterization", "v_parameterization is "
                          "set, but the model is an SD 1.x model, which predicts noise");
@@ -157,6 +154,7 @@ static int build_optimizer(const train_run_settings *s, lora_network *net, optim
 
 typedef struct loop_bufs {
     float *lat, *ctx, *w;
+    float *pooled, *time_ids, *dctx;   /* SDXL's added conditioning; the context gradient */
 } loop_bufs;
 
 static int nan_hook_step(void)
@@ -194,7 +192,19 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         goto out;
     m->prediction = s->want_v_param ? SD_PRED_V : SD_PRED_EPS;
     clip_model *tes[2] = {&m->te[0], &m->te[1]};
-    if (network_create(&net, &s->net, &m->unet, tes, m->n_te, err) != 0)
+    network_options no = s->net;
+    if (m->family == CKPT_SDXL && no.train_te && no.train_unet) {
+        /* the text encoder path (train_run_te.c) joins one encoder's windows; SDXL's two are
+         * not wired yet, and sd-scripts recommends network_train_unet_only for SDXL */
+        run_log(h, "warning", "SDXL: training the U-Net only (text encoder LoRA training is not "
+                "supported for SDXL yet; set network_train_unet_only = true to silence this)");
+        no.train_te = 0;
+    } else if (m->family == CKPT_SDXL && no.train_te) {
+        error_set(err, NULL, 0, 0, "network_train_text_encoder_only", "training the SDXL text "
+                  "encoders is not supported yet; train the U-Net (network_train_unet_only)");
+        goto out;
+    }
+    if (network_create(&net, &no, &m->unet, tes, m->n_te, err) != 0)
         goto out;
     if (s->net.weights_path && s->net.weights_path[0])
         run_log(h, "info", "continuing from the LoRA weights in %s", s->net.weights_path);
@@ -227,7 +237,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     int ngroups = 0;
     if (build_optimizer(s, &net, &opt, base_lr, &ngroups, err) != 0)
         goto out;
-    int te_train = s->net.train_te && m->n_te == 1;
+    int te_train = no.train_te && m->n_te == 1;
     if (te_train && trun_te_init(&te, m, b.max_batch, s->clip_skip, s->max_token_length, err) != 0)
         goto out;
     lr_schedule_options lo = s->lr;
@@ -264,7 +274,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if (trun_check_output(s, info.lora_file_bytes, saves, err) != 0)
         goto out;
     run_log(h, "info", "%s model %s, %zu LoRA modules (%zu parameters), %zu images, %lld steps",
-          m->family == CKPT_SD2 ? "SD 2.x" : "SD 1.x", m->name, net.n_mods, net.n_params,
+          m->family == CKPT_SDXL ? "SDXL" : m->family == CKPT_SD2 ? "SD 2.x" : "SD 1.x", m->name, net.n_mods, net.n_params,
           b.image_count, s->total_steps);
 
     int maxB = 1;
@@ -279,7 +289,10 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     buf.lat = malloc((size_t)maxB * lat_per * sizeof(float));
     buf.ctx = malloc((size_t)maxB * ctx_per * sizeof(float));
     buf.w = malloc((size_t)maxB * sizeof(float));
-    if (!buf.lat || !buf.ctx || !buf.w) {
+    buf.pooled = malloc(((size_t)maxB * d.P + 1) * sizeof(float));
+    buf.time_ids = malloc((size_t)maxB * 6 * sizeof(float));
+    buf.dctx = te_train ? malloc((size_t)maxB * ctx_per * sizeof(float)) : NULL;
+    if (!buf.lat || !buf.ctx || !buf.w || !buf.pooled || !buf.time_ids || (te_train && !buf.dctx)) {
         error_set(err, NULL, 0, 0, NULL, "out of memory for the batch buffers");
         goto out;
     }
@@ -321,20 +334,29 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 for (int i = 0; i < bt.count; i++) {
                     if (trun_data_latent(&d, &bt.samples[i], buf.lat + i * lp, err) != 0 ||
                         (!te_train &&
-                         trun_data_context(&d, bt.samples[i].caption, buf.ctx + i * ctx_per, err) != 0))
+                         trun_data_context(&d, bt.samples[i].caption, buf.ctx + i * ctx_per,
+                                           buf.pooled + (size_t)i * d.P, err) != 0))
                         goto out;
                     buf.w[i] = bt.samples[i].loss_weight;
+                    /* SDXL: sd-scripts' get_size_embeddings inputs, (h, w) order; the target
+                     * is the bucket */
+                    const batch_sample *bs = &bt.samples[i];
+                    sd_time_ids(buf.time_ids + 6 * i, bs->orig_h, bs->orig_w, bs->crop_top,
+                                bs->crop_left, H, W);
                 }
                 int T = d.T;
                 if (te_train && trun_te_forward(&te, &bt, buf.ctx, &T, err) != 0)
                     goto out;
                 double loss;
-                if (train_step_run(&st, buf.lat, buf.ctx, bt.count, H / d.f, W / d.f, T, buf.w,
-                                   NULL, NULL, &loss, err) != 0)
+                train_step_cond cond = {buf.ctx, d.P ? buf.pooled : NULL,
+                                        d.P ? buf.time_ids : NULL, te_train ? buf.dctx : NULL};
+                if (te_train)
+                    memset(buf.dctx, 0, (size_t)bt.count * T * d.D * sizeof(float));
+                if (train_step_run_cond(&st, buf.lat, &cond, bt.count, H / d.f, W / d.f, T, buf.w,
+                                        NULL, NULL, &loss, err) != 0)
                     goto out;
-                /* the U-Net's backward leaves d loss / d context in its activations */
                 if (te_train && isfinite(loss))
-                    trun_te_backward(&te, arena_get(&st.acts.arena, st.acts.dcontext_id));
+                    trun_te_backward(&te, buf.dctx);
                 if (step + 1 == nan_at)
                     loss = NAN;
                 if (!isfinite(loss)) {
@@ -417,6 +439,9 @@ out:
     free(buf.lat);
     free(buf.ctx);
     free(buf.w);
+    free(buf.pooled);
+    free(buf.time_ids);
+    free(buf.dctx);
     lora_metadata_free(&md);
     optim_free(opt);
     if (st_init)

@@ -1,6 +1,6 @@
 /* train_run_data.c — what a micro-batch feeds the U-Net: latents (image → resize/crop/flip →
  * VAE encoder → latent_dist.sample() × scaling_factor, NaN → 0 as sd-scripts does) and the
- * text conditioning of each caption.
+ * text conditioning of each caption (with SDXL's pooled embedding).
  *
  * The latent of an (image, flip) pair is sampled with noise drawn at a counter derived from
  * the image id, so it is the same whether it comes from the cache or is encoded again; with
@@ -61,6 +61,7 @@ int trun_data_init(trun_data *d, sd_model *m, const batches *b, int cache_latent
     d->latents = calloc(d->n_images * 2, sizeof *d->latents);
     d->T = sd_model_context_rows(max_token_length);
     d->D = sd_model_context_dim(m);
+    d->P = sd_model_pooled_dim(m);
     d->tcap = 256;
     d->texts = calloc(d->tcap, sizeof *d->texts);
     d->ctx = calloc(d->tcap, sizeof *d->ctx);
@@ -217,7 +218,8 @@ static int grow(trun_data *d)
     return 0;
 }
 
-int trun_data_context(trun_data *d, const char *caption, float *out, error_info *err)
+int trun_data_context(trun_data *d, const char *caption, float *out, float *pooled,
+                      error_info *err)
 {
     size_t per = (size_t)d->T * d->D;
     if (d->tcount * 2 >= d->tcap && grow(d) != 0)
@@ -227,14 +229,15 @@ int trun_data_context(trun_data *d, const char *caption, float *out, error_info 
         j = (j + 1) & (d->tcap - 1);
     if (!d->texts[j]) {
         char *t = strdup(caption);
-        float *c = malloc(per * sizeof(float));
+        float *c = malloc((per + (size_t)d->P) * sizeof(float));
         int T = 0;
         if (!t || !c) {
             free(t);
             free(c);
             return error_set(err, NULL, 0, 0, NULL, "out of memory for the text conditioning cache");
         }
-        if (sd_encode_prompt(d->m, caption, d->clip_skip, d->max_token_length, c, &T, NULL, err) != 0) {
+        if (sd_encode_prompt(d->m, caption, d->clip_skip, d->max_token_length, c, &T,
+                             d->P ? c + per : NULL, err) != 0) {
             free(t);
             free(c);
             return -1;
@@ -244,5 +247,7 @@ int trun_data_context(trun_data *d, const char *caption, float *out, error_info 
         d->tcount++;
     }
     memcpy(out, d->ctx[j], per * sizeof(float));
+    if (pooled && d->P)
+        memcpy(pooled, d->ctx[j] + per, (size_t)d->P * sizeof(float));
     return 0;
 }

@@ -20,6 +20,7 @@ typedef struct trun_data {
     float **latents;             /* [image id · 2 + flip] when cached */
     size_t n_images;
     int T, D;                    /* context rows and width */
+    int P;                       /* SDXL's pooled width (0: SD1/2); kept after each context */
     char **texts;                /* open-addressing table of captions → context */
     float **ctx;
     size_t tcap, tcount;
@@ -31,8 +32,9 @@ int trun_data_init(trun_data *d, sd_model *m, const batches *b, int cache_latent
 void trun_data_free(trun_data *d);
 /* The scaled latent [C, h, w] of one sample. */
 int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info *err);
-/* The context [T, D] of one caption. */
-int trun_data_context(trun_data *d, const char *caption, float *out, error_info *err);
+/* The context [T, D] of one caption, and (SDXL, pooled not NULL) its pooled embedding [P]. */
+int trun_data_context(trun_data *d, const char *caption, float *out, float *pooled,
+                      error_info *err);
 
 /* text conditioning with the text encoder's LoRA training (train_run_te.c) */
 typedef struct trun_te {

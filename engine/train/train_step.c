@@ -148,6 +148,18 @@ int train_step_run(train_step *s, const float *latents, const float *context, in
                    int T, const float *loss_weights, const float *noise, const int *timesteps,
                    double *loss, error_info *err)
 {
+    train_step_cond c = {context, NULL, NULL, NULL};
+    return train_step_run_cond(s, latents, &c, B, H, W, T, loss_weights, noise, timesteps, loss,
+                               err);
+}
+
+int train_step_run_cond(train_step *s, const float *latents, const train_step_cond *cond, int B,
+                        int H, int W, int T, const float *loss_weights, const float *noise,
+                        const int *timesteps, double *loss, error_info *err)
+{
+    if (s->unet->config.text_time && (!cond->text_embeds || !cond->time_ids))
+        return error_set(err, NULL, 0, 0, NULL, "the SDXL U-Net needs the pooled text embedding "
+                         "and the size conditioning");
     if (train_step_plan(s, B, H, W, T, err) != 0)
         return -1;
     const train_step_options *o = &s->o;
@@ -207,7 +219,11 @@ int train_step_run(train_step *s, const float *latents, const float *context, in
         s->weight[b] = (loss_weights ? loss_weights[b] : 1.0f) * snr_weight(s, t);
         s->c[b] = huber_c(s, t);
     }
-    if (unet_forward(&s->acts, s->pred, s->x_t, s->tsteps, context, NULL, err) != 0)
+    /* SDXL: sd-scripts' get_size_embeddings of (original, crop, target) and the pooled TE2
+     * output, concatenated by the U-Net's text_time embedding */
+    unet_added_cond added = {cond->text_embeds, cond->time_ids};
+    if (unet_forward(&s->acts, s->pred, s->x_t, s->tsteps, cond->context,
+                     s->unet->config.text_time ? &added : NULL, err) != 0)
         return -1;
     float l;
     k_loss_forward(&l, s->per_sample, s->pred, s->target, s->weight, s->c, o->loss_type, B, per);
@@ -217,7 +233,7 @@ int train_step_run(train_step *s, const float *latents, const float *context, in
     float dl = 1.0f / (float)o->grad_accum;
     memset(s->dpred, 0, n * sizeof(float));
     k_loss_backward(s->dpred, &dl, s->pred, s->target, s->weight, s->c, o->loss_type, B, per);
-    return unet_backward(&s->acts, s->dpred, NULL, NULL, NULL, NULL, err);
+    return unet_backward(&s->acts, s->dpred, NULL, cond->dcontext, NULL, NULL, err);
 }
 
 double train_clip_grad_norm(lora_network *net, float max_norm)
