@@ -8,7 +8,7 @@
 #  2. the tmux session is killed: the training process (pid file in the run directory) lives
 #     on and keeps writing progress; `loratty --attach` in a new session at 80x24 shows the
 #     step counter and the whole loss plot, replayed from events.jsonl (x axis from step 1
-#     to at least the step seen before);
+#     to at least the step seen before); F7 pauses it (the counter stands still) and resumes;
 #  3. F6 and y stop it gracefully: [stopped], "done: stopped" in the log tail, the process
 #     ends, the LoRA is in output_dir and `loratty --inspect` lists lora_unet_ keys;
 #  4. `loratty --list-runs` shows the run as stopped with its step.
@@ -29,7 +29,8 @@ e2e_cleanup() {
     done
     tui_cleanup
 }
-trap e2e_cleanup EXIT INT TERM
+trap e2e_cleanup EXIT
+trap 'exit 1' INT TERM
 
 mkdir -p "$tmp/model" "$tmp/img/2_zqx ring" "$tmp/out"
 cp "$src/tests/fixtures/checkpoint-sd1/model.safetensors" "$tmp/model/"
@@ -146,6 +147,20 @@ xmax=$(tui_screen | sed -n 's/^ *1  *[0-9][0-9.]*  *\([0-9][0-9]*\) *$/\1/p' | h
 n=$(tui_screen | wc -l)
 [ "$n" -eq 24 ] || fail "$n rows, not 24"
 tui_screen | sed -n 24p | grep -q 'F10/q Quit' || fail "hint bar not on the last row"
+
+# F7 pauses (the counter stands still), F7 again resumes
+tui_keys F7
+tui_wait 'Asked the run to pause'
+tui_wait '\[paused\]'
+sleep 0.5
+sp=$(step_now)
+sleep 1
+[ "$(step_now)" = "$sp" ] || fail "the step counter moves while paused (was $sp)"
+kill -0 "$pid" 2>/dev/null || fail "the paused run died"
+tui_keys F7
+tui_wait 'Asked the run to resume'
+tui_wait '\[running\]'
+wait_step_above "$sp" 30 > /dev/null || exit 1
 
 # --- 3. stop gracefully ------------------------------------------------------------------
 tui_keys F6
