@@ -7,11 +7,16 @@
 # 32x32, U-Net only, 4 steps:
 #   exit 0; a LoRA with lora_unet_input_blocks_… (LDM-style) keys and no text encoder keys;
 #   ss_base_model_version sdxl_base_v1-0, modelspec.architecture stable-diffusion-xl-v1-base/lora;
-#   text encoder training asked for an SDXL model falls back to the U-Net with a warning.
+#   text encoder training asked for an SDXL model falls back to the U-Net with a warning;
+#   logging_dir: a TensorBoard event file under <logging_dir>/<time>/network_train whose
+#   TFRecords frame and checksum correctly and hold sd-scripts' step and epoch tags.
+# And on the tiny SD1 checkpoint (text encoder training): stop_text_encoder_training = 50 of 6
+# steps leaves the lora_te_ tensors exactly as a 3-step run has them, the U-Net's go on.
 top=${top_srcdir:-.}
 src=$(cd "$top" && pwd)
 prog=${LORATTY:-${top_builddir:-.}/loratty}
 files=${top_builddir:-.}/tests/test_train_run_files
+check=${top_builddir:-.}/tests/test_train_run
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/loratty-sdxl.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export XDG_STATE_HOME="$tmp/state" OMP_NUM_THREADS=1
@@ -30,7 +35,7 @@ for i in 01 02 03 04; do
     cp "$src/share/demo/img/10_zqx/zqx_$i.png" "$src/share/demo/img/10_zqx/zqx_$i.txt" "$tmp/img/2_zqx ring/"
 done
 
-# preset NAME STEPS [extra TOML lines for [basic]]
+# preset NAME STEPS [extra TOML lines for [basic]] [extra lines for [folders]]
 preset() {
     cat > "$tmp/$1.toml" <<EOT
 [model]
@@ -41,6 +46,7 @@ sdxl = true
 
 [folders]
 output_dir = "$tmp/out"
+$4
 
 [basic]
 train_batch_size = 2
@@ -64,7 +70,7 @@ lr_warmup = 0
 EOT
 }
 
-preset x 4 "network_train_unet_only = true"
+preset x 4 "network_train_unet_only = true" "logging_dir = \"$tmp/logs\""
 "$prog" --run "$tmp/x.toml" > "$tmp/x.out" 2>&1
 rc=$?
 cat "$tmp/x.out"
@@ -79,10 +85,33 @@ grep -q "lora_te" "$tmp/inspect" && fail "text encoder keys in a U-Net-only LoRA
 "$files" meta "$tmp/out/x.safetensors" ss_base_model_version=sdxl_base_v1-0 \
     modelspec.architecture=stable-diffusion-xl-v1-base/lora ss_network_dim=4 ss_steps=4 \
     ss_output_name=x || fail "SDXL metadata"
+ev=$(ls "$tmp"/logs/*/network_train/events.out.tfevents.* 2>/dev/null)
+[ -n "$ev" ] || { find "$tmp/logs"; fail "no TensorBoard event file"; }
+"$check" tfevents "$ev" || fail "TensorBoard event file"
 
 # text encoder training on SDXL: the U-Net alone, with a warning
 preset y 2
 "$prog" --run "$tmp/y.toml" > "$tmp/y.out" 2>&1 || { cat "$tmp/y.out"; fail "SDXL run with TE training asked"; }
 grep -q "U-Net only" "$tmp/y.out" || { cat "$tmp/y.out"; fail "no U-Net-only warning"; }
 [ -f "$tmp/out/y.safetensors" ] || fail "no LoRA file for y"
+
+# --- SD1: stop_text_encoder_training ---------------------------------------------------------
+mkdir -p "$tmp/sd1"
+cp "$fx/checkpoint-sd1/model.safetensors" "$tmp/sd1/"
+for d in unet vae text_encoder tokenizer scheduler; do
+    cp -R "$fx/pipeline-sd1/$d" "$tmp/sd1/"
+done
+sd1() {   # NAME STEPS [extra [basic] lines]
+    preset "$1" "$2" "text_encoder_lr = 0.001
+$3"
+    sed -i -e "s|$tmp/model/model.safetensors|$tmp/sd1/model.safetensors|" -e '/^sdxl = /d' \
+        -e '/^vae = /d' "$tmp/$1.toml"
+}
+sd1 t3 3
+sd1 t6 6
+echo "stop_text_encoder_training = 50" >> "$tmp/t6.toml"   # the last section is [loratty]
+"$prog" --run "$tmp/t3.toml" > "$tmp/t3.out" 2>&1 || { cat "$tmp/t3.out"; fail "SD1 3-step run"; }
+"$prog" --run "$tmp/t6.toml" > "$tmp/t6.out" 2>&1 || { cat "$tmp/t6.out"; fail "SD1 run with the TE stop"; }
+grep -q "text encoder training stops at step 3" "$tmp/t6.out" || { cat "$tmp/t6.out"; fail "no TE stop message"; }
+"$check" te-frozen "$tmp/out/t3.safetensors" "$tmp/out/t6.safetensors" || fail "TE weights changed after the stop"
 echo "all passed"

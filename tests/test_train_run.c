@@ -4,12 +4,20 @@
  *   - the gradient of the training loss with respect to text-encoder LoRA weights, taken
  *     through the U-Net's context gradient and trun_te_backward, matches central finite
  *     differences of the loss (fixed noise and timesteps; ≤ 2e-2 relative to the largest
- *     gradient checked, f32 loss). */
+ *     gradient checked, f32 loss); train_step_run_cond's context gradient output equals the
+ *     U-Net's own buffer.
+ * With arguments it is a file checker for tests/run_headless_sdxl.sh:
+ *   te-frozen A B   lora_te* tensors of A and B are byte-identical, lora_unet* ones differ
+ *   tfevents FILE   FILE is a sequence of TFRecords with valid masked CRC32Cs, ending
+ *                   exactly at EOF; prints the record count and needs ≥ 2 records holding
+ *                   loss/current, loss/average, lr/ and loss/epoch_average tags. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/safetensors.h"
+#include "engine/train/tensorboard.h"
 #include "engine/train/train_run_internal.h"
 #include "kernels/ops_attention.h"
 
@@ -31,7 +39,7 @@ static lora_network net;
 static train_step st;
 static trun_te te;
 static float lat[B * 4 * H * W], noise[B * 4 * H * W];
-static float *ctx;
+static float *ctx, *dctx;
 static batch bt;
 
 static double loss_and_grad(int with_grad)
@@ -41,13 +49,30 @@ static double loss_and_grad(int with_grad)
     int T = 0;
     double loss = 0;
     network_zero_grad(&net);
-    if (trun_te_forward(&te, &bt, ctx, &T, &err) != 0 ||
-        train_step_run(&st, lat, ctx, B, H, W, T, NULL, noise, ts, &loss, &err) != 0) {
+    if (trun_te_forward(&te, &bt, ctx, &T, &err) != 0) {
+        printf("FAIL  te forward: %s\n", err.message);
+        exit(1);
+    }
+    size_t nctx = (size_t)B * T * sd_model_context_dim(m);
+    memset(dctx, 0, nctx * sizeof(float));
+    train_step_cond c = {ctx, NULL, NULL, dctx};
+    if (train_step_run_cond(&st, lat, &c, B, H, W, T, NULL, noise, ts, &loss, &err) != 0) {
         printf("FAIL  step: %s\n", err.message);
         exit(1);
     }
-    if (with_grad)
-        trun_te_backward(&te, arena_get(&st.acts.arena, st.acts.dcontext_id));
+    if (with_grad) {
+        const float *own = arena_get(&st.acts.arena, st.acts.dcontext_id);
+        double e = 0, mx = 0;
+        for (size_t i = 0; i < nctx; i++) {
+            e = fmax(e, fabs((double)own[i] - dctx[i]));
+            mx = fmax(mx, fabs((double)own[i]));
+        }
+        char what[160];
+        snprintf(what, sizeof what, "the context gradient output equals the U-Net's buffer (max "
+                 "err %.3g of %.3g)", e, mx);
+        check(mx > 0 && e == 0, what);
+        trun_te_backward(&te, dctx);
+    }
     return loss;
 }
 
@@ -80,8 +105,114 @@ static void check_context(int mtl)
     trun_te_free(&t);
 }
 
-int main(void)
+static int te_frozen(const char *a, const char *b)
 {
+    error_info err = {0};
+    safetensors_file *fa = NULL, *fb = NULL;
+    if (safetensors_open(a, &fa, &err) != 0 || safetensors_open(b, &fb, &err) != 0) {
+        printf("FAIL  open: %s %s\n", err.file, err.message);
+        safetensors_close(fa);
+        return 1;
+    }
+    size_t te = 0, te_same = 0, un = 0, un_same = 0;
+    for (size_t i = 0; i < safetensors_count(fa); i++) {
+        const safetensors_tensor *ta = safetensors_tensor_at(fa, i);
+        const safetensors_tensor *tb = safetensors_find(fb, ta->name);
+        if (!tb || tb->nbytes != ta->nbytes || strstr(ta->name, ".alpha"))
+            continue;
+        int eq = memcmp(ta->data, tb->data, ta->nbytes) == 0;
+        if (!strncmp(ta->name, "lora_te", 7))
+            te++, te_same += eq;
+        else if (!strncmp(ta->name, "lora_unet", 9))
+            un++, un_same += eq;
+    }
+    safetensors_close(fa);
+    safetensors_close(fb);
+    char what[200];
+    snprintf(what, sizeof what, "text encoder tensors equal (%zu of %zu), U-Net tensors changed "
+             "(%zu of %zu equal)", te_same, te, un_same, un);
+    check(te > 0 && te_same == te && un > 0 && un_same < un, what);
+    return failures ? 1 : 0;
+}
+
+static int has(const unsigned char *p, size_t n, const char *s)
+{
+    size_t k = strlen(s);
+    for (size_t i = 0; i + k <= n; i++)
+        if (!memcmp(p + i, s, k))
+            return 1;
+    return 0;
+}
+
+static int tfevents(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        printf("FAIL  open %s\n", path);
+        return 1;
+    }
+    unsigned char *buf = NULL;
+    size_t n = 0, cap = 0, r;
+    unsigned char tmp[4096];
+    while ((r = fread(tmp, 1, sizeof tmp, f)) > 0) {
+        if (n + r > cap) {
+            cap = (n + r) * 2;
+            unsigned char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return 1;
+            }
+            buf = nb;
+        }
+        memcpy(buf + n, tmp, r);
+        n += r;
+    }
+    fclose(f);
+    size_t pos = 0, records = 0;
+    int framing = 1, tags[4] = {0};
+    static const char *const want[4] = {"loss/current", "loss/average", "lr/", "loss/epoch_average"};
+    while (pos < n && framing) {
+        uint64_t len = 0;
+        uint32_t c1 = 0, c2 = 0;
+        if (pos + 12 > n) {
+            framing = 0;
+            break;
+        }
+        for (int i = 7; i >= 0; i--)
+            len = len << 8 | buf[pos + i];
+        for (int i = 3; i >= 0; i--)
+            c1 = c1 << 8 | buf[pos + 8 + i];
+        if (c1 != tb_masked_crc32c(buf + pos, 8) || len > n - pos - 16) {
+            framing = 0;
+            break;
+        }
+        const unsigned char *data = buf + pos + 12;
+        for (int i = 3; i >= 0; i--)
+            c2 = c2 << 8 | data[len + i];
+        if (c2 != tb_masked_crc32c(data, len)) {
+            framing = 0;
+            break;
+        }
+        for (int t = 0; t < 4; t++)
+            tags[t] |= has(data, len, want[t]);
+        records++;
+        pos += 16 + len;
+    }
+    free(buf);
+    char what[200];
+    snprintf(what, sizeof what, "%s: %zu TFRecords, CRCs valid, framing ends at EOF (%zu bytes), "
+             "tags %d%d%d%d", path, records, n, tags[0], tags[1], tags[2], tags[3]);
+    check(framing && pos == n && records >= 2 && tags[0] && tags[1] && tags[2] && tags[3], what);
+    return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "te-frozen"))
+        return te_frozen(argv[2], argv[3]);
+    if (argc == 3 && !strcmp(argv[1], "tfevents"))
+        return tfevents(argv[2]);
     const char *top = getenv("top_srcdir");
     if (!top)
         top = ".";
@@ -110,6 +241,7 @@ int main(void)
     k_randn(lat, sizeof lat / sizeof lat[0], 5, 0);
     k_randn(noise, sizeof noise / sizeof noise[0], 6, 0);
     ctx = malloc((size_t)B * 227 * sd_model_context_dim(m) * sizeof(float));
+    dctx = malloc((size_t)B * 227 * sd_model_context_dim(m) * sizeof(float));
     static batch_sample smp[B];
     smp[0].caption = "a photo of zqx ring, red and white stripes";
     smp[1].caption = "zqx ring on a table";
@@ -164,6 +296,7 @@ int main(void)
 
     free(grad);
     free(ctx);
+    free(dctx);
     trun_te_free(&te);
     train_step_free(&st);
     network_free(&net);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/data/latent_cache.h"
+#include "engine/train/tensorboard.h"
 
 static double now_s(void)
 {
@@ -157,6 +158,55 @@ typedef struct loop_bufs {
     float *pooled, *time_ids, *dctx;   /* SDXL's added conditioning; the context gradient */
 } loop_bufs;
 
+/* stop_text_encoder_training: the text encoder adapters' values at the stop step, put back
+ * after every later optimizer step (so neither the update nor weight decay or momentum moves
+ * them), and their backward skipped. */
+typedef struct te_freeze {
+    network_param_range *r;
+    size_t nr;
+    float *saved;
+    size_t n;
+} te_freeze;
+
+static int te_freeze_take(te_freeze *f, const lora_network *net)
+{
+    network_lr_options lo = {0};
+    size_t nr = network_param_ranges(net, &lo, NULL, 0);
+    f->r = calloc(nr + 1, sizeof *f->r);
+    if (!f->r)
+        return -1;
+    nr = network_param_ranges(net, &lo, f->r, nr);
+    size_t k = 0, n = 0;
+    for (size_t i = 0; i < nr; i++)
+        if (f->r[i].te) {
+            f->r[k++] = f->r[i];
+            n += f->r[i].count;
+        }
+    f->nr = k;
+    f->n = n;
+    f->saved = malloc((n + 1) * sizeof(float));
+    if (!f->saved)
+        return -1;
+    n = 0;
+    for (size_t i = 0; i < f->nr; n += f->r[i].count, i++)
+        memcpy(f->saved + n, net->params + f->r[i].offset, f->r[i].count * sizeof(float));
+    return 0;
+}
+
+static void te_freeze_restore(const te_freeze *f, lora_network *net)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->nr; n += f->r[i].count, i++)
+        memcpy(net->params + f->r[i].offset, f->saved + n, f->r[i].count * sizeof(float));
+}
+
+static void te_freeze_free(te_freeze *f)
+{
+    free(f->r);
+    free(f->saved);
+    memset(f, 0, sizeof *f);
+}
+
 static int nan_hook_step(void)
 {
     const char *v = getenv("LORATTY_TEST_NAN_AT_STEP");
@@ -179,6 +229,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     memset(&te, 0, sizeof te);
     train_step st;
     optim *opt = NULL;
+    tb_writer *tb = NULL;
+    te_freeze frz = {0};
     lora_metadata md = {0};
     loop_bufs buf = {0};
     lr_schedule sched;
@@ -297,6 +349,13 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         goto out;
     }
     *usage_error = 0;
+    if (s->tensorboard && s->logging_dir) {
+        char dir[4096];
+        if (tb_run_dir(dir, sizeof dir, s->logging_dir, NULL, s->log_tracker_name, time(NULL),
+                       err) != 0 || !(tb = tb_open(dir, err)))
+            goto out;
+        run_log(h, "info", "TensorBoard logs in %s", dir);
+    }
 
     trun_save sv = {s, h, &net, opt, &md};
     trun_sample_ctx sc = {s, h, m, &net, opt, &st};
@@ -316,6 +375,14 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         long long loss_n = 0;
         int end = 0;
         while (!end && step < s->total_steps && !stopped) {
+            if (te_train && s->text_encoder_stop_step > 0 && step >= s->text_encoder_stop_step &&
+                !frz.saved) {
+                if (te_freeze_take(&frz, &net) != 0) {
+                    error_set(err, NULL, 0, 0, NULL, "out of memory");
+                    goto out;
+                }
+                run_log(h, "info", "text encoder training stops at step %lld", step);
+            }
             int micro = 0;
             double step_loss = 0.0;
             while (micro < s->grad_accum) {
@@ -355,7 +422,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 if (train_step_run_cond(&st, buf.lat, &cond, bt.count, H / d.f, W / d.f, T, buf.w,
                                         NULL, NULL, &loss, err) != 0)
                     goto out;
-                if (te_train && isfinite(loss))
+                if (te_train && !frz.saved && isfinite(loss))
                     trun_te_backward(&te, buf.dctx);
                 if (step + 1 == nan_at)
                     loss = NAN;
@@ -377,6 +444,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 optim_set_lr(opt, g, base_lr[g] * factor);
             if (optim_step(opt, err) != 0)
                 goto out;
+            if (frz.saved)
+                te_freeze_restore(&frz, &net);
             network_zero_grad(&net);
             step++;
             if (s->scale_weight_norms > 0.0f)
@@ -390,6 +459,18 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                                         ips > 0 ? (double)(s->total_steps - step) / ips : 0.0,
                                         rss_bytes()};
                 h->progress(h->ctx, &p);
+            }
+            if (tb) {
+                double lrs[2];
+                const char *desc[2];
+                for (int g = 0; g < ngroups; g++) {
+                    lrs[g] = optim_effective_lr(opt, g);
+                    desc[g] = g == 0 && net.n_unet ? "unet" : "textencoder";   /* build order */
+                }
+                tb_step_log tl = {step_loss / micro, loss_sum / loss_n, 0, 0, 0, 0, ngroups, desc,
+                                  lrs, NULL, !te_train};
+                if (tb_log_step(tb, step, 0.0, &tl, err) != 0)
+                    goto out;
             }
             train_progress now = {step, ep - 1, (long long)pos, s->seed, st.rng_offset};
             /* sd-scripts saves at every n-th step, the last one too (epochs: not the last) */
@@ -410,6 +491,9 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
             else if (c == TRAIN_SAMPLE_NOW && trun_sample(&sc, step, ep, 0, err) != 0)
                 goto out;
         }
+        /* sd-scripts logs the epoch also when max_train_steps ends it early */
+        if (tb && loss_n && !stopped && tb_log_epoch(tb, (int)ep, loss_sum / loss_n, 0.0, err) != 0)
+            goto out;
         if (stopped || !end)
             break;
         done_epochs = ep;
@@ -434,8 +518,16 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         if ((s->save_state || s->save_state_on_train_end) && trun_save_state(&sv, 0, 0, &fin, err) != 0)
             goto out;
     }
+    if (tb_close(tb, err) != 0) {
+        tb = NULL;
+        goto out;
+    }
+    tb = NULL;
     rc = stopped ? TRAIN_RUN_STOPPED : TRAIN_RUN_DONE;
 out:
+    if (tb)
+        tb_close(tb, NULL);
+    te_freeze_free(&frz);
     free(buf.lat);
     free(buf.ctx);
     free(buf.w);

@@ -78,6 +78,12 @@ typedef struct train_run_settings {
     const char *sample_prompts;          /* the prompts' text, one per line; NULL or "": none */
     const char *sample_sampler;
     int sample_every_n_steps, sample_every_n_epochs;
+
+    /* TensorBoard event files under tb_run_dir(logging_dir, "", log_tracker_name): on when
+     * tensorboard is set and logging_dir is not NULL/"" */
+    int tensorboard;
+    const char *logging_dir, *log_tracker_name;
+    const char *optimizer_type;          /* for the lr/d*lr tags */
 } train_run_settings;
 
 /* What the run knows once set up, for the metadata and the first log lines. */

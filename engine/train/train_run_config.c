@@ -82,6 +82,14 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
         s->grad_accum = 1;
     s->text_encoder_stop_step = p->text_encoder_stop_step;
 
+    /* sd-scripts' prepare_accelerator: logging_dir without log_with means tensorboard */
+    s->logging_dir = opt_path(cfg, "logging_dir");
+    const char *lw = config_string(cfg, "log_with");
+    s->tensorboard = s->logging_dir && (!lw || !lw[0] || strcmp(lw, "tensorboard") == 0 ||
+                                        strcmp(lw, "all") == 0);
+    s->log_tracker_name = opt_path(cfg, "log_tracker_name");
+    s->optimizer_type = config_string(cfg, "optimizer_type");
+
     optim_kind kind;
     if (optim_kind_from_name(config_string(cfg, "optimizer_type"), &kind, err) != 0) {
         snprintf(err->key, sizeof err->key, "optimizer_type");
