@@ -1,5 +1,9 @@
 # tests/e2e.mk — end-to-end tests of the terminal UI with real (CPU) training runs on the tiny
 # SD1 checkpoint, driven through tmux: a long run started, left, attached, paused and stopped
-# (tui_run_e2e.sh); a short run that ends by itself, with samples (tui_run_finish.sh).
-TESTS += tests/tui_run_e2e.sh tests/tui_run_finish.sh
-EXTRA_DIST += tests/tui_run_e2e.sh tests/tui_run_finish.sh
+# (tui_run_e2e.sh); a short run that ends by itself, with samples (tui_run_finish.sh);
+# attaching to a paused run (tui_attach_paused.sh).
+TESTS += tests/tui_run_e2e.sh tests/tui_run_finish.sh tests/tui_attach_paused.sh
+EXTRA_DIST += tests/tui_run_e2e.sh tests/tui_run_finish.sh tests/tui_attach_paused.sh
+# Known bug, see the script's header: a replayed "paused (send resume to go on)" log line
+# does not set the monitor's paused state. Remove this line with the fix (XPASS fails).
+XFAIL_TESTS = tests/tui_attach_paused.sh
