@@ -253,8 +253,10 @@ static bool pid_alive(pid_t pid)
 
 int run_info_load(const char *dir, run_info *info, error_info *err)
 {
+    char copy[sizeof info->dir];   /* dir may be info->dir itself (reloading a run) */
+    snprintf(copy, sizeof copy, "%s", dir);
     memset(info, 0, sizeof *info);
-    snprintf(info->dir, sizeof info->dir, "%s", dir);
+    snprintf(info->dir, sizeof info->dir, "%s", copy);
     size_t dl = strlen(info->dir);
     while (dl > 1 && info->dir[dl - 1] == '/')
         info->dir[--dl] = 0;

@@ -4,6 +4,3 @@
 # attaching to a paused run (tui_attach_paused.sh).
 TESTS += tests/tui_run_e2e.sh tests/tui_run_finish.sh tests/tui_attach_paused.sh
 EXTRA_DIST += tests/tui_run_e2e.sh tests/tui_run_finish.sh tests/tui_attach_paused.sh
-# Known bug, see the script's header: a replayed "paused (send resume to go on)" log line
-# does not set the monitor's paused state. Remove this line with the fix (XPASS fails).
-XFAIL_TESTS = tests/tui_attach_paused.sh

@@ -3,10 +3,7 @@
 # the tiny SD1 checkpoint is paused through its control FIFO, then `loratty --attach` must
 # show [paused] (not [running]), and one F7 must resume it ("Asked the run to resume", the
 # step counter moves again).
-# Expected to fail today (XFAIL in tests/e2e.mk): the run logs "paused (send resume to go
-# on)" (src/main.c) while the monitor model sets its paused flag only on the exact text
-# "paused" (tui/monitor_model.c), so a monitor that replays the log shows [running] and its
-# first F7 sends a second "pause".
+# (The run logs "paused (send resume to go on)"; the monitor once matched only "paused".)
 . "${top_srcdir:-.}/tests/tui_lib.sh"
 src=$(cd "${top_srcdir:-.}" && pwd)
 tmp=$TUI_TMP

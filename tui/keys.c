@@ -53,7 +53,7 @@ const keys_binding keys_table[] = {
      KEYS_EDIT},
     {KEYS_HELP, KEY_F(1), '?', 0, "F1", "?", "Help", "Show this list of keys", KEYS_MONITOR},
     {KEYS_STOP_RUN, KEY_F(6), 'x', 0, "F6", "x", "Stop",
-     "Stop the run gracefully: it saves the LoRA and its state, then ends (asks first)",
+     "Stop the run gracefully: it saves the LoRA (and its state with save_state), then ends (asks first)",
      KEYS_MONITOR},
     {KEYS_PAUSE_RUN, KEY_F(7), ' ', 0, "F7", "Space", "Pause", "Pause or resume the run",
      KEYS_MONITOR},

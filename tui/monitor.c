@@ -369,8 +369,7 @@ static void draw(monitor *mon)
         }
     }
     if (mon->confirm_stop)
-        snprintf(line, sizeof line, "Stop the run? It saves the LoRA and its state first. "
-                                    "y: stop, other keys: keep training");
+        snprintf(line, sizeof line, "Stop the run? The LoRA is saved first. y: stop, other keys: go on");
     else
         snprintf(line, sizeof line, "%s", mon->status);
     if (line[0]) {
@@ -456,8 +455,8 @@ static monitor_exit loop(monitor *mon, volatile sig_atomic_t *interrupted)
         if (mon->confirm_stop) {
             mon->confirm_stop = false;
             if (ch == 'y' || ch == 'Y')
-                send_command(mon, "stop", "Asked the run to stop: it saves the LoRA and its state, "
-                                          "then ends");
+                send_command(mon, "stop", "Asked the run to stop: it saves the LoRA (and its state "
+                                          "with save_state), then ends");
             else
                 status_set(mon, false, "The run goes on");
             continue;

@@ -137,9 +137,10 @@ int monitor_model_apply(monitor_model *m, const events_event *e)
             break;
         else
             monitor_model_log(m, false, "%s", e->text);
-        if (!strcmp(e->text, "paused"))
+        /* the run logs "paused (send resume to go on)" and "resumed" */
+        if (!strncmp(e->text, "paused", 6))
             m->paused = true;
-        else if (!strcmp(e->text, "resumed"))
+        else if (!strncmp(e->text, "resumed", 7))
             m->paused = false;
         break;
     case EVENTS_ERROR:
