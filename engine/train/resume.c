@@ -41,7 +41,13 @@ int train_state_save(const char *dir, const lora_network *net, const optim *opt,
     if (mkdir(tmp, 0755) != 0)
         return error_set(err, tmp, 0, 0, NULL, "cannot create the state folder: %s", strerror(errno));
     lora_metadata md = {0};
-    lora_metadata_set(&md, "ss_network_module", "networks.lora");
+    /* the state keeps no network options: LoHa / LoKr adapters are named as LyCORIS' (only
+     * network_load_weights reads this file back, by its keys) */
+    const char *module = "networks.lora";
+    for (size_t i = 0; i < net->n_mods; i++)
+        if (net->mods[i].adapter.kind != LORA_KIND_LORA)
+            module = "lycoris.kohya";
+    lora_metadata_set(&md, "ss_network_module", "%s", module);
     snprintf(path, sizeof path, "%s/lora.safetensors", tmp);
     int rc = network_save(net, path, DTYPE_F32, &md, err);
     lora_metadata_free(&md);

@@ -17,6 +17,7 @@
 
 #include "engine/data/captions.h"
 #include "engine/models/checkpoint.h"
+#include "network_types.h"
 
 static void set_float(lora_metadata *md, const char *key, double v)
 {
@@ -220,7 +221,29 @@ int train_metadata_build(lora_metadata *md, const config *cfg, const plan *p,
     lora_metadata_set(md, "ss_max_train_steps", "%lld", p->total_steps);
     lora_metadata_set(md, "ss_lr_warmup_steps", "%lld", p->warmup_steps);
     lora_metadata_set(md, "ss_lr_scheduler", "%s", config_string(cfg, "lr_scheduler"));
-    lora_metadata_set(md, "ss_network_module", "networks.lora");
+    /* the module behind the LoRA type, and sd-scripts' net_kwargs: the network_args as
+     * kohya_ss passes them (key=value, later keys win), json.dumps'd when there are any */
+    network_options no;
+    network_options_init(&no);
+    const network_type *nt = network_type_find(config_string(cfg, "lora_type"));
+    if (!nt || network_options_set_module(&no, nt->network_module, nt->algo, NULL) != 0)
+        network_options_init(&no);
+    lora_metadata_set(md, "ss_network_module", "%s", network_module_name(&no));
+    toml_value *nargs = network_args_for(cfg);
+    if (nargs->as.array.count) {
+        json_t *kw = json_object();
+        for (size_t i = 0; i < nargs->as.array.count; i++) {
+            const toml_value *a = nargs->as.array.items[i];
+            const char *eq = a->type == TOML_STRING ? strchr(a->as.string.data, '=') : NULL;
+            if (!eq)
+                continue;
+            char key[64];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - a->as.string.data), a->as.string.data);
+            json_object_set_new(kw, key, json_string(eq + 1));
+        }
+        set_json(md, "ss_network_args", kw);
+    }
+    toml_free(nargs);
     lora_metadata_set(md, "ss_network_dim", "%lld", config_int(cfg, "network_dim"));
     set_float(md, "ss_network_alpha", config_float(cfg, "network_alpha"));
     set_opt_float(md, "ss_network_dropout", cfg, "network_dropout");

@@ -110,46 +110,136 @@ static int check_family(const train_run_settings *s, sd_model *m, error_info *er
     return 0;
 }
 
-/* One optimizer group per side (UNet, text encoder), each adapter tensor its own parameter,
- * with sd-scripts' learning rates: unet_lr / text_encoder_lr, falling back to learning_rate
- * (kohya_ss passes no 0 value, so 0 means unset). */
-static int build_optimizer(const train_run_settings *s, lora_network *net, optim **opt,
-                           double base_lr[2], int *ngroups, error_info *err)
+/* The adapter tensors of one module as the optimizer sees them (each its own parameter, so
+ * factored optimizers see sd-scripts' matrix shapes). Returns how many (≤ 4). */
+static int module_tensors(const lora_network *net, const network_module *mo, optim_param *ps)
 {
-    optim_param *ps = calloc(net->n_mods * 2 + 1, sizeof *ps);
-    if (!ps)
-        return error_set(err, NULL, 0, 0, NULL, "out of memory");
-    optim_group g[2];
-    int ng = 0, np = 0;
-    for (int side = 0; side < 2; side++) {
-        int first = np;
-        for (size_t i = 0; i < net->n_mods; i++) {
-            const network_module *mo = &net->mods[i];
-            if ((mo->te != 0) != side)
-                continue;
-            float *dd = net->params + mo->down_off, *ud = net->params + mo->up_off;
-            const float *dg = net->grads + mo->down_off, *ug = net->grads + mo->up_off;
-            if (mo->conv) {
-                ps[np++] = (optim_param){dd, dg, 4, {mo->rank, mo->in, mo->kernel, mo->kernel}};
-                ps[np++] = (optim_param){ud, ug, 4, {mo->out, mo->rank, 1, 1}};
-            } else {
-                ps[np++] = (optim_param){dd, dg, 2, {mo->rank, mo->in}};
-                ps[np++] = (optim_param){ud, ug, 2, {mo->out, mo->rank}};
-            }
+    const lora_adapter *a = &mo->adapter;
+    if (a->kind == LORA_KIND_LORA) {
+        float *dd = net->params + mo->down_off, *ud = net->params + mo->up_off;
+        const float *dg = net->grads + mo->down_off, *ug = net->grads + mo->up_off;
+        if (mo->conv) {
+            ps[0] = (optim_param){dd, dg, 4, {mo->rank, mo->in, mo->kernel, mo->kernel}};
+            ps[1] = (optim_param){ud, ug, 4, {mo->out, mo->rank, 1, 1}};
+        } else {
+            ps[0] = (optim_param){dd, dg, 2, {mo->rank, mo->in}};
+            ps[1] = (optim_param){ud, ug, 2, {mo->out, mo->rank}};
         }
-        if (np == first)
-            continue;
-        double want = side ? s->text_encoder_lr : s->unet_lr;
-        base_lr[ng] = want > 0 ? want : s->learning_rate;
-        g[ng] = (optim_group){ps + first, np - first, base_lr[ng], -1.0};
-        ng++;
+        return 2;
     }
+    int64_t cols = (int64_t)mo->in * mo->kernel * mo->kernel, r = mo->rank;
+    int64_t sh[4][2];
+    if (a->kind == LORA_KIND_LOHA) {
+        int64_t h[4][2] = {{mo->out, r}, {r, cols}, {mo->out, r}, {r, cols}};
+        memcpy(sh, h, sizeof sh);
+    } else {
+        int64_t k[4][2] = {{a->ka, a->w1_rank ? a->w1_rank : a->kc}, {a->w1_rank, a->kc},
+                           {a->kb, a->w2_rank ? a->w2_rank : a->kd}, {a->w2_rank, a->kd}};
+        memcpy(sh, k, sizeof sh);
+    }
+    int n = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!mo->w_size[i])
+            continue;
+        optim_param *q = &ps[n++];
+        *q = (optim_param){net->params + mo->w_off[i], net->grads + mo->w_off[i], 2,
+                           {sh[i][0], sh[i][1]}};
+        if ((size_t)(sh[i][0] * sh[i][1]) != mo->w_size[i])   /* not a matrix: a flat vector */
+            *q = (optim_param){q->data, q->grad, 1, {(int64_t)mo->w_size[i]}};
+    }
+    return n;
+}
+
+/* sd-scripts' prepare_optimizer_params: parameter groups by side, block lr weight and LoRA+
+ * (network_param_ranges), lr = (te ? text_encoder_lr : unet_lr) × lr_mult, unet_lr /
+ * text_encoder_lr falling back to learning_rate (kohya_ss passes no 0 value, so 0 means
+ * unset); ranges with lr_mult 0 are left out. U-Net groups come first, each tensor in the
+ * group of the range holding its start. desc[g]: the group's TensorBoard name. */
+static int same_group(const network_param_range *a, const network_param_range *b)
+{
+    return (a->te != 0) == (b->te != 0) && a->lr_mult == b->lr_mult && a->plus == b->plus &&
+           a->block == b->block;
+}
+
+typedef struct opt_groups {
+    double *base_lr;
+    char (*desc)[64];
+    int n;
+} opt_groups;
+
+static int build_optimizer(const train_run_settings *s, lora_network *net, optim **opt,
+                           opt_groups *og, error_info *err)
+{
+    size_t nr = network_param_ranges(net, &s->lr_groups, NULL, 0);
+    network_param_range *r = calloc(nr + 1, sizeof *r);
+    optim_param *ps = calloc(net->n_mods * 4 + 1, sizeof *ps);
+    int *key = calloc(net->n_mods * 4 + 1, sizeof *key);      /* tensor → range */
+    optim_group *g = calloc(nr + 1, sizeof *g);
+    optim_param *sorted = calloc(net->n_mods * 4 + 1, sizeof *sorted);
+    og->base_lr = calloc(nr + 1, sizeof *og->base_lr);
+    og->desc = calloc(nr + 1, sizeof *og->desc);
+    og->n = 0;
+    int rc = -1;
+    if (!r || !ps || !key || !g || !sorted || !og->base_lr || !og->desc) {
+        error_set(err, NULL, 0, 0, NULL, "out of memory");
+        goto out;
+    }
+    nr = network_param_ranges(net, &s->lr_groups, r, nr);
+    if (!s->lr_groups.block_lr)   /* blocks only split groups with block lr weights */
+        for (size_t q = 0; q < nr; q++)
+            r[q].block = -1;
+    int np = 0;
+    for (size_t i = 0; i < net->n_mods; i++) {
+        int k = module_tensors(net, &net->mods[i], ps + np);
+        for (int j = np; j < np + k; j++) {
+            size_t off = (size_t)(ps[j].data - net->params), q = 0;
+            while (q < nr && !(off >= r[q].offset && off < r[q].offset + r[q].count))
+                q++;
+            key[j] = q < nr ? (int)q : -1;
+        }
+        np += k;
+    }
+    /* one group per distinct (side, lr_mult, plus, block), U-Net first */
+    int ns = 0;
+    for (int side = 0; side < 2; side++)
+        for (size_t q = 0; q < nr; q++) {
+            if ((r[q].te != 0) != side || r[q].lr_mult == 0.0f)
+                continue;
+            int same = -1;   /* an earlier range of the same group */
+            for (size_t e = 0; e < q && same < 0; e++)
+                if (same_group(&r[e], &r[q]))
+                    same = (int)e;
+            if (same >= 0)
+                continue;
+            int first = ns;
+            for (int j = 0; j < np; j++) {
+                int kq = key[j];
+                if (kq >= 0 && same_group(&r[kq], &r[q]))
+                    sorted[ns++] = ps[j];
+            }
+            if (ns == first)
+                continue;
+            double want = side ? s->text_encoder_lr : s->unet_lr;
+            double lr = (want > 0 ? want : s->learning_rate) * r[q].lr_mult;
+            og->base_lr[og->n] = lr;
+            char blk[24] = "";
+            if (r[q].block >= 0)
+                snprintf(blk, sizeof blk, " block%d", r[q].block);
+            snprintf(og->desc[og->n], sizeof og->desc[0], "%s%s%s", side ? "textencoder" : "unet",
+                     blk, r[q].plus ? " plus" : "");
+            g[og->n] = (optim_group){sorted + first, ns - first, lr, -1.0};
+            og->n++;
+        }
     optim_config oc = s->optim;
     oc.lr = s->learning_rate;
-    int rc = ng ? optim_create(&oc, g, ng, opt, err)
-                : error_set(err, NULL, 0, 0, "network_dim", "the network has no modules to train");
+    rc = og->n ? optim_create(&oc, g, og->n, opt, err)
+               : error_set(err, NULL, 0, 0, "network_dim", "the network has no modules to train");
+out:
+    free(r);
     free(ps);
-    *ngroups = ng;
+    free(key);
+    free(g);
+    free(sorted);
     return rc;
 }
 
@@ -234,6 +324,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     lora_metadata md = {0};
     loop_bufs buf = {0};
     lr_schedule sched;
+    opt_groups og = {0};
 
     char cfgbuf[4096];
     const char *config_dir = s->config_dir ? s->config_dir : find_config_dir(s->model_path, cfgbuf, sizeof cfgbuf);
@@ -285,15 +376,13 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if (train_step_init(&st, &so, &m->unet, &net, s->gradient_checkpointing, err) != 0)
         goto out;
     st_init = 1;
-    double base_lr[2] = {0.0, 0.0};
-    int ngroups = 0;
-    if (build_optimizer(s, &net, &opt, base_lr, &ngroups, err) != 0)
+    if (build_optimizer(s, &net, &opt, &og, err) != 0)
         goto out;
     int te_train = no.train_te && m->n_te == 1;
     if (te_train && trun_te_init(&te, m, b.max_batch, s->clip_skip, s->max_token_length, err) != 0)
         goto out;
     lr_schedule_options lo = s->lr;
-    lo.lr = base_lr[0];
+    lo.lr = og.base_lr[0];
     lo.max_train_steps = s->total_steps;
     if (lr_schedule_setup(&sched, &lo, err) != 0)
         goto out;
@@ -411,6 +500,10 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                     sd_time_ids(buf.time_ids + 6 * i, bs->orig_h, bs->orig_w, bs->crop_top,
                                 bs->crop_left, H, W);
                 }
+                /* this forward's dropout masks: a pure function of (seed, micro-step), so a
+                 * resumed run draws the same */
+                network_begin_step(&net, 1, s->seed, (uint64_t)step * s->grad_accum + micro,
+                                   bt.count);
                 int T = d.T;
                 if (te_train && trun_te_forward(&te, &bt, buf.ctx, &T, err) != 0)
                     goto out;
@@ -440,8 +533,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
             if (s->max_grad_norm > 0.0f)
                 train_clip_grad_norm(&net, s->max_grad_norm);
             double factor = lr_schedule_factor(&sched, step);
-            for (int g = 0; g < ngroups; g++)
-                optim_set_lr(opt, g, base_lr[g] * factor);
+            for (int g = 0; g < og.n; g++)
+                optim_set_lr(opt, g, og.base_lr[g] * factor);
             if (optim_step(opt, err) != 0)
                 goto out;
             if (frz.saved)
@@ -461,13 +554,14 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 h->progress(h->ctx, &p);
             }
             if (tb) {
-                double lrs[2];
-                const char *desc[2];
-                for (int g = 0; g < ngroups; g++) {
+                double lrs[64];
+                const char *desc[64];
+                int ng = og.n < 64 ? og.n : 64;
+                for (int g = 0; g < ng; g++) {
                     lrs[g] = optim_effective_lr(opt, g);
-                    desc[g] = g == 0 && net.n_unet ? "unet" : "textencoder";   /* build order */
+                    desc[g] = og.desc[g];
                 }
-                tb_step_log tl = {step_loss / micro, loss_sum / loss_n, 0, 0, 0, 0, ngroups, desc,
+                tb_step_log tl = {step_loss / micro, loss_sum / loss_n, 0, 0, 0, 0, ng, desc,
                                   lrs, NULL, !te_train};
                 if (tb_log_step(tb, step, 0.0, &tl, err) != 0)
                     goto out;
@@ -536,6 +630,8 @@ out:
     free(buf.dctx);
     lora_metadata_free(&md);
     optim_free(opt);
+    free(og.base_lr);
+    free(og.desc);
     if (st_init)
         train_step_free(&st);
     trun_data_free(&d);

@@ -84,6 +84,10 @@ typedef struct train_run_settings {
     int tensorboard;
     const char *logging_dir, *log_tracker_name;
     const char *optimizer_type;          /* for the lr/d*lr tags */
+    /* appended: LoRA+ ratios and block lr weights (optimizer groups, network_param_ranges);
+     * net.block_lr points at block_lr */
+    network_lr_options lr_groups;
+    float block_lr[NETWORK_MAX_BLOCKS];
 } train_run_settings;
 
 /* What the run knows once set up, for the metadata and the first log lines. */

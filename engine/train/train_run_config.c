@@ -2,7 +2,11 @@
  * argument meanings (None / 0 conventions of kohya_ss), the plan's step numbers as they are. */
 #include "engine/train/train_run_config.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "network_types.h"
 
 static int string_list(const config *cfg, const char *name, const char **out, int cap)
 {
@@ -20,6 +24,105 @@ static const char *opt_path(const config *cfg, const char *name)
 {
     const char *s = config_string(cfg, name);
     return s && s[0] ? s : NULL;
+}
+
+static int arg_true(const char *v)
+{
+    return !strcasecmp(v, "true") || !strcmp(v, "1");
+}
+
+/* The network kind and its arguments, read from the network_args kohya_ss would pass
+ * (network_args_for: only the ones that apply to the LoRA type, in its rules) so loratty
+ * trains what the exported sd-scripts command would. Strings point into cfg. */
+static int network_from_config(train_run_settings *s, const config *cfg, error_info *err)
+{
+    network_options *o = &s->net;
+    const char *lt = config_string(cfg, "lora_type");
+    const network_type *t = network_type_find(lt);
+    if (!t)
+        return error_set(err, NULL, 0, 0, "lora_type", "unknown LoRA type \"%s\"", lt);
+    if (network_options_set_module(o, t->network_module, t->algo, err) != 0) {
+        snprintf(err->key, sizeof err->key, "lora_type");
+        return -1;
+    }
+    /* sd-scripts passes --network_dropout to every module but kohya's LoHa / LoKr */
+    if (strcmp(t->network_module, "networks.loha") && strcmp(t->network_module, "networks.lokr"))
+        o->network_dropout = (float)config_float(cfg, "network_dropout");
+    const char *down = NULL, *mid = NULL, *up = NULL;
+    float zero_threshold = 0.0f;
+    toml_value *args = network_args_for(cfg);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < args->as.array.count; i++) {
+        const toml_value *a = args->as.array.items[i];
+        if (a->type != TOML_STRING)
+            continue;
+        const char *kv = a->as.string.data, *eq = strchr(kv, '=');
+        if (!eq)
+            continue;
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+        const char *v = eq + 1;
+        const param *p = network_arg_param(key);
+        const char *str = p ? config_string(cfg, p->name) : v;   /* outlives s */
+        if (!strcmp(key, "algo"))
+            continue;   /* the LoRA type's, set above */
+        else if (!strcmp(key, "conv_dim"))
+            o->conv_dim = atoi(v);
+        else if (!strcmp(key, "conv_alpha"))
+            o->conv_alpha = (float)atof(v);
+        else if (!strcmp(key, "preset"))
+            o->preset = str;
+        else if (!strcmp(key, "factor"))
+            o->factor = atoi(v);
+        else if (!strcmp(key, "decompose_both"))
+            o->decompose_both = arg_true(v);
+        else if (!strcmp(key, "use_tucker"))
+            o->use_tucker = arg_true(v);
+        else if (!strcmp(key, "rank_dropout_scale"))
+            o->rank_dropout_scale = arg_true(v);
+        else if (!strcmp(key, "rank_dropout"))
+            o->rank_dropout = (float)atof(v);
+        else if (!strcmp(key, "module_dropout"))
+            o->module_dropout = (float)atof(v);
+        else if (!strcmp(key, "block_dims"))
+            o->block_dims = str;
+        else if (!strcmp(key, "block_alphas"))
+            o->block_alphas = str;
+        else if (!strcmp(key, "conv_block_dims"))
+            o->conv_block_dims = str;
+        else if (!strcmp(key, "conv_block_alphas"))
+            o->conv_block_alphas = str;
+        else if (!strcmp(key, "down_lr_weight"))
+            down = str;
+        else if (!strcmp(key, "mid_lr_weight"))
+            mid = str;
+        else if (!strcmp(key, "up_lr_weight"))
+            up = str;
+        else if (!strcmp(key, "block_lr_zero_threshold"))
+            zero_threshold = (float)atof(v);
+        else if (!strcmp(key, "loraplus_lr_ratio"))
+            s->lr_groups.loraplus_lr_ratio = (float)atof(v);
+        else if (!strcmp(key, "loraplus_unet_lr_ratio"))
+            s->lr_groups.loraplus_unet_lr_ratio = (float)atof(v);
+        else if (!strcmp(key, "loraplus_text_encoder_lr_ratio"))
+            s->lr_groups.loraplus_text_encoder_lr_ratio = (float)atof(v);
+        else if (strcasecmp(v, "false") && strcmp(v, "0") && v[0])
+            rc = error_set(err, NULL, 0, 0, p ? p->name : "network_args", "network argument "
+                           "%s=%s is not supported yet", key, v);
+    }
+    toml_free(args);
+    if (rc != 0)
+        return rc;
+    int nb = network_block_lr_weights(s->want_sdxl, down, mid, up, zero_threshold, s->block_lr, err);
+    if (nb < 0)
+        return -1;
+    if (nb > 0) {
+        o->block_lr = s->block_lr;
+        o->n_block_lr = nb;
+        s->lr_groups.block_lr = s->block_lr;
+        s->lr_groups.n_block_lr = nb;
+    }
+    return 0;
 }
 
 int train_run_settings_from_config(train_run_settings *s, train_run_strings *strs,
@@ -43,6 +146,8 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     if (config_bool(cfg, "network_train_unet_only") && config_bool(cfg, "network_train_text_encoder_only"))
         return error_set(err, NULL, 0, 0, "network_train_unet_only", "network_train_unet_only and "
                          "network_train_text_encoder_only exclude each other");
+    if (network_from_config(s, cfg, err) != 0)
+        return -1;
 
     s->data = &p->data;
     batch_settings *b = &s->batch;

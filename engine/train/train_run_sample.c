@@ -109,6 +109,7 @@ int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoc
     snprintf(dir, sizeof dir, "%s/sample", s->output_dir && s->output_dir[0] ? s->output_dir : ".");
     mkdir(dir, 0777);
     optim_eval(c->opt);
+    network_begin_step(c->net, 0, s->seed, (uint64_t)step, 1);   /* dropouts off */
     int mult = sd_model_size_multiple(c->m), T = sd_model_context_rows(s->max_token_length);
     const char *text = s->sample_prompts;
     int rc = 0, index = 0;
