@@ -414,7 +414,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         saves += s->total_steps / s->save_every_n_steps;
     if (trun_check_output(s, info.lora_file_bytes, saves, err) != 0)
         goto out;
-    run_log(h, "info", "%s model %s, %zu LoRA modules (%zu parameters), %zu images, %lld steps",
+    run_log(h, "info", "%s model (%s), %zu LoRA modules (%zu parameters), %zu images, %lld steps",
           m->family == CKPT_SDXL ? "SDXL" : m->family == CKPT_SD2 ? "SD 2.x" : "SD 1.x", m->name, net.n_mods, net.n_params,
           b.image_count, s->total_steps);
 
