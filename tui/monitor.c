@@ -572,6 +572,7 @@ int monitor_attach(const run_info *run, const monitor_options *opts)
         return 1;
     }
     attach_active = 1;
+    term_fix_line_drawing(caps.utf8);
     cbreak();
     noecho();
     keypad(stdscr, TRUE);

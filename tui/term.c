@@ -5,6 +5,8 @@
  * so once its reply is in, any query still unanswered is unsupported. */
 #include "tui/term.h"
 
+#include <curses.h>
+
 #include <errno.h>
 #include <langinfo.h>
 #include <poll.h>
@@ -188,4 +190,18 @@ int term_overlay(int fd, int row, int col, const char *bytes, size_t len)
     if (write_all(fd, pre, (size_t)n) < 0 || write_all(fd, bytes, len) < 0)
         return -1;
     return write_all(fd, "\x1b" "8", 2);
+}
+
+void term_fix_line_drawing(bool utf8)
+{
+    const char *term = getenv("TERM");
+    if (!utf8 || !term || getenv("NCURSES_NO_UTF8_ACS"))
+        return;
+    if (strncmp(term, "tmux", 4) != 0 && strncmp(term, "screen", 6) != 0 && strncmp(term, "linux", 5) != 0)
+        return;
+    static const char corners[] = "lkmjtuvwn";   /* ┌ ┐ └ ┘ ├ ┤ ┴ ┬ ┼ */
+    for (const char *c = corners; *c; c++)
+        acs_map[(unsigned char)*c] = '+';
+    acs_map['q'] = '-';
+    acs_map['x'] = '|';
 }

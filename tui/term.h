@@ -47,4 +47,9 @@ void term_detect(int fd, term_sixel_mode mode, int timeout_ms, term_caps *caps);
  * restoring the cursor (DECSC/DECRC) so curses' idea of it stays right. */
 int term_overlay(int fd, int row, int col, const char *bytes, size_t len);
 
+/* After initscr: in a UTF-8 locale the narrow ncurses that Debian's CDK links cannot draw
+ * line-drawing characters on terminals that need Unicode for them (tmux, screen, the Linux
+ * console) and prints the raw letters l, q, x instead; there, frames fall back to + - |. */
+void term_fix_line_drawing(bool utf8);
+
 #endif

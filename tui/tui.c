@@ -606,6 +606,8 @@ int tui_main(const char *preset_path, const tui_options *opts)
     f.cdk = initCDKScreen(NULL);
     for (int i = caps.typeahead_len - 1; f.cdk && i >= 0; i--)
         ungetch(caps.typeahead[i]);
+    if (f.cdk)
+        term_fix_line_drawing(caps.utf8);
     if (!f.cdk) {
         restore_terminal();
         flush_captured();
