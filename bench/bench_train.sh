@@ -35,9 +35,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/loratty-bench-train.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export XDG_STATE_HOME="$tmp/state"
 
-mkdir -p "$tmp/img/1_zqx"
+# 100 repeats of 4 images: one epoch holds every run, so no epoch save lands inside the timing
+mkdir -p "$tmp/img/100_zqx"
 for i in 01 02 03 04; do
-    cp "$src/share/demo/img/10_zqx/zqx_$i.png" "$src/share/demo/img/10_zqx/zqx_$i.txt" "$tmp/img/1_zqx/"
+    cp "$src/share/demo/img/10_zqx/zqx_$i.png" "$src/share/demo/img/10_zqx/zqx_$i.txt" "$tmp/img/100_zqx/"
 done
 
 # loratty NAME MODEL STEPS → JSON lines (measure, then the step timing from events.jsonl)
