@@ -7,11 +7,12 @@
  * (SDXL TE2) on hidden_states[-2] without LN plus text_embeds·proj_pooled.
  * Usage: test_clip_parity [DIR]; without DIR it runs every tests/fixtures/clip-* directory.
  * Tolerances: forward 1e-4, gradients 1e-3, relative to the reference's max |value|. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tests/fixture_dirs.h"
 
 #include "engine/models/clip.h"
 #include "engine/safetensors.h"
@@ -246,44 +247,13 @@ static void check_real_configs(void)
     }
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int main(int argc, char **argv)
 {
     check_real_configs();
-    if (argc > 1) {
-        for (int i = 1; i < argc; i++)
-            run_fixture(argv[i]);
-    } else {
-        const char *top = getenv("top_srcdir");
-        char base[900], dir[1200];
-        snprintf(base, sizeof base, "%s/tests/fixtures", top ? top : ".");
-        DIR *d = opendir(base);
-        if (!d) {
-            printf("FAIL  no fixtures at %s\n", base);
-            return 1;
-        }
-        char *names[64];
-        int n = 0;
-        struct dirent *e;
-        while ((e = readdir(d)) && n < 64)
-            if (!strncmp(e->d_name, "clip-", 5))
-                names[n++] = strdup(e->d_name);
-        closedir(d);
-        qsort(names, (size_t)n, sizeof *names, by_name);
-        if (n == 0) {
-            printf("FAIL  no clip-* fixtures in %s\n", base);
-            failures++;
-        }
-        for (int i = 0; i < n; i++) {
-            snprintf(dir, sizeof dir, "%s/%s", base, names[i]);
-            run_fixture(dir);
-            free(names[i]);
-        }
-    }
+    int n = fixture_dirs_run(argc, argv, "clip-", run_fixture);
+    if (n < 0)
+        return 1;
+    failures += n == 0;
     printf("%s\n", failures ? "FAILED" : "all ok");
     return failures ? 1 : 0;
 }
