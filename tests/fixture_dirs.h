@@ -14,14 +14,15 @@ static int fixture_dirs_by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Calls run(dir) for each directory (its result is the test's own business); returns how many
- * directories, or -1 when tests/fixtures is missing. */
+/* Calls run(dir) for each directory and returns how many failed (run returned non-zero),
+ * counting a missing tests/fixtures or no matching directory as a failure too. */
 static int fixture_dirs_run(int argc, char **argv, const char *prefix, int (*run)(const char *dir))
 {
+    int failed = 0;
     if (argc > 1) {
         for (int i = 1; i < argc; i++)
-            run(argv[i]);
-        return argc - 1;
+            failed += run(argv[i]) != 0;
+        return failed;
     }
     const char *top = getenv("top_srcdir");
     char base[900], dir[1200];
@@ -29,7 +30,7 @@ static int fixture_dirs_run(int argc, char **argv, const char *prefix, int (*run
     DIR *d = opendir(base);
     if (!d) {
         printf("FAIL  no fixtures at %s\n", base);
-        return -1;
+        return 1;
     }
     char *names[64];
     int n = 0;
@@ -41,12 +42,14 @@ static int fixture_dirs_run(int argc, char **argv, const char *prefix, int (*run
     qsort(names, (size_t)n, sizeof *names, fixture_dirs_by_name);
     for (int i = 0; i < n; i++) {
         snprintf(dir, sizeof dir, "%s/%s", base, names[i]);
-        run(dir);
+        failed += run(dir) != 0;
         free(names[i]);
     }
-    if (n == 0)
+    if (n == 0) {
         printf("FAIL  no %s* fixtures in %s\n", prefix, base);
-    return n;
+        failed++;
+    }
+    return failed;
 }
 
 #endif
