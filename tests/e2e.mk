@@ -4,3 +4,4 @@
 # attaching to a paused run (tui_attach_paused.sh).
 TESTS += tests/tui_run_e2e.sh tests/tui_run_finish.sh tests/tui_attach_paused.sh
 EXTRA_DIST += tests/tui_run_e2e.sh tests/tui_run_finish.sh tests/tui_attach_paused.sh
+EXTRA_DIST += tests/tiny_run_lib.sh

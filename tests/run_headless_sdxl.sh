@@ -31,9 +31,8 @@ cp "$fx/clip-sd1/config.json" "$tmp/model/text_encoder/"
 cp "$fx/clip-sdxl-te2/config.json" "$tmp/model/text_encoder_2/"
 cp "$fx/vae-sd/config.json" "$tmp/model/vae/"
 cp -R "$fx/pipeline-sd1/tokenizer" "$fx/pipeline-sd1/scheduler" "$tmp/model/"
-for i in 01 02 03 04; do
-    cp "$src/share/demo/img/10_zqx/zqx_$i.png" "$src/share/demo/img/10_zqx/zqx_$i.txt" "$tmp/img/2_zqx ring/"
-done
+. "$src/tests/tiny_run_lib.sh"
+tiny_images "$tmp/img/2_zqx ring" 4
 
 # preset NAME STEPS [extra TOML lines for [basic]] [extra lines for [folders]]
 preset() {
@@ -97,10 +96,7 @@ grep -q "U-Net only" "$tmp/y.out" || { cat "$tmp/y.out"; fail "no U-Net-only war
 
 # --- SD1: stop_text_encoder_training ---------------------------------------------------------
 mkdir -p "$tmp/sd1"
-cp "$fx/checkpoint-sd1/model.safetensors" "$tmp/sd1/"
-for d in unet vae text_encoder tokenizer scheduler; do
-    cp -R "$fx/pipeline-sd1/$d" "$tmp/sd1/"
-done
+tiny_sd1_model "$tmp/sd1"
 sd1() {   # NAME STEPS [extra [basic] lines]
     preset "$1" "$2" "text_encoder_lr = 0.001
 $3"

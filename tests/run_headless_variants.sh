@@ -22,13 +22,9 @@ export XDG_STATE_HOME="$tmp/state" OMP_NUM_THREADS=1
 fail() { echo "FAIL: $*"; exit 1; }
 
 mkdir -p "$tmp/model" "$tmp/img/2_zqx ring" "$tmp/out"
-cp "$src/tests/fixtures/checkpoint-sd1/model.safetensors" "$tmp/model/"
-for d in unet vae text_encoder tokenizer scheduler; do
-    cp -R "$src/tests/fixtures/pipeline-sd1/$d" "$tmp/model/"
-done
-for i in 01 02; do
-    cp "$src/share/demo/img/10_zqx/zqx_$i.png" "$src/share/demo/img/10_zqx/zqx_$i.txt" "$tmp/img/2_zqx ring/"
-done
+. "$src/tests/tiny_run_lib.sh"
+tiny_sd1_model "$tmp/model"
+tiny_images "$tmp/img/2_zqx ring" 2
 
 # preset NAME [extra TOML lines for [advanced]] [extra lines for [loratty]] [for [basic]]
 preset() {

@@ -17,13 +17,9 @@ trap paused_cleanup EXIT
 trap 'exit 1' INT TERM
 
 mkdir -p "$tmp/model" "$tmp/img/2_zqx ring" "$tmp/out"
-cp "$src/tests/fixtures/checkpoint-sd1/model.safetensors" "$tmp/model/"
-for d in unet vae text_encoder tokenizer scheduler; do
-    cp -R "$src/tests/fixtures/pipeline-sd1/$d" "$tmp/model/"
-done
-for i in 01 02 03 04; do
-    cp "$src/share/demo/img/10_zqx/zqx_$i.png" "$src/share/demo/img/10_zqx/zqx_$i.txt" "$tmp/img/2_zqx ring/"
-done
+. "$src/tests/tiny_run_lib.sh"
+tiny_sd1_model "$tmp/model"
+tiny_images "$tmp/img/2_zqx ring" 4
 cat > "$tmp/p.toml" <<EOF
 [model]
 pretrained_model_name_or_path = "$tmp/model/model.safetensors"
