@@ -14,3 +14,5 @@ libloratty_a_SOURCES += \
 libloratty_a_SOURCES += src/events.c src/events.h src/run.c src/run.h
 # Dreambooth/LoRA folder preparation (tui/prep.c shows it) and the run queue (--queue)
 libloratty_a_SOURCES += src/dataset_prep.c src/dataset_prep.h src/queue.c src/queue.h
+# the shapes data set that pretrains the demo base model (--make-shapes)
+libloratty_a_SOURCES += src/shapes.c src/shapes_write.c src/shapes.h

@@ -20,6 +20,7 @@
 #include "presets.h"
 #include "queue.h"
 #include "run.h"
+#include "shapes.h"
 #include "engine/inspect.h"
 #include "engine/train/train_run_config.h"
 #include "engine/sample/sample_cli.h"
@@ -60,6 +61,9 @@ static void usage(FILE *out)
         "           [--cfg S] [--seed N] [--width W] [--height H] [--sampler NAME]\n"
         "           [--lora FILE[:WEIGHT]]... [--clip-skip N] [--vae PATH]\n"
         "                        generate one image (see loratty(1) for every option)\n"
+        "  --make-shapes DIR [--count N] [--seed S] [--size PX] [--repeats R]\n"
+        "                        write a captioned data set of plain shapes (2000 64x64\n"
+        "                        images) as the kohya folder DIR/R_shapes\n"
         "  --sixel=auto|on|off   sample images as sixel graphics in the TUI\n"
         "  -h, --help            show this help and exit\n"
         "  -V, --version         show the version and exit\n"
@@ -754,10 +758,13 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    /* --sample has options of its own: it takes the whole command line */
-    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    /* --sample and --make-shapes have options of their own: they take the whole command line */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--sample") == 0)
             return sample_cli_main(argc, argv);
+        if (strcmp(argv[i], "--make-shapes") == 0 || strncmp(argv[i], "--make-shapes=", 14) == 0)
+            return shapes_cli_main(argc, argv);
+    }
     cli args = {0};
     args.sets = calloc((size_t)argc + 1, sizeof *args.sets);
     int modes = 0, opt;

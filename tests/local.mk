@@ -23,3 +23,4 @@ include tests/tensorboard.mk
 include tests/train_run.mk
 include tests/prep.mk
 include tests/e2e.mk
+include tests/shapes.mk

@@ -76,11 +76,14 @@ static int encode(membuf *b, const uint8_t *rgb, int width, int height, const ch
     return 0;
 }
 
-int png_write_rgb8(const char *path, const uint8_t *rgb, int width, int height,
-                   const char *const *keys, const char *const *values, int n_text, error_info *err)
+int png_encode_rgb8(const uint8_t *rgb, int width, int height, const char *const *keys,
+                    const char *const *values, int n_text, const char *label, uint8_t **out,
+                    size_t *len, error_info *err)
 {
+    *out = NULL;
+    *len = 0;
     if (width < 1 || height < 1)
-        return error_set(err, path, 0, 0, NULL, "no image to write (%dx%d)", width, height);
+        return error_set(err, label, 0, 0, NULL, "no image to write (%dx%d)", width, height);
     membuf b = {0};
     png_bytep *rows = malloc((size_t)height * sizeof *rows);
     png_textp text = calloc((size_t)(n_text > 0 ? n_text : 1), sizeof *text);
@@ -89,10 +92,22 @@ int png_write_rgb8(const char *path, const uint8_t *rgb, int width, int height,
     free(text);
     if (rc < 0 || b.oom) {
         free(b.data);
-        return error_set(err, path, 0, 0, NULL, "could not encode the PNG image");
+        return error_set(err, label, 0, 0, NULL, "could not encode the PNG image");
     }
-    rc = fileio_write_atomic(path, b.data, b.len, err);
-    free(b.data);
+    *out = b.data;
+    *len = b.len;
+    return 0;
+}
+
+int png_write_rgb8(const char *path, const uint8_t *rgb, int width, int height,
+                   const char *const *keys, const char *const *values, int n_text, error_info *err)
+{
+    uint8_t *data;
+    size_t len;
+    if (png_encode_rgb8(rgb, width, height, keys, values, n_text, path, &data, &len, err) != 0)
+        return -1;
+    int rc = fileio_write_atomic(path, data, len, err);
+    free(data);
     return rc;
 }
 
