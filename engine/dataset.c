@@ -1,5 +1,6 @@
 /* dataset.c — finding the images of a run and reading their sizes; see dataset.h. */
 #include "engine/dataset.h"
+#include "engine/dataset_internal.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -28,8 +29,7 @@ bool dataset_is_image_name(const char *name)
     return false;
 }
 
-static void add_note(dataset_set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_note(dataset_set *s, const char *fmt, ...)
+void dataset_add_note(dataset_set *s, const char *fmt, ...)
 {
     char buf[1200];
     va_list ap;
@@ -43,7 +43,7 @@ static void add_note(dataset_set *s, const char *fmt, ...)
     s->notes[s->note_count++] = strdup(buf);
 }
 
-static char *join_path(const char *dir, const char *name)
+char *dataset_join_path(const char *dir, const char *name)
 {
     size_t len = strlen(dir) + strlen(name) + 2;
     char *out = malloc(len);
@@ -52,7 +52,7 @@ static char *join_path(const char *dir, const char *name)
 }
 
 /* Reads only the header for the size; webp through libwebp, the rest through stb_image. */
-static bool image_size(const char *path, int *w, int *h)
+bool dataset_image_size(const char *path, int *w, int *h)
 {
     const char *dot = strrchr(path, '.');
     if (dot && strcasecmp(dot, ".webp") == 0) {
@@ -119,10 +119,10 @@ static void scan_subset_images(dataset_subset *sub, dataset_set *set)
     for (size_t i = 0; i < n; i++) {
         if (!dataset_is_image_name(names[i]))
             continue;
-        char *path = join_path(sub->image_dir, names[i]);
+        char *path = dataset_join_path(sub->image_dir, names[i]);
         int w = 0, h = 0;
-        if (!image_size(path, &w, &h)) {
-            add_note(set, "%s: not a readable image, skipped", path);
+        if (!dataset_image_size(path, &w, &h)) {
+            dataset_add_note(set, "%s: not a readable image, skipped", path);
             sub->unreadable++;
             free(path);
             continue;
@@ -132,6 +132,7 @@ static void scan_subset_images(dataset_subset *sub, dataset_set *set)
             sub->images = realloc(sub->images, sub->image_capacity * sizeof *sub->images);
         }
         dataset_image *img = &sub->images[sub->image_count++];
+        *img = (dataset_image){0};
         img->path = path;
         img->width = w;
         img->height = h;
@@ -148,7 +149,7 @@ static void scan_subset_images(dataset_subset *sub, dataset_set *set)
     free_names(names, n);
 }
 
-static dataset_subset *add_subset(dataset_group *g)
+dataset_subset *dataset_add_subset(dataset_group *g)
 {
     g->subsets = realloc(g->subsets, (g->subset_count + 1) * sizeof *g->subsets);
     dataset_subset *s = &g->subsets[g->subset_count++];
@@ -185,17 +186,17 @@ static int scan_root(const dataset_defaults *d, const char *root, bool is_reg, d
                          "cannot read \"%s\": %s", root, strerror(errno));
     size_t loose_images = 0;
     for (size_t i = 0; i < n; i++) {
-        char *path = join_path(root, names[i]);
+        char *path = dataset_join_path(root, names[i]);
         bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
         int repeats;
         const char *tokens;
         if (!dir) {
             loose_images += dataset_is_image_name(names[i]);
         } else if (!parse_folder_name(names[i], &repeats, &tokens)) {
-            add_note(set, "%s: folder name does not start with <repeats>_ (e.g. 10_%s), skipped",
+            dataset_add_note(set, "%s: folder name does not start with <repeats>_ (e.g. 10_%s), skipped",
                      path, names[i]);
         } else {
-            dataset_subset *s = add_subset(g);
+            dataset_subset *s = dataset_add_subset(g);
             s->image_dir = strdup(path);
             s->class_tokens = strdup(tokens);
             s->num_repeats = repeats;
@@ -206,10 +207,33 @@ static int scan_root(const dataset_defaults *d, const char *root, bool is_reg, d
         free(path);
     }
     if (loose_images)
-        add_note(set, "%s holds %zu image%s directly; kohya's convention puts them in <repeats>_<tokens> "
+        dataset_add_note(set, "%s holds %zu image%s directly; kohya's convention puts them in <repeats>_<tokens> "
                       "subfolders (e.g. %s/10_mychar person/), so they are not used",
                  root, loose_images, loose_images == 1 ? "" : "s", root);
     free_names(names, n);
+    return 0;
+}
+
+/* sd-scripts' adjust_min_max_bucket_reso_by_steps (BaseDataset): min rounded down and max
+ * up to the step, then min(resolution) >= min and max(resolution) <= max are asserted. */
+static int adjust_buckets(bucket_settings *b, const char *origin, const char *where, error_info *err)
+{
+    if (!b->enabled)
+        return 0;
+    if (b->steps <= 0)
+        return error_set(err, origin, 0, 0, where, "bucket_reso_steps must be at least 1 (it is %d)",
+                         b->steps);
+    if (b->min_reso % b->steps)
+        b->min_reso -= b->min_reso % b->steps;
+    if (b->max_reso % b->steps)
+        b->max_reso += b->steps - b->max_reso % b->steps;
+    int lo = b->width < b->height ? b->width : b->height, hi = b->width > b->height ? b->width : b->height;
+    if (lo < b->min_reso)
+        return error_set(err, origin, 0, 0, where, "min_bucket_reso %d is larger than the resolution's "
+                         "shorter side %d (sd-scripts refuses it too)", b->min_reso, lo);
+    if (hi > b->max_reso)
+        return error_set(err, origin, 0, 0, where, "max_bucket_reso %d is smaller than the resolution's "
+                         "longer side %d (sd-scripts refuses it too)", b->max_reso, hi);
     return 0;
 }
 
@@ -221,41 +245,110 @@ int dataset_scan_folders(const dataset_defaults *d, dataset_set *out, error_info
     dataset_group *g = &out->groups[0];
     g->buckets = d->buckets;
     g->batch_size = d->batch_size;
+    if (adjust_buckets(&g->buckets, NULL, "min_bucket_reso", err) != 0)
+        return -1;
     if (scan_root(d, d->train_data_dir, false, g, out, err) != 0)
         return -1;
     if (d->reg_data_dir && d->reg_data_dir[0] && scan_root(d, d->reg_data_dir, true, g, out, err) != 0)
         return -1;
+    /* sd-scripts builds the folder subsets as a dataset config without options, so every
+     * option comes from the command line */
+    if (d->cli)
+        for (size_t i = 0; i < g->subset_count; i++) {
+            const toml_value *levels[1] = {d->cli};
+            if (dataset_options_resolve(&g->subsets[i], levels, 1, NULL, err) != 0)
+                return -1;
+        }
     return 0;
 }
 
-/* sd-scripts' lookup order: subset → dataset → general → CLI default. */
+/* sd-scripts' lookup order: subset → dataset → general (the command line is the caller's). */
 static const toml_value *lookup(const char *key, const toml_value *subset, const toml_value *dataset,
                                 const toml_value *general)
 {
-    const toml_value *v = NULL;
-    if (subset && (v = toml_table_get(subset, key)))
-        return v;
-    if (dataset && (v = toml_table_get(dataset, key)))
-        return v;
-    if (general && (v = toml_table_get(general, key)))
-        return v;
-    return NULL;
+    const toml_value *levels[3] = {subset, dataset, general};
+    return dataset_lookup(key, levels, 3);
 }
 
-static int int_of(const toml_value *v, int fallback)
+static int int_at(const toml_value *v, int fallback, int lo, const char *key, const char *origin,
+                  int *out, error_info *err)
 {
-    if (!v)
-        return fallback;
-    if (v->type == TOML_INTEGER)
-        return (int)v->as.integer;
-    if (v->type == TOML_FLOAT)
-        return (int)v->as.floating;
-    return fallback;
+    if (!v) {
+        *out = fallback;
+        return 0;
+    }
+    if (v->type != TOML_INTEGER || v->as.integer < lo || v->as.integer > 65536)
+        return error_set(err, origin, v->line, 0, key, "must be a whole number from %d to 65536", lo);
+    *out = (int)v->as.integer;
+    return 0;
 }
 
-static bool bool_of(const toml_value *v, bool fallback)
+static int bool_at(const toml_value *v, bool fallback, const char *key, const char *origin,
+                   bool *out, error_info *err)
 {
-    return v && v->type == TOML_BOOL ? v->as.boolean : fallback;
+    if (!v) {
+        *out = fallback;
+        return 0;
+    }
+    if (v->type != TOML_BOOL)
+        return error_set(err, origin, v->line, 0, key, "must be true or false");
+    *out = v->as.boolean;
+    return 0;
+}
+
+/* A [[datasets]] entry's own settings: dataset → general → command line. */
+static int resolve_group(dataset_group *g, const dataset_defaults *d, const toml_value *ds,
+                         const toml_value *general, const char *origin, error_info *err)
+{
+    bucket_settings *b = &g->buckets;
+    *b = d->buckets;
+    const toml_value *bs = lookup("batch_size", NULL, ds, general);
+    if (!bs)
+        bs = lookup("train_batch_size", NULL, ds, general);
+    if (bool_at(lookup("enable_bucket", NULL, ds, general), d->buckets.enabled, "datasets.enable_bucket",
+                origin, &b->enabled, err) ||
+        bool_at(lookup("bucket_no_upscale", NULL, ds, general), d->buckets.no_upscale,
+                "datasets.bucket_no_upscale", origin, &b->no_upscale, err) ||
+        int_at(lookup("min_bucket_reso", NULL, ds, general), d->buckets.min_reso, 1,
+               "datasets.min_bucket_reso", origin, &b->min_reso, err) ||
+        int_at(lookup("max_bucket_reso", NULL, ds, general), d->buckets.max_reso, 1,
+               "datasets.max_bucket_reso", origin, &b->max_reso, err) ||
+        int_at(lookup("bucket_reso_steps", NULL, ds, general), d->buckets.steps, 1,
+               "datasets.bucket_reso_steps", origin, &b->steps, err) ||
+        int_at(bs, d->batch_size, 1, "datasets.batch_size", origin, &g->batch_size, err))
+        return -1;
+    const toml_value *res = lookup("resolution", NULL, ds, general);
+    if (res) {
+        bool ok = false;
+        if (res->type == TOML_INTEGER && res->as.integer > 0 && res->as.integer <= 16384) {
+            b->width = b->height = (int)res->as.integer;
+            ok = true;
+        } else if (res->type == TOML_ARRAY && res->as.array.count == 2) {
+            const toml_value *w = res->as.array.items[0], *h = res->as.array.items[1];
+            ok = w->type == TOML_INTEGER && h->type == TOML_INTEGER && w->as.integer > 0 &&
+                 h->as.integer > 0 && w->as.integer <= 16384 && h->as.integer <= 16384;
+            if (ok) {
+                b->width = (int)w->as.integer;
+                b->height = (int)h->as.integer;
+            }
+        }
+        if (!ok)
+            return error_set(err, origin, res->line, 0, "datasets.resolution", "must be N or [W, H]");
+    }
+    int line = ds->line;
+    if (adjust_buckets(b, origin, "datasets.min_bucket_reso", err) != 0) {
+        err->line = line;
+        return -1;
+    }
+    return 0;
+}
+
+static bool same_dir(const dataset_group *g, size_t before, const char *dir)
+{
+    for (size_t i = 0; i < before; i++)
+        if (g->subsets[i].image_dir && strcmp(g->subsets[i].image_dir, dir) == 0)
+            return true;
+    return false;
 }
 
 int dataset_scan_toml(const dataset_defaults *d, const toml_value *general,
@@ -266,51 +359,69 @@ int dataset_scan_toml(const dataset_defaults *d, const toml_value *general,
     size_t count = datasets && datasets->type == TOML_ARRAY ? datasets->as.array.count : 0;
     if (count == 0)
         return error_set(err, origin, 0, 0, "datasets", "the dataset config has no [[datasets]]");
+    if (general && general->type != TOML_TABLE)
+        return error_set(err, origin, general->line, 0, "general", "must be a table");
     out->groups = calloc(count, sizeof *out->groups);
     out->group_count = count;
     for (size_t i = 0; i < count; i++) {
         const toml_value *ds = datasets->as.array.items[i];
         dataset_group *g = &out->groups[i];
-        g->buckets = d->buckets;
-        /* sd-scripts' dataset-level defaults differ from the GUI's: bucketing off, max 1024 */
-        g->buckets.enabled = bool_of(lookup("enable_bucket", NULL, ds, general), false);
-        g->buckets.min_reso = int_of(lookup("min_bucket_reso", NULL, ds, general), 256);
-        g->buckets.max_reso = int_of(lookup("max_bucket_reso", NULL, ds, general), 1024);
-        g->buckets.steps = int_of(lookup("bucket_reso_steps", NULL, ds, general), 64);
-        g->buckets.no_upscale = bool_of(lookup("bucket_no_upscale", NULL, ds, general), false);
-        const toml_value *res = lookup("resolution", NULL, ds, general);
-        if (res && res->type == TOML_INTEGER)
-            g->buckets.width = g->buckets.height = (int)res->as.integer;
-        else if (res && res->type == TOML_ARRAY && res->as.array.count == 2) {
-            g->buckets.width = int_of(res->as.array.items[0], d->buckets.width);
-            g->buckets.height = int_of(res->as.array.items[1], d->buckets.height);
-        }
-        g->batch_size = int_of(lookup("batch_size", NULL, ds, general), d->batch_size);
+        if (ds->type != TOML_TABLE)
+            return error_set(err, origin, ds->line, 0, "datasets", "must be an array of tables ([[datasets]])");
+        if (resolve_group(g, d, ds, general, origin, err) != 0)
+            return -1;
         const toml_value *subsets = toml_table_get(ds, "subsets");
         size_t n = subsets && subsets->type == TOML_ARRAY ? subsets->as.array.count : 0;
+        size_t finetune = 0;
+        for (size_t j = 0; j < n; j++)
+            finetune += subsets->as.array.items[j]->type == TOML_TABLE &&
+                        toml_table_get(subsets->as.array.items[j], "metadata_file") != NULL;
+        if (finetune && finetune < n)
+            return error_set(err, origin, ds->line, 0, "datasets.subsets.metadata_file",
+                             "DreamBooth subsets (image_dir) and fine-tuning subsets (metadata_file) "
+                             "cannot be mixed in one dataset; put them in separate [[datasets]]");
         for (size_t j = 0; j < n; j++) {
             const toml_value *ss = subsets->as.array.items[j];
+            if (ss->type != TOML_TABLE)
+                return error_set(err, origin, ss->line, 0, "datasets.subsets", "must be an array of tables");
             const toml_value *dir = toml_table_get(ss, "image_dir");
-            if (!dir || dir->type != TOML_STRING) {
-                if (toml_table_get(ss, "metadata_file"))
-                    return error_set(err, origin, ss->line, 0, "datasets.subsets.metadata_file",
-                                     "fine-tuning datasets (metadata_file) are not supported yet; use image_dir");
-                return error_set(err, origin, ss->line, 0, "datasets.subsets",
-                                 "a subset needs image_dir");
+            if (dir && dir->type != TOML_STRING)
+                return error_set(err, origin, dir->line, 0, "datasets.subsets.image_dir", "must be a string");
+            if (finetune) {
+                if (dataset_scan_finetune(g, ss, ds, general, d, origin, out, err) != 0)
+                    return -1;
+                continue;
             }
-            dataset_subset *s = add_subset(g);
+            if (!dir)
+                return error_set(err, origin, ss->line, 0, "datasets.subsets", "a subset needs image_dir");
+            const toml_value *reps = lookup("num_repeats", ss, ds, general);
+            int repeats = 1;
+            if (int_at(reps, 1, 0, "datasets.subsets.num_repeats", origin, &repeats, err) != 0)
+                return -1;
+            if (repeats < 1) {   /* sd-scripts ignores such a subset */
+                dataset_add_note(out, "%s: num_repeats is 0, subset ignored", dir->as.string.data);
+                continue;
+            }
+            if (same_dir(g, g->subset_count, dir->as.string.data)) {
+                dataset_add_note(out, "%s: a second subset of the same image_dir in one dataset is ignored "
+                              "(sd-scripts uses the first)", dir->as.string.data);
+                continue;
+            }
+            dataset_subset *s = dataset_add_subset(g);
             s->image_dir = strdup(dir->as.string.data);
-            const toml_value *tokens = lookup("class_tokens", ss, ds, general);
-            s->class_tokens = strdup(tokens && tokens->type == TOML_STRING ? tokens->as.string.data : "");
-            s->num_repeats = int_of(lookup("num_repeats", ss, ds, general), 1);
-            s->is_reg = bool_of(toml_table_get(ss, "is_reg"), false);
-            const toml_value *ext = lookup("caption_extension", ss, ds, general);
-            /* sd-scripts' DreamBooth default is .caption; the GUI passes its own */
-            s->caption_extension = strdup(ext && ext->type == TOML_STRING ? ext->as.string.data
-                                                                          : d->caption_extension);
+            s->num_repeats = repeats;
+            bool reg = false;
+            if (bool_at(toml_table_get(ss, "is_reg"), false, "datasets.subsets.is_reg", origin, &reg, err))
+                return -1;
+            s->is_reg = reg;
+            s->caption_extension = strdup(d->caption_extension && d->caption_extension[0]
+                                          ? d->caption_extension : ".caption");
+            const toml_value *levels[4] = {ss, ds, general, d->cli};
+            if (dataset_options_resolve(s, levels, 4, origin, err) != 0)
+                return -1;
             struct stat st;
             if (stat(s->image_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                add_note(out, "%s: image_dir is not a folder", s->image_dir);
+                dataset_add_note(out, "%s: image_dir is not a folder", s->image_dir);
                 continue;
             }
             scan_subset_images(s, out);
@@ -327,10 +438,17 @@ void dataset_set_free(dataset_set *s)
             dataset_subset *sub = &g->subsets[j];
             for (size_t k = 0; k < sub->image_count; k++)
                 free(sub->images[k].path);
+            for (size_t k = 0; k < sub->image_count; k++) {
+                free(sub->images[k].caption);
+                free(sub->images[k].tags);
+            }
             free(sub->images);
             free(sub->image_dir);
+            free(sub->metadata_file);
             free(sub->class_tokens);
             free(sub->caption_extension);
+            for (size_t k = 0; k < sizeof sub->opt_strings / sizeof *sub->opt_strings; k++)
+                free(sub->opt_strings[k]);
         }
         free(g->subsets);
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/dataset.h"
 #include "network_types.h"
 
 typedef enum file_kind {
@@ -400,6 +401,14 @@ static int check_dataset_table(const toml_value *t, unsigned level_flag, const c
                 ok = v->as.array.items[0]->type == TOML_INTEGER && v->as.array.items[1]->type == TOML_INTEGER;
             if (!ok)
                 return error_set(err, path, v->line, 0, where, "resolution must be N or [W, H] in a dataset config");
+            continue;
+        }
+        if (strcmp(p->name, "face_crop_aug_range") == 0) {
+            /* [lo, hi] in a dataset config (sd-scripts' two floats), "lo,hi" on the command line */
+            double lo, hi;
+            if (dataset_parse_face_crop(v, &lo, &hi) != 0)
+                return error_set(err, path, v->line, 0, where,
+                                 "face_crop_aug_range must be [lo, hi] with 0 < lo <= hi");
             continue;
         }
         toml_value *coerced = config_coerce(p, v, path, err);

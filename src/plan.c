@@ -26,15 +26,18 @@ static void plan_warn(plan *p, const char *fmt, ...)
     p->warnings[p->warning_count++] = strdup(buf);
 }
 
-static void count_bucket(plan *p, bucket_reso b, long long n)
+static void count_bucket(plan_bucket **list, size_t *count, bucket_reso b, long long n)
 {
-    for (size_t i = 0; i < p->bucket_count; i++)
-        if (p->buckets[i].width == b.width && p->buckets[i].height == b.height) {
-            p->buckets[i].count += n;
+    for (size_t i = 0; i < *count; i++)
+        if ((*list)[i].width == b.width && (*list)[i].height == b.height) {
+            (*list)[i].count += n;
             return;
         }
-    p->buckets = realloc(p->buckets, (p->bucket_count + 1) * sizeof *p->buckets);
-    p->buckets[p->bucket_count++] = (plan_bucket){b.width, b.height, n};
+    plan_bucket *grown = realloc(*list, (*count + 1) * sizeof *grown);
+    if (!grown)
+        return;
+    *list = grown;
+    grown[(*count)++] = (plan_bucket){b.width, b.height, n};
 }
 
 static int cmp_bucket(const void *a, const void *b)
@@ -45,7 +48,86 @@ static int cmp_bucket(const void *a, const void *b)
     return (x->height > y->height) - (x->height < y->height);
 }
 
-static int scan(const config *cfg, const char *preset_path, plan *p, error_info *err)
+/* The command-line level of sd-scripts' lookup (its argparse namespace): every dataset key
+ * of the config with its effective value. Unset optional values stay out (None). Subset-only
+ * keys and class_tokens (no sd-scripts argument) are not options of this level. */
+static toml_value *cli_level(const config *cfg)
+{
+    toml_value *t = toml_new_table();
+    for (size_t i = 0; t && i < params_count; i++) {
+        const param *q = &params_table[i];
+        if (!(q->flags & (PARAM_DATASET_GENERAL | PARAM_DATASET_DATASET)) ||
+            !strcmp(q->name, "class_tokens") || !strcmp(q->name, "resolution"))
+            continue;
+        bool unset = (q->flags & PARAM_OPTIONAL) && config_is_default(cfg, q) &&
+                     !(q->default_value && q->default_value[0]);
+        if (unset)
+            continue;
+        toml_value *v = NULL;
+        switch (q->type) {
+        case PARAM_BOOL: v = toml_new_bool(config_bool(cfg, q->name)); break;
+        case PARAM_INT: v = toml_new_integer(config_int(cfg, q->name)); break;
+        case PARAM_FLOAT: v = toml_new_float(config_float(cfg, q->name)); break;
+        case PARAM_STRING_LIST: break;
+        default: v = toml_new_string(config_string(cfg, q->name)); break;
+        }
+        if (v && toml_table_set(t, q->name, v) != 0)
+            toml_free(v);
+    }
+    return t;
+}
+
+/* sd-scripts refuses what it does not know; loratty also refuses the dataset keys its
+ * engine does not apply yet, rather than training without them. */
+static int check_table_support(const toml_value *t, const char *where, const char *origin,
+                               error_info *err)
+{
+    for (size_t i = 0; t && t->type == TOML_TABLE && i < t->as.table.count; i++) {
+        const param *q = params_find(t->as.table.keys[i]);
+        const toml_value *v = t->as.table.values[i];
+        if (!q || q->support != SUPPORT_NOT_YET)
+            continue;
+        bool is_default = false;
+        if (q->type == PARAM_BOOL)
+            is_default = v->type == TOML_BOOL && v->as.boolean == (strcmp(q->default_value, "true") == 0);
+        else if (q->type == PARAM_FLOAT || q->type == PARAM_INT)
+            is_default = (v->type == TOML_FLOAT ? v->as.floating : v->type == TOML_INTEGER ?
+                          (double)v->as.integer : NAN) == atof(q->default_value) && q->default_value[0];
+        if (is_default)
+            continue;
+        return error_set(err, origin, v->line, 0, where, "%s is not supported by loratty's engine yet; "
+                         "remove it from the dataset config", q->name);
+    }
+    return 0;
+}
+
+static int check_datasets_support(const toml_value *general, const toml_value *datasets,
+                                  const char *origin, error_info *err)
+{
+    if (check_table_support(general, "general", origin, err) != 0)
+        return -1;
+    for (size_t i = 0; datasets && datasets->type == TOML_ARRAY && i < datasets->as.array.count; i++) {
+        const toml_value *ds = datasets->as.array.items[i];
+        if (check_table_support(ds, "datasets", origin, err) != 0)
+            return -1;
+        const toml_value *subs = ds->type == TOML_TABLE ? toml_table_get(ds, "subsets") : NULL;
+        for (size_t j = 0; subs && subs->type == TOML_ARRAY && j < subs->as.array.count; j++)
+            if (check_table_support(subs->as.array.items[j], "datasets.subsets", origin, err) != 0)
+                return -1;
+    }
+    return 0;
+}
+
+static int scan_toml(const dataset_defaults *d, const toml_value *general,
+                     const toml_value *datasets, const char *origin, plan *p, error_info *err)
+{
+    if (check_datasets_support(general, datasets, origin, err) != 0)
+        return -1;
+    return dataset_scan_toml(d, general, datasets, origin, &p->data, err);
+}
+
+static int scan(const config *cfg, const char *preset_path, plan *p, const toml_value *cli,
+                error_info *err)
 {
     int width = 512, height = 512;
     config_parse_resolution(config_string(cfg, "resolution"), &width, &height);
@@ -62,6 +144,7 @@ static int scan(const config *cfg, const char *preset_path, plan *p, error_info 
         .caption_extension = config_string(cfg, "caption_extension"),
         .train_data_dir = config_string(cfg, "train_data_dir"),
         .reg_data_dir = config_string(cfg, "reg_data_dir"),
+        .cli = cli,
     };
     if (d.batch_size < 1)
         d.batch_size = 1;
@@ -69,7 +152,7 @@ static int scan(const config *cfg, const char *preset_path, plan *p, error_info 
     if (cfg->datasets) {
         p->mode = "inline datasets";
         snprintf(p->source, sizeof p->source, "%s", preset_path);
-        return dataset_scan_toml(&d, cfg->general, cfg->datasets, preset_path, &p->data, err);
+        return scan_toml(&d, cfg->general, cfg->datasets, preset_path, p, err);
     }
     if (dataset_config[0]) {
         p->mode = "dataset config";
@@ -77,8 +160,8 @@ static int scan(const config *cfg, const char *preset_path, plan *p, error_info 
         toml_value *root = toml_parse_file(dataset_config, err);
         if (!root)
             return -1;
-        int rc = dataset_scan_toml(&d, toml_table_get(root, "general"), toml_table_get(root, "datasets"),
-                                   dataset_config, &p->data, err);
+        int rc = scan_toml(&d, toml_table_get(root, "general"), toml_table_get(root, "datasets"),
+                           dataset_config, p, err);
         toml_free(root);
         return rc;
     }
@@ -91,10 +174,59 @@ static int scan(const config *cfg, const char *preset_path, plan *p, error_info 
     return dataset_scan_folders(&d, &p->data, err);
 }
 
+/* What sd-scripts asserts on the datasets it built: bucket steps for the model family
+ * (verify_bucket_reso_steps), latent caching only when no subset augments the image
+ * (is_latent_cacheable); face crops are random too. */
+static int check_groups(const config *cfg, plan *p, error_info *err)
+{
+    int multiple = config_bool(cfg, "sdxl") ? 32 : 64;
+    bool cache = config_bool(cfg, "cache_latents") || config_bool(cfg, "cache_latents_to_disk");
+    for (size_t gi = 0; gi < p->data.group_count; gi++) {
+        const dataset_group *g = &p->data.groups[gi];
+        if (g->buckets.enabled && g->buckets.steps % multiple)
+            return error_set(err, p->source, 0, 0, "bucket_reso_steps", "dataset %zu: bucket_reso_steps "
+                             "%d is not a multiple of %d (%s)", gi + 1, g->buckets.steps, multiple,
+                             multiple == 32 ? "SDXL" : "SD1.x/2.x");
+        bool face_noted = false;
+        for (size_t si = 0; si < g->subset_count; si++) {
+            const dataset_subset *sub = &g->subsets[si];
+            const char *name = sub->image_dir ? sub->image_dir : sub->metadata_file;
+            if (!sub->has_options)
+                continue;
+            bool face = sub->opt.face_crop_hi > 0;
+            if (face && g->buckets.enabled && !face_noted) {
+                plan_warn(p, "dataset %zu: face_crop_aug_range has no effect with enable_bucket "
+                          "(sd-scripts crops around faces only without buckets)", gi + 1);
+                face_noted = true;
+            }
+            if (!cache)
+                continue;
+            const char *key = sub->opt.color_aug ? "color_aug" : sub->opt.random_crop ? "random_crop" : NULL;
+            if (key)
+                return error_set(err, p->source, 0, 0, key, "%s (subset %s) changes the image every "
+                                 "epoch, so it cannot be used with cache_latents / cache_latents_to_disk "
+                                 "(sd-scripts refuses it too)", key, name);
+            if (face && !g->buckets.enabled)
+                return error_set(err, p->source, 0, 0, "face_crop_aug_range", "face_crop_aug_range "
+                                 "(subset %s) crops each epoch anew, so it cannot be used with "
+                                 "cache_latents / cache_latents_to_disk (sd-scripts would cache the "
+                                 "bucket crop and drop the face crop without a word)", name);
+        }
+    }
+    return 0;
+}
+
 int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info *err)
 {
     memset(p, 0, sizeof *p);
-    if (scan(cfg, preset_path, p, err) != 0)
+    toml_value *cli = cli_level(cfg);
+    if (!cli)
+        return error_set(err, NULL, 0, 0, NULL, "out of memory");
+    int rc = scan(cfg, preset_path, p, cli, err);
+    toml_free(cli);
+    if (rc != 0)
+        return -1;
+    if (check_groups(cfg, p, err) != 0)
         return -1;
 
     long long accumulation = config_int(cfg, "gradient_accumulation_steps");
@@ -107,7 +239,10 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
         if (n > 512)
             n = 512;
         long long group_train = 0;
-        size_t first_bucket = p->bucket_count;
+        /* a dataset's buckets are its own (its batch size), even at a resolution another
+         * dataset also has */
+        plan_bucket *gb = NULL;
+        size_t gn = 0;
         for (size_t s = 0; s < g->subset_count; s++) {
             dataset_subset *sub = &g->subsets[s];
             if (sub->is_reg) {
@@ -117,8 +252,8 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
             p->train_images += (long long)sub->image_count;
             group_train += (long long)sub->image_count * sub->num_repeats;
             for (size_t i = 0; i < sub->image_count; i++)
-                count_bucket(p, buckets_select(&g->buckets, list, n, sub->images[i].width,
-                                               sub->images[i].height, NULL), sub->num_repeats);
+                count_bucket(&gb, &gn, buckets_select(&g->buckets, list, n, sub->images[i].width,
+                                                      sub->images[i].height, NULL), sub->num_repeats);
         }
         p->train_samples += group_train;
         long long *reg_repeats = reg_balance_repeats(g, group_train);
@@ -133,13 +268,17 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
                 if (!reg_repeats[k])
                     continue;
                 p->reg_samples += reg_repeats[k];
-                count_bucket(p, buckets_select(&g->buckets, list, n, sub->images[i].width,
-                                               sub->images[i].height, NULL), reg_repeats[k]);
+                count_bucket(&gb, &gn, buckets_select(&g->buckets, list, n, sub->images[i].width,
+                                                      sub->images[i].height, NULL), reg_repeats[k]);
             }
         }
         free(reg_repeats);
-        for (size_t b = first_bucket; b < p->bucket_count; b++)
-            p->batches_per_epoch += (p->buckets[b].count + g->batch_size - 1) / g->batch_size;
+        for (size_t b = 0; b < gn; b++) {
+            p->batches_per_epoch += (gb[b].count + g->batch_size - 1) / g->batch_size;
+            count_bucket(&p->buckets, &p->bucket_count, (bucket_reso){gb[b].width, gb[b].height},
+                         gb[b].count);
+        }
+        free(gb);
     }
     if (p->bucket_count > 1)
         qsort(p->buckets, p->bucket_count, sizeof *p->buckets, cmp_bucket);
@@ -210,23 +349,35 @@ void plan_print(const plan *p, const config *cfg, FILE *out)
     fprintf(out, "Output:      %s%s%s.safetensors\n", out_dir, out_dir[0] ? "/" : "", config_string(cfg, "output_name"));
     if (p->mode && p->source[0])
         fprintf(out, "Images from: %s (%s)\n", p->source, p->mode);
+    bool toml_mode = p->mode && strcmp(p->mode, "folders") != 0;
     for (size_t g = 0; g < p->data.group_count; g++) {
         const dataset_group *grp = &p->data.groups[g];
-        if (p->data.group_count > 1)
-            fprintf(out, "Dataset %zu: resolution %dx%d, batch size %d\n", g + 1, grp->buckets.width,
+        if (p->data.group_count > 1 || toml_mode) {
+            fprintf(out, "Dataset %zu: resolution %dx%d, batch size %d", g + 1, grp->buckets.width,
                     grp->buckets.height, grp->batch_size);
+            if (grp->buckets.enabled)
+                fprintf(out, ", buckets %d..%d step %d%s\n", grp->buckets.min_reso, grp->buckets.max_reso,
+                        grp->buckets.steps, grp->buckets.no_upscale ? " (no upscale)" : "");
+            else
+                fprintf(out, ", no buckets\n");
+        }
         fprintf(out, "  %-40s %7s %8s %8s %9s\n", "folder", "images", "repeats", "samples", "captions");
         for (size_t s = 0; s < grp->subset_count; s++) {
             const dataset_subset *sub = &grp->subsets[s];
             size_t captions = 0;
             for (size_t i = 0; i < sub->image_count; i++)
                 captions += sub->images[i].has_caption;
-            const char *name = strrchr(sub->image_dir, '/');
-            name = name && name[1] ? name + 1 : sub->image_dir;
+            const char *path = sub->image_dir ? sub->image_dir : sub->metadata_file;
+            const char *name = strrchr(path, '/');
+            name = name && name[1] ? name + 1 : path;
             char label[64];
             snprintf(label, sizeof label, "%s%.*s", sub->is_reg ? "reg: " : "", 35, name);
             fprintf(out, "  %-40s %7zu %8d %8lld %9zu\n", label, sub->image_count, sub->num_repeats,
                     (long long)sub->image_count * sub->num_repeats, captions);
+            char opts[1024];
+            dataset_options_describe(sub, opts, sizeof opts);
+            if (toml_mode && opts[0])
+                fprintf(out, "    %s\n", opts);
         }
     }
     for (size_t i = 0; i < p->data.note_count; i++)
@@ -241,8 +392,12 @@ void plan_print(const plan *p, const config *cfg, FILE *out)
     fprintf(out, "Buckets:\n");
     for (size_t i = 0; i < p->bucket_count; i++)
         fprintf(out, "  %5d x %-5d %8lld samples\n", p->buckets[i].width, p->buckets[i].height, p->buckets[i].count);
-    fprintf(out, "Batch size %lld, gradient accumulation %lld\n", config_int(cfg, "train_batch_size"),
-            config_int(cfg, "gradient_accumulation_steps"));
+    if (p->data.group_count == 1)
+        fprintf(out, "Batch size %d, gradient accumulation %lld\n", p->data.groups[0].batch_size,
+                config_int(cfg, "gradient_accumulation_steps"));
+    else
+        fprintf(out, "Batch size per dataset, gradient accumulation %lld\n",
+                config_int(cfg, "gradient_accumulation_steps"));
     fprintf(out, "Batches per epoch: %lld\n", p->batches_per_epoch);
     fprintf(out, "Steps per epoch:   %lld\n", p->steps_per_epoch);
     fprintf(out, "Epochs:            %lld\n", p->epochs);

@@ -18,6 +18,7 @@ include tests/run.mk
 include tests/train.mk
 include tests/sample.mk
 include tests/data.mk
+include tests/data_subsets.mk
 include tests/lora_variants.mk
 include tests/tensorboard.mk
 include tests/train_run.mk

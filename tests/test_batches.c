@@ -28,7 +28,7 @@ static dataset_set make_set(int batch_size)
                               &imgs_b[0], &imgs_b[1], &imgs_reg[0], &imgs_reg[1], &imgs_reg[2]};
     for (int i = 0; i < 10; i++) {
         snprintf(names[i], sizeof names[i], "/nonexistent/loratty/img%d.png", i);
-        *all[i] = (dataset_image){names[i], sizes[i][0], sizes[i][1], false};
+        *all[i] = (dataset_image){.path = names[i], .width = sizes[i][0], .height = sizes[i][1]};
     }
     subs[0] = (dataset_subset){.image_dir = "/nonexistent/a", .class_tokens = "sks dog",
                                .num_repeats = 3, .caption_extension = ".txt",

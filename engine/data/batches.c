@@ -8,7 +8,7 @@
 
 static int add_image(batches *b, size_t *cap, const dataset_image *img, const dataset_subset *sub,
                      const dataset_group *g, const bucket_reso *list, size_t n, long long repeats,
-                     const batch_settings *s, error_info *err)
+                     error_info *err)
 {
     if (b->image_count == *cap) {
         *cap = *cap ? *cap * 2 : 64;
@@ -18,10 +18,10 @@ static int add_image(batches *b, size_t *cap, const dataset_image *img, const da
         b->images = grown;
     }
     batch_image *bi = &b->images[b->image_count];
-    *bi = (batch_image){.image = img, .subset = sub, .repeats = repeats};
+    *bi = (batch_image){.image = img, .subset = sub, .repeats = repeats,
+                        .opt = sub->has_options ? &sub->opt : &b->fallback};
     bi->bucket = buckets_select(&g->buckets, list, n, img->width, img->height, &bi->resized);
-    if (caption_for_image(img->path, sub->caption_extension, s->captions.enable_wildcard,
-                          sub->class_tokens, &bi->caption, err) != 0)
+    if (dataset_image_caption(sub, img, bi->opt->captions.enable_wildcard, &bi->caption, err) != 0)
         return -1;
     b->image_count++;
     return 0;
@@ -50,8 +50,7 @@ static int cmp_bucket(const void *x, const void *y)
 
 /* One group: its images (train, then reg with balanced repeats) into its own buckets, which
  * are sorted by (w, h) as BucketManager.sort does. */
-static int add_group(batches *b, size_t *cap, const dataset_group *g, const batch_settings *s,
-                     error_info *err)
+static int add_group(batches *b, size_t *cap, const dataset_group *g, error_info *err)
 {
     bucket_reso list[512];
     size_t n = buckets_make_resolutions(&g->buckets, list, 512);
@@ -64,7 +63,7 @@ static int add_group(batches *b, size_t *cap, const dataset_group *g, const batc
         if (sub->is_reg || sub->num_repeats < 1)
             continue;
         for (size_t i = 0; i < sub->image_count; i++)
-            if (add_image(b, cap, &sub->images[i], sub, g, list, n, sub->num_repeats, s, err))
+            if (add_image(b, cap, &sub->images[i], sub, g, list, n, sub->num_repeats, err))
                 return -1;
         train += (long long)sub->image_count * sub->num_repeats;
     }
@@ -77,7 +76,7 @@ static int add_group(batches *b, size_t *cap, const dataset_group *g, const batc
         if (!sub->is_reg)
             continue;
         for (size_t i = 0; i < sub->image_count; i++, k++)
-            if (reg[k] > 0 && add_image(b, cap, &sub->images[i], sub, g, list, n, reg[k], s, err)) {
+            if (reg[k] > 0 && add_image(b, cap, &sub->images[i], sub, g, list, n, reg[k], err)) {
                 free(reg);
                 return -1;
             }
@@ -104,9 +103,11 @@ int batches_init(batches *b, const dataset_set *set, const batch_settings *s, ui
     memset(b, 0, sizeof *b);
     b->settings = *s;
     b->seed = seed;
+    b->fallback = (dataset_options){.captions = s->captions, .flip_aug = s->flip_aug,
+                                    .random_crop = s->random_crop, .interp = s->interp};
     size_t cap = 0;
     for (size_t gi = 0; gi < set->group_count; gi++)
-        if (add_group(b, &cap, &set->groups[gi], s, err) != 0) {
+        if (add_group(b, &cap, &set->groups[gi], err) != 0) {
             batches_free(b);
             return -1;
         }
@@ -180,6 +181,7 @@ int batches_next(batches *b, batch *out, error_info *err)
     for (size_t k = ch->start; k < end; k++) {
         int n = (int)(k - ch->start);
         const batch_image *bi = &b->images[bk->slots[k]];
+        const dataset_options *o = bi->opt;
         /* draws keyed by the sample's slot in the epoch: chunk and place in it */
         uint32_t slot = (uint32_t)(chunk_index * (size_t)b->max_batch + (size_t)n);
         data_rng rs = data_rng_make(b->seed, DATA_RNG_SAMPLE, (uint32_t)b->epoch, slot);
@@ -189,11 +191,13 @@ int batches_next(batches *b, batch *out, error_info *err)
                              .is_reg = bi->subset->is_reg,
                              .loss_weight = bi->subset->is_reg ? (float)s->prior_loss_weight : 1.0f,
                              .orig_w = bi->image->width, .orig_h = bi->image->height};
+        sm->interp = o->interp;
+        sm->flip_aug = o->flip_aug;
         sm->place.bucket = bi->bucket;
         sm->place.resized = bi->resized;
-        sm->place.flip = s->flip_aug && data_rng_uniform(&rs) < 0.5;
+        sm->place.flip = o->flip_aug && data_rng_uniform(&rs) < 0.5;
         image_placement_center(&sm->place);
-        if (s->random_crop) {   /* random.randint(0, excess), width first as sd-scripts */
+        if (o->random_crop) {   /* random.randint(0, excess), width first as sd-scripts */
             int ex = bi->resized.width - bi->bucket.width, ey = bi->resized.height - bi->bucket.height;
             if (ex > 0)
                 sm->place.crop_x = (int)data_rng_below(&rs, (size_t)ex + 1);
@@ -202,7 +206,7 @@ int batches_next(batches *b, batch *out, error_info *err)
         }
         image_sdxl_crop_top_left(bi->bucket, bi->image->width, bi->image->height, sm->place.flip,
                                  &sm->crop_top, &sm->crop_left);
-        b->captions[n] = caption_process(&s->captions, bi->caption, b->epoch, b->step,
+        b->captions[n] = caption_process(&o->captions, bi->caption, b->epoch, b->step,
                                          s->max_train_steps, &rc);
         if (!b->captions[n])
             return error_set(err, bi->image->path, 0, 0, NULL, "out of memory");

@@ -4,9 +4,10 @@
  * bucket is shuffled and cut into batch-size chunks; the chunk list of all buckets is
  * shuffled per epoch; a batch never mixes buckets. Reg samples weigh prior_loss_weight.
  *
- * Per sample the iterator also decides what sd-scripts decides in __getitem__: the processed
- * caption (captions.h), the flip (flip_aug, p = 0.5), the crop offsets (centre, or uniform
- * in [0, excess] with random_crop) and SDXL's size conditioning. Every draw is a pure
+ * Per sample the iterator also decides what sd-scripts decides in __getitem__, with the
+ * options of the sample's subset (dataset.h): the processed caption (captions.h), the flip
+ * (flip_aug, p = 0.5), the crop offsets (centre, or uniform in [0, excess] with random_crop)
+ * and SDXL's size conditioning. Every draw is a pure
  * function of (seed, epoch, sample slot), so a run resumed at (epoch, position) sees exactly
  * the batches it would have seen. Epochs are 1-based, as sd-scripts' current_epoch during
  * training. */
@@ -23,9 +24,11 @@
 #include "error.h"
 
 typedef struct batch_settings {
+    /* the options of subsets without their own (has_options false: built by hand) */
     caption_settings captions;
-    double prior_loss_weight;      /* sd-scripts' default 1.0 */
     bool flip_aug, random_crop;
+    resize_interp interp;
+    double prior_loss_weight;      /* sd-scripts' default 1.0 */
     long long max_train_steps;     /* for the token warm-up */
 } batch_settings;
 
@@ -36,6 +39,8 @@ typedef struct batch_sample {
     bool is_reg;
     float loss_weight;             /* 1, or prior_loss_weight for reg images */
     image_placement place;         /* bucket, resized size, crop offsets, flip */
+    resize_interp interp;          /* the subset's resize_interpolation */
+    bool flip_aug;                 /* the subset's flip_aug (the latent cache keeps both flips) */
     int orig_w, orig_h;            /* the image's size before the resize */
     int crop_top, crop_left;       /* SDXL's crop conditioning (get_crop_ltrb, flip-aware) */
 } batch_sample;
@@ -49,6 +54,7 @@ typedef struct batch {
 typedef struct batch_image {       /* one distinct image of the run */
     const dataset_image *image;
     const dataset_subset *subset;
+    const dataset_options *opt;    /* the subset's, or the settings' */
     bucket_reso bucket, resized;
     char *caption;                 /* as read (before process_caption) */
     long long repeats;
@@ -67,6 +73,7 @@ typedef struct batch_chunk {
 
 typedef struct batches {
     batch_settings settings;
+    dataset_options fallback;      /* from settings, for subsets without options */
     uint64_t seed;
     batch_image *images;
     size_t image_count;

@@ -113,7 +113,7 @@ static int encode(trun_data *d, const batch_sample *s, float *out, error_info *e
     image_rgb8 img = {0};
     if (image_load(s->image_path, NULL, &img, err) != 0)
         return -1;
-    int rc = image_prepare(&img, &s->place, d->interp, d->chw, err);
+    int rc = image_prepare(&img, &s->place, s->interp, d->chw, err);
     image_free(&img);
     if (rc != 0)
         return -1;
@@ -141,7 +141,7 @@ static int from_disk_cache(trun_data *d, const batch_sample *s, error_info *err)
     place.flip = false;
     latent_entry e = {0};
     d->cache_key = (uint64_t)s->image_id * 2;
-    if (latent_cache_get(&enc, s->image_path, &place, d->interp, d->flip_aug, true, &e, err) != 0)
+    if (latent_cache_get(&enc, s->image_path, &place, s->interp, s->flip_aug, true, &e, err) != 0)
         return -1;
     size_t n = (size_t)e.channels * e.h * e.w;
     float *pair[2] = {e.latents, e.flipped};
