@@ -25,3 +25,4 @@ include tests/train_run.mk
 include tests/prep.mk
 include tests/e2e.mk
 include tests/shapes.mk
+include tests/vae_train.mk

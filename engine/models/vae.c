@@ -1,6 +1,6 @@
-/* vae.c — AutoencoderKL encoder and decoder (plans, forwards, the decoder's backward w.r.t.
- * its latents) and diffusers' tiled decode; the blocks live in vae_blocks.c, the configs and
- * the parameter layout in vae_config.c. */
+/* vae.c — AutoencoderKL encoder and decoder (plans, forwards, backwards) and diffusers' tiled
+ * decode; the blocks live in vae_blocks.c, the configs and the parameter layout in
+ * vae_config.c, the training loss step in vae_train.c. */
 #include "engine/models/vae.h"
 
 #include <math.h>
@@ -23,6 +23,8 @@ void vae_free(vae_model *m)
 {
     arena_free(&m->enc.acts);
     arena_free(&m->dec.acts);
+    arena_free(&m->train.ws);
+    m->train.planned = 0;
     free(m->params);
     m->params = NULL;
 }
@@ -44,6 +46,40 @@ static const float *mid_forward(const vae_mid *mid, const arena *a, const float 
     return vae_resnet_forward(&mid->r1, a, x, N, h, w, scratch);
 }
 
+/* *g: dL/d mid output -> dL/d mid input (x: its input); *g and *gp swap per block. */
+static void mid_backward(const vae_mid *mid, const arena *a, float **g, float **gp, const float *x, int N,
+                         int h, int w, float *scratch, float *const *t)
+{
+    const float *r1_in = A(a, mid->has_attn ? mid->attn.out_id : mid->r0.out_id);
+    float *tmp;
+    vae_resnet_backward(&mid->r1, a, *gp, *g, r1_in, N, h, w, scratch, t);
+    tmp = *g, *g = *gp, *gp = tmp;
+    if (mid->has_attn) {
+        vae_attn_backward(&mid->attn, a, *gp, *g, A(a, mid->r0.out_id), N, h, w, scratch, t);
+        tmp = *g, *g = *gp, *gp = tmp;
+    }
+    vae_resnet_backward(&mid->r0, a, *gp, *g, x, N, h, w, scratch, t);
+    tmp = *g, *g = *gp, *gp = tmp;
+}
+
+/* The gradient buffers of a plan for backward: two of the largest activation, two temporaries
+ * as large, three for the attention's q, k, v. */
+static void plan_grads(vae_coder *c, arena *a, const vae_planner *p, int for_backward)
+{
+    for (int i = 0; i < 2; i++)
+        c->id_g[i] = -1;
+    for (int i = 0; i < 5; i++)
+        c->id_t[i] = -1;
+    if (!for_backward)
+        return;
+    c->id_g[0] = arena_request(a, "vae.grad.0", p->max_act);
+    c->id_g[1] = arena_request(a, "vae.grad.1", p->max_act);
+    c->id_t[0] = arena_request(a, "vae.grad.t0", p->max_act);
+    c->id_t[1] = arena_request(a, "vae.grad.t1", p->max_act);
+    for (int i = 2; i < 5; i++)
+        c->id_t[i] = arena_request(a, "vae.grad.attn", p->max_attn + 1);
+}
+
 /* GroupNorm -> SiLU, planned as one block's internals. */
 static void plan_norm_out(vae_coder *c, vae_planner *p, int N, int C, int G, size_t hw)
 {
@@ -56,6 +92,11 @@ static void plan_norm_out(vae_coder *c, vae_planner *p, int N, int C, int G, siz
 
 int vae_plan_encoder(vae_model *m, int N, int H, int W, error_info *err)
 {
+    return vae_plan_encoder_ex(m, N, H, W, 0, err);
+}
+
+int vae_plan_encoder_ex(vae_model *m, int N, int H, int W, int for_backward, error_info *err)
+{
     const vae_config *c = &m->cfg;
     vae_coder *e = &m->enc;
     int f = vae_downscale(c), L = c->latent_channels, nb = c->n_blocks, last = c->block_out[nb - 1];
@@ -63,7 +104,8 @@ int vae_plan_encoder(vae_model *m, int N, int H, int W, error_info *err)
         return error_set(err, "", 0, 0, "", "VAE: image %dx%d is not a multiple of %d", W, H, f);
     arena_free(&e->acts);
     arena_init(&e->acts, K_CPU);
-    vae_planner p = {&e->acts, 0, 0, 0, 0, 0};
+    vae_planner p = {&e->acts, for_backward, 0, 0, 0, 0};
+    e->id_image = for_backward ? arena_request(&e->acts, "vae.enc.image", (size_t)N * c->in_channels * H * W) : -1;
     e->conv_in_out = vae_plan_buf(&p, "vae.enc.conv_in", (size_t)N * c->block_out[0] * H * W, 1);
     p.max_scratch = conv_layer_scratch_floats(&e->conv_in, N, H, W);
     int h = H, w = W;
@@ -85,9 +127,10 @@ int vae_plan_encoder(vae_model *m, int N, int H, int W, error_info *err)
     m->id_logvar = arena_request(&e->acts, "vae.logvar", nl);
     m->id_sample = arena_request(&e->acts, "vae.sample", nl);
     e->id_scratch = arena_request(&e->acts, "vae.enc.scratch", p.max_scratch + 1);
+    plan_grads(e, &e->acts, &p, for_backward);
     if (arena_commit(&e->acts, err))
         return -1;
-    e->planned = 1, e->N = N, e->H = H, e->W = W, e->for_backward = 0;
+    e->planned = 1, e->N = N, e->H = H, e->W = W, e->for_backward = for_backward, e->rN = 0;
     return 0;
 }
 
@@ -103,6 +146,8 @@ int vae_encode(vae_model *m, const float *image, const float *noise, int N, int 
     float *scratch = A(a, e->id_scratch);
     int nb = c->n_blocks, last = c->block_out[nb - 1], G = c->norm_num_groups, L = c->latent_channels;
     float *x0 = A(a, e->conv_in_out);
+    if (e->for_backward)
+        memcpy(A(a, e->id_image), image, (size_t)N * c->in_channels * H * W * sizeof(float));
     conv_layer_forward(&e->conv_in, x0, image, N, H, W, scratch);
     const float *x = x0;
     int h = H, w = W;
@@ -141,6 +186,73 @@ int vae_encode(vae_model *m, const float *image, const float *noise, int N, int 
     return 0;
 }
 
+/* The input of down block i's resnet j in the forward order. */
+static const float *down_input(const vae_model *m, int i, int j)
+{
+    const vae_coder *e = &m->enc;
+    const arena *a = &e->acts;
+    if (j > 0)
+        return A(a, e->res[i][j - 1].out_id);
+    if (i > 0)
+        return A(a, e->has_samp[i - 1] ? e->samp[i - 1].out_id : e->res[i - 1][e->n_res - 1].out_id);
+    return A(a, e->conv_in_out);
+}
+
+int vae_encode_backward(vae_model *m, float *dimage, const float *dmean, const float *dlogvar,
+                        error_info *err)
+{
+    const vae_config *c = &m->cfg;
+    vae_coder *e = &m->enc;
+    const arena *a = &e->acts;
+    if (!e->planned || !e->for_backward || !e->rN)
+        return error_set(err, "", 0, 0, "", "VAE encode backward: no encode planned for backward has run");
+    int N = e->rN, H = e->rH, W = e->rW, f = vae_downscale(c), h = H / f, w = W / f, hw = h * w;
+    int nb = c->n_blocks, G = c->norm_num_groups, L = c->latent_channels, last = c->block_out[nb - 1];
+    float *scratch = A(a, e->id_scratch), *g = A(a, e->id_g[0]), *gp = A(a, e->id_g[1]), *tmp;
+    float *t[5];
+    for (int i = 0; i < 5; i++)
+        t[i] = A(a, e->id_t[i]);
+    size_t per = (size_t)L * hw, nl = (size_t)N * per, nlast = (size_t)N * last * hw;
+
+    const float *mom = A(a, m->id_moments);
+    for (int n = 0; n < N; n++)
+        for (size_t i = 0; i < per; i++) {
+            size_t o = (size_t)n * per + i, mo = (size_t)n * 2 * per + i;
+            float lv = mom[mo + per];
+            g[mo] = dmean ? dmean[o] : 0.0f;
+            g[mo + per] = dlogvar && lv >= -30.0f && lv <= 20.0f ? dlogvar[o] : 0.0f;
+        }
+    if (m->quant.weight) {
+        memset(gp, 0, 2 * nl * sizeof(float));
+        conv_layer_backward(&m->quant, gp, g, A(a, e->conv_out_id), N, h, w, scratch);
+        tmp = g, g = gp, gp = tmp;
+    }
+    memset(t[0], 0, nlast * sizeof(float));
+    conv_layer_backward(&e->conv_out, t[0], g, A(a, e->a), N, h, w, scratch);
+    memset(t[1], 0, nlast * sizeof(float));
+    k_silu_backward(t[1], t[0], A(a, e->gn), nlast);
+    memset(gp, 0, nlast * sizeof(float));
+    float *s = A(a, e->gns);
+    k_groupnorm_backward(gp, e->dnorm_w, e->dnorm_b, t[1], A(a, e->mid.r1.out_id), e->norm_w, s, s + N * G, N,
+                         last, hw, G);
+    tmp = g, g = gp, gp = tmp;
+    const float *mid_in = A(a, e->has_samp[nb - 1] ? e->samp[nb - 1].out_id : e->res[nb - 1][e->n_res - 1].out_id);
+    mid_backward(&e->mid, a, &g, &gp, mid_in, N, h, w, scratch, t);
+    for (int i = nb - 1; i >= 0; i--) {
+        int hi = H >> i, wi = W >> i;
+        if (e->has_samp[i]) {
+            vae_downsample_backward(&e->samp[i], a, gp, g, N, c->block_out[i], hi, wi, scratch, t);
+            tmp = g, g = gp, gp = tmp;
+        }
+        for (int j = e->n_res - 1; j >= 0; j--) {
+            vae_resnet_backward(&e->res[i][j], a, gp, g, down_input(m, i, j), N, hi, wi, scratch, t);
+            tmp = g, g = gp, gp = tmp;
+        }
+    }
+    conv_layer_backward(&e->conv_in, dimage, g, A(a, e->id_image), N, H, W, scratch);
+    return 0;
+}
+
 int vae_plan_decoder(vae_model *m, int N, int h, int w, int for_backward, error_info *err)
 {
     const vae_config *c = &m->cfg;
@@ -172,21 +284,10 @@ int vae_plan_decoder(vae_model *m, int N, int h, int w, int for_backward, error_
     plan_norm_out(d, &p, N, c->block_out[0], c->norm_num_groups, (size_t)hh * ww);
     p.max_scratch = max_sz(p.max_scratch, conv_layer_scratch_floats(&d->conv_out, N, hh, ww));
     d->id_scratch = arena_request(a, "vae.dec.scratch", p.max_scratch + 1);
-    for (int i = 0; i < 2; i++)
-        d->id_g[i] = d->id_t[i] = -1;
-    for (int i = 0; i < 5; i++)
-        d->id_t[i] = -1;
-    if (for_backward) {
-        d->id_g[0] = arena_request(a, "vae.dec.grad.0", p.max_act);
-        d->id_g[1] = arena_request(a, "vae.dec.grad.1", p.max_act);
-        d->id_t[0] = arena_request(a, "vae.dec.grad.t0", p.max_act);
-        d->id_t[1] = arena_request(a, "vae.dec.grad.t1", p.max_act);
-        for (int i = 2; i < 5; i++)
-            d->id_t[i] = arena_request(a, "vae.dec.grad.attn", p.max_attn + 1);
-    }
+    plan_grads(d, a, &p, for_backward);
     if (arena_commit(a, err))
         return -1;
-    d->planned = 1, d->N = N, d->H = h, d->W = w, d->for_backward = for_backward;
+    d->planned = 1, d->N = N, d->H = h, d->W = w, d->for_backward = for_backward, d->rN = 0;
     return 0;
 }
 
@@ -260,8 +361,8 @@ int vae_decode_backward(vae_model *m, float *dz, const float *dout, error_info *
     k_silu_backward(t[1], t[0], A(a, d->gn), n0);
     memset(g, 0, n0 * sizeof(float));
     float *s = A(a, d->gns);
-    k_groupnorm_backward(g, NULL, NULL, t[1], up_input(m, nb - 1, d->n_res), d->norm_w, s, s + N * G, N, C0,
-                         HW, G);
+    k_groupnorm_backward(g, d->dnorm_w, d->dnorm_b, t[1], up_input(m, nb - 1, d->n_res), d->norm_w, s, s + N * G,
+                         N, C0, HW, G);
     for (int i = nb - 1; i >= 0; i--) {
         int hi = h << i, wi = w << i;
         if (d->has_samp[i]) {
@@ -275,23 +376,13 @@ int vae_decode_backward(vae_model *m, float *dz, const float *dout, error_info *
             g = gp, gp = tmp;
         }
     }
-    const vae_mid *mid = &d->mid;
-    const float *r1_in = A(a, mid->has_attn ? mid->attn.out_id : mid->r0.out_id);
-    vae_resnet_backward(&mid->r1, a, gp, g, r1_in, N, h, w, scratch, t);
-    float *tmp = g;
-    g = gp, gp = tmp;
-    if (mid->has_attn) {
-        vae_attn_backward(&mid->attn, a, gp, g, A(a, mid->r0.out_id), N, h, w, scratch, t);
-        tmp = g, g = gp, gp = tmp;
-    }
-    vae_resnet_backward(&mid->r0, a, gp, g, A(a, d->conv_in_out), N, h, w, scratch, t);
-    tmp = g, g = gp, gp = tmp;
+    mid_backward(&d->mid, a, &g, &gp, A(a, d->conv_in_out), N, h, w, scratch, t);
     size_t nl = (size_t)N * c->latent_channels * h * w;
     memset(gp, 0, nl * sizeof(float));
     conv_layer_backward(&d->conv_in, gp, g, A(a, d->id_pq), N, h, w, scratch);
     if (m->post_quant.weight)
         conv_layer_backward(&m->post_quant, dz, gp, A(a, d->id_z), N, h, w, scratch);
-    else
+    else if (dz)
         k_add_forward(dz, dz, gp, nl);
     return 0;
 }

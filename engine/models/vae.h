@@ -1,14 +1,16 @@
 /* vae.h — the Stable Diffusion VAE (diffusers AutoencoderKL): the encoder that turns
  * training images into latents (mean, logvar, sample = mean + std · noise) and the decoder
  * that turns latents into images (samples, previews), with diffusers' tiled decode for large
- * images, and the decoder's backward w.r.t. its input latents. The VAE is never trained, so
- * there are no weight gradients and no LoRA here.
+ * images, and the backward of both. The VAE has no LoRA; its own weights train only when
+ * loratty trains a VAE from scratch (vae_train.h): vae_set_param_grads points every layer's
+ * gradient into one flat buffer laid out as the parameters, and then every backward here also
+ * accumulates (+=) the weight gradients. Without it (the default) the weights are frozen.
  *
- * Life cycle: vae_create (config) → vae_load (diffusers names) → vae_plan_encoder /
+ * Life cycle: vae_create (config) → vae_load (diffusers names) → vae_plan_encoder[_ex] /
  * vae_plan_decoder (activation arenas for an image size) → forward / backward → vae_free.
  * A plan without `for_backward` overlays every block's internals and alternates block outputs
  * between two regions, so a forward holds about three activations at a time; with it, every
- * activation is kept for vae_decode_backward. */
+ * activation is kept for vae_encode_backward / vae_decode_backward. */
 #ifndef LORATTY_VAE_H
 #define LORATTY_VAE_H
 
@@ -55,6 +57,7 @@ typedef struct vae_resnet {
     float *n1_w, *n1_b, *n2_w, *n2_b;
     conv_layer conv1, conv2, shortcut;   /* shortcut.weight NULL when in == out */
     int gn1, gn1s, a1, h1, gn2, gn2s, a2, sc, out_id;
+    float *dn1_w, *dn1_b, *dn2_w, *dn2_b;   /* GroupNorm gradients (+=), NULL when frozen */
 } vae_resnet;
 
 typedef struct vae_attn {
@@ -62,6 +65,7 @@ typedef struct vae_attn {
     float *gn_w, *gn_b;
     linear_layer q, k, v, o;
     int gn, gns, t, q_id, k_id, v_id, att, lse, o_id, out_id;
+    float *dgn_w, *dgn_b;
 } vae_attn;
 
 typedef struct vae_sampler {   /* Downsample2D (pad 0,1,0,1 + stride-2 conv) or Upsample2D */
@@ -90,7 +94,16 @@ typedef struct vae_coder {
     int planned, for_backward, N, H, W;   /* planned input size (latent size for the decoder) */
     int rN, rH, rW;                       /* input size of the last forward */
     int id_scratch, id_g[2], id_t[5], id_z, id_pq;
+    float *dnorm_w, *dnorm_b;
+    int id_image;                         /* encoder for_backward: a copy of the input image */
 } vae_coder;
+
+/* vae_train.c's workspace for one loss step (vae_plan_train). */
+typedef struct vae_train_plan {
+    arena ws;
+    int planned, N, H, W;
+    int id_rec, id_drec, id_dz, id_dmean, id_dlogvar;
+} vae_train_plan;
 
 typedef struct vae_model {
     vae_config cfg;
@@ -101,14 +114,25 @@ typedef struct vae_model {
     /* encoder results, [N, latent, h, w], valid after vae_encode */
     int id_moments, id_mean, id_logvar, id_sample;
     float *mean, *logvar, *sample;
+    float *grads;                   /* vae_set_param_grads: layout of params, or NULL (frozen) */
+    vae_train_plan train;
 } vae_model;
 
 int vae_create(vae_model *m, const vae_config *c, error_info *err);
 int vae_load(vae_model *m, weight_store *ws, error_info *err);
 void vae_free(vae_model *m);
 
-/* Encoder activations for images up to N × H × W (H, W multiples of the downscale). */
+/* grads: m->n_params floats laid out as m->params (vae_manifest's offsets), or NULL. When set,
+ * every backward (vae_encode_backward, vae_decode_backward, vae_train_loss) accumulates (+=)
+ * dL/dparam into it for every parameter; the caller zeroes it. NULL freezes the weights again
+ * (the backward w.r.t. the inputs is bit-identical either way). Returns 0. In vae_train.c. */
+int vae_set_param_grads(vae_model *m, float *grads);
+
+/* Encoder activations for images up to N × H × W (H, W multiples of the downscale).
+ * vae_plan_encoder is vae_plan_encoder_ex without for_backward; for_backward keeps every
+ * activation (and a copy of the image) for vae_encode_backward. */
 int vae_plan_encoder(vae_model *m, int N, int H, int W, error_info *err);
+int vae_plan_encoder_ex(vae_model *m, int N, int H, int W, int for_backward, error_info *err);
 /* Decoder activations for latents up to N × h × w; for_backward keeps everything. */
 int vae_plan_decoder(vae_model *m, int N, int h, int w, int for_backward, error_info *err);
 
@@ -118,7 +142,15 @@ int vae_encode(vae_model *m, const float *image, const float *noise, int N, int 
                error_info *err);
 /* z [N, latent, h, w] (unscaled: divide by scaling_factor first) -> out [N, out_ch, h·f, w·f]. */
 int vae_decode(vae_model *m, float *out, const float *z, int N, int h, int w, error_info *err);
-/* dz [N, latent, h, w] += d out · ∂out/∂z for the last vae_decode (planned for_backward). */
+/* Backward of the last vae_encode (planned for_backward). dmean, dlogvar [N, latent, h, w]:
+ * dL/dm->mean and dL/dm->logvar (either NULL: zero); a sample's gradient is the caller's to
+ * chain in (d sample/d mean = 1, d sample/d logvar = 0.5·std·noise). The logvar clamp passes
+ * the gradient only where the raw logvar lies in [-30, 20] (torch.clamp). dimage [N, in, H, W]
+ * += dL/dimage unless NULL; parameter gradients += when set. */
+int vae_encode_backward(vae_model *m, float *dimage, const float *dmean, const float *dlogvar,
+                        error_info *err);
+/* dz [N, latent, h, w] += d out · ∂out/∂z for the last vae_decode (planned for_backward); dz
+ * may be NULL when only the parameter gradients (+=, when set) are wanted. */
 int vae_decode_backward(vae_model *m, float *dz, const float *dout, error_info *err);
 /* diffusers' tiled_decode: tiles of tile_latent latents (pixels: tile_sample), overlapping by
  * overlap_factor (diffusers: 0.25), blended linearly over the overlap. The decoder must be
@@ -152,5 +184,8 @@ void vae_attn_backward(const vae_attn *at, const arena *a, float *dx, const floa
                        const float *x, int N, int H, int W, float *scratch, float *const *t);
 void vae_upsample_backward(const vae_sampler *s, const arena *a, float *dx, const float *dout,
                            int N, int C, int H, int W, float *scratch, float *const *t);
+/* dx [N, C, H, W] is overwritten; H, W: the downsampler's input size. */
+void vae_downsample_backward(const vae_sampler *s, const arena *a, float *dx, const float *dout,
+                             int N, int C, int H, int W, float *scratch, float *const *t);
 
 #endif

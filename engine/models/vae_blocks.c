@@ -2,7 +2,8 @@
  * time embedding, the mid block's single-head Attention over the H·W positions (GroupNorm
  * first, residual added), Downsample2D (asymmetric zero pad then a stride-2 conv) and
  * Upsample2D (nearest 2× then a conv). Each block plans its activations, runs its forward,
- * and (decoder blocks) its backward w.r.t. the input. GroupNorm eps is 1e-6 throughout. */
+ * and its backward w.r.t. the input, plus the weight gradients of the layers and GroupNorms
+ * whose gradient pointers are set. GroupNorm eps is 1e-6 throughout. */
 #include "engine/models/vae.h"
 
 #include <string.h>
@@ -102,13 +103,13 @@ void vae_resnet_backward(const vae_resnet *r, const arena *a, float *dx, const f
     memset(t[1], 0, nout * sizeof(float));
     k_silu_backward(t[1], t[0], gn2, nout);
     memset(t[0], 0, nout * sizeof(float));
-    k_groupnorm_backward(t[0], NULL, NULL, t[1], h1, r->n2_w, s2, s2 + N * G, N, r->out, HW, G);
+    k_groupnorm_backward(t[0], r->dn2_w, r->dn2_b, t[1], h1, r->n2_w, s2, s2 + N * G, N, r->out, HW, G);
     memset(t[1], 0, nin * sizeof(float));
     conv_layer_backward(&r->conv1, t[1], t[0], a1, N, H, W, scratch);
     memset(t[0], 0, nin * sizeof(float));
     k_silu_backward(t[0], t[1], gn1, nin);
     memset(dx, 0, nin * sizeof(float));
-    k_groupnorm_backward(dx, NULL, NULL, t[0], x, r->n1_w, s1, s1 + N * G, N, r->in, HW, G);
+    k_groupnorm_backward(dx, r->dn1_w, r->dn1_b, t[0], x, r->n1_w, s1, s1 + N * G, N, r->in, HW, G);
     if (r->in != r->out)
         conv_layer_backward(&r->shortcut, dx, dout, x, N, H, W, scratch);
     else
@@ -202,7 +203,7 @@ void vae_attn_backward(const vae_attn *at, const arena *a, float *dx, const floa
     linear_layer_backward(&at->v, t[0], t[4], tok, rows, scratch);
     to_channels(t[1], t[0], N, C, HW);
     memcpy(dx, dout, n * sizeof(float));
-    k_groupnorm_backward(dx, NULL, NULL, t[1], x, at->gn_w, s, s + N * at->G, N, C, HW, at->G);
+    k_groupnorm_backward(dx, at->dgn_w, at->dgn_b, t[1], x, at->gn_w, s, s + N * at->G, N, C, HW, at->G);
 }
 
 /* ---- Downsample2D / Upsample2D ---- */
@@ -251,4 +252,16 @@ void vae_upsample_backward(const vae_sampler *s, const arena *a, float *dx, cons
     conv_layer_backward(&s->conv, t[0], dout, A(a, s->tmp), N, 2 * H, 2 * W, scratch);
     memset(dx, 0, (size_t)N * C * H * W * sizeof(float));
     k_upsample2x_backward(dx, t[0], N, C, H, W);
+}
+
+void vae_downsample_backward(const vae_sampler *s, const arena *a, float *dx, const float *dout,
+                             int N, int C, int H, int W, float *scratch, float *const *t)
+{
+    int PH = H + 1, PW = W + 1;
+    memset(t[0], 0, (size_t)N * C * PH * PW * sizeof(float));
+    conv_layer_backward(&s->conv, t[0], dout, A(a, s->tmp), N, PH, PW, scratch);
+    /* the padded row and column were constants: drop their gradient */
+    for (size_t nc = 0; nc < (size_t)N * C; nc++)
+        for (int y = 0; y < H; y++)
+            memcpy(dx + (nc * H + y) * W, t[0] + (nc * PH + y) * PW, (size_t)W * sizeof(float));
 }
