@@ -3,3 +3,15 @@
 check_PROGRAMS += tests/test_dataset_options
 TESTS += tests/test_dataset_options
 tests_test_dataset_options_LDADD = $(TEST_LIBS)
+check_PROGRAMS += tests/test_color_aug
+TESTS += tests/test_color_aug
+tests_test_color_aug_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/golden/make_data_subsets_fixtures.py \
+	tests/fixtures/data_subsets/color_aug.txt \
+	tests/fixtures/data_subsets/color_gamma_0.95.png \
+	tests/fixtures/data_subsets/color_gamma_1.0337.png \
+	tests/fixtures/data_subsets/color_gamma_1.05.png \
+	tests/fixtures/data_subsets/color_hue_-0.25.png \
+	tests/fixtures/data_subsets/color_hue_-4.8.png \
+	tests/fixtures/data_subsets/color_hue_3.7.png \
+	tests/fixtures/data_subsets/color_hue_7.999.png

@@ -204,6 +204,8 @@ int batches_next(batches *b, batch *out, error_info *err)
             if (ey > 0)
                 sm->place.crop_y = (int)data_rng_below(&rs, (size_t)ey + 1);
         }
+        if (o->color_aug)
+            sm->place.color = color_aug_draw(&rs);
         image_sdxl_crop_top_left(bi->bucket, bi->image->width, bi->image->height, sm->place.flip,
                                  &sm->crop_top, &sm->crop_left);
         b->captions[n] = caption_process(&o->captions, bi->caption, b->epoch, b->step,

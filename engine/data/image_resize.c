@@ -383,10 +383,19 @@ int image_prepare(const image_rgb8 *img, const image_placement *p, resize_interp
                          p->crop_x, p->crop_y, p->resized.width, p->resized.height);
     }
     size_t plane = (size_t)bw * bh;
+    uint8_t lut[256];
+    if (p->color.kind == COLOR_AUG_GAMMA)
+        color_aug_gamma_lut(&p->color, lut);
+    int vector_end = bw - bw % COLOR_AUG_CV_LANES;
     for (int y = 0; y < bh; y++)
         for (int x = 0; x < bw; x++) {
             int sx = p->crop_x + (p->flip ? bw - 1 - x : x);
-            const uint8_t *s = r.data + ((size_t)(p->crop_y + y) * r.width + sx) * 3;
+            const uint8_t *src = r.data + ((size_t)(p->crop_y + y) * r.width + sx) * 3;
+            uint8_t s[3] = {src[0], src[1], src[2]};
+            /* per pixel, so before or after the flip alike; cv2's path depends on the column
+             * in the unflipped crop */
+            if (p->color.kind != COLOR_AUG_NONE)
+                color_aug_pixel(&p->color, lut, s, sx - p->crop_x < vector_end);
             for (int c = 0; c < 3; c++)
                 chw[c * plane + (size_t)y * bw + x] = ((float)s[c] / 255.0f - 0.5f) / 0.5f;
         }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "engine/buckets.h"
+#include "engine/data/color_aug.h"
 #include "engine/data/image_load.h"
 #include "error.h"
 
@@ -44,12 +45,13 @@ typedef struct image_placement {
     bucket_reso resized;     /* the size before the crop (buckets_select) */
     int crop_x, crop_y;      /* top-left of the crop inside the resized image */
     bool flip;               /* flip_aug: mirrored after the crop */
+    color_aug color;         /* color_aug's draw, applied to the crop before the flip */
 } image_placement;
 
 /* Centered crop offsets for a placement whose bucket and resized size are set. */
 void image_placement_center(image_placement *p);
 
-/* Resize + crop + flip, then x / 127.5 − 1 into chw [3, bucket.h, bucket.w] (torchvision's
+/* Resize + crop + color_aug + flip, then x / 127.5 − 1 into chw [3, bucket.h, bucket.w] (torchvision's
  * ToTensor then Normalize(0.5, 0.5), as sd-scripts' image_transforms). */
 int image_prepare(const image_rgb8 *img, const image_placement *p, resize_interp interp,
                   float *chw, error_info *err);
