@@ -161,12 +161,6 @@ static int same_group(const network_param_range *a, const network_param_range *b
            a->block == b->block;
 }
 
-typedef struct opt_groups {
-    double *base_lr;
-    char (*desc)[64];
-    int n;
-} opt_groups;
-
 static int build_optimizer(const train_run_settings *s, lora_network *net, optim **opt,
                            opt_groups *og, error_info *err)
 {
@@ -325,6 +319,9 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     loop_bufs buf = {0};
     lr_schedule sched;
     opt_groups og = {0};
+    trun_full full = {0};
+    const int whole = s->mode != TRAIN_MODE_LORA, vae_mode = s->mode == TRAIN_MODE_VAE;
+    float *pixels = NULL;
 
     char cfgbuf[4096];
     const char *config_dir = s->config_dir ? s->config_dir : find_config_dir(s->model_path, cfgbuf, sizeof cfgbuf);
@@ -336,7 +333,22 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     m->prediction = s->want_v_param ? SD_PRED_V : SD_PRED_EPS;
     clip_model *tes[2] = {&m->te[0], &m->te[1]};
     network_options no = s->net;
-    if (m->family == CKPT_SDXL && no.train_te && no.train_unet) {
+    if (whole) {
+        if (s->resume && s->resume[0]) {
+            error_set(err, NULL, 0, 0, "resume", "resuming is not supported for training_mode "
+                      "finetune / vae yet");
+            goto out;
+        }
+        if (s->save_state || s->save_state_on_train_end) {
+            error_set(err, NULL, 0, 0, "save_state", "saving the training state is not supported "
+                      "for training_mode finetune / vae yet (the model itself is saved)");
+            goto out;
+        }
+        if (trun_full_init(&full, m, s->mode, s->train_text_encoder, err) != 0)
+            goto out;
+        full.source = s->model_path;
+        no.train_te = no.train_unet = 0;
+    } else if (m->family == CKPT_SDXL && no.train_te && no.train_unet) {
         /* the text encoder path (train_run_te.c) joins one encoder's windows; SDXL's two are
          * not wired yet, and sd-scripts recommends network_train_unet_only for SDXL */
         run_log(h, "warning", "SDXL: training the U-Net only (text encoder LoRA training is not "
@@ -347,7 +359,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                   "encoders is not supported yet; train the U-Net (network_train_unet_only)");
         goto out;
     }
-    if (network_create(&net, &no, &m->unet, tes, m->n_te, err) != 0)
+    if (!whole && network_create(&net, &no, &m->unet, tes, m->n_te, err) != 0)
         goto out;
     if (s->net.weights_path && s->net.weights_path[0])
         run_log(h, "info", "continuing from the LoRA weights in %s", s->net.weights_path);
@@ -359,10 +371,10 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         error_set(err, NULL, 0, 0, "train_data_dir", "no training images");
         goto out;
     }
-    if (trun_data_init(&d, m, &b, s->cache_latents, s->interp, s->seed, s->clip_skip,
+    if (trun_data_init(&d, m, &b, s->cache_latents && !vae_mode, s->interp, s->seed, s->clip_skip,
                        s->max_token_length, err) != 0)
         goto out;
-    if (s->cache_latents_to_disk) {
+    if (s->cache_latents_to_disk && !vae_mode) {
         d.to_disk = 1;
         d.flip_aug = s->batch.flip_aug;
         if (latent_vae_identity(s->vae_path && s->vae_path[0] ? s->vae_path : s->model_path,
@@ -376,9 +388,10 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if (train_step_init(&st, &so, &m->unet, &net, s->gradient_checkpointing, err) != 0)
         goto out;
     st_init = 1;
-    if (build_optimizer(s, &net, &opt, &og, err) != 0)
+    if ((whole ? trun_full_optimizer(&full, s, &opt, &og, err)
+               : build_optimizer(s, &net, &opt, &og, err)) != 0)
         goto out;
-    int te_train = no.train_te && m->n_te == 1;
+    int te_train = whole ? full.train_te : no.train_te && m->n_te == 1;
     if (te_train && trun_te_init(&te, m, b.max_batch, s->clip_skip, s->max_token_length, err) != 0)
         goto out;
     lr_schedule_options lo = s->lr;
@@ -402,9 +415,13 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
               prog.step, prog.epoch + 1, prog.data_position);
     }
 
-    train_run_info info = {m->family, s->want_v_param, m->name, net.n_params, net.n_mods, 0,
-                           wall_s()};
+    train_run_info info = {m->family, s->want_v_param, m->name, whole ? full.trainable : net.n_params,
+                           net.n_mods, 0, wall_s()};
     info.lora_file_bytes = net.n_params * dtype_size(s->save_dtype) + net.n_mods * 400 + 65536;
+    if (whole)   /* the whole checkpoint */
+        info.lora_file_bytes = (m->unet.n_params + m->vae.n_params +
+                                clip_param_floats(&m->te[0].cfg)) * dtype_size(s->save_dtype) +
+                               (1 << 20);
     if (h->metadata && h->metadata(h->ctx, &info, &md, err) != 0)
         goto out;
     long long saves = 1;
@@ -414,9 +431,14 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         saves += s->total_steps / s->save_every_n_steps;
     if (trun_check_output(s, info.lora_file_bytes, saves, err) != 0)
         goto out;
-    run_log(h, "info", "%s model (%s), %zu LoRA modules (%zu parameters), %zu images, %lld steps",
-          m->family == CKPT_SDXL ? "SDXL" : m->family == CKPT_SD2 ? "SD 2.x" : "SD 1.x", m->name, net.n_mods, net.n_params,
-          b.image_count, s->total_steps);
+    const char *fam_name = m->family == CKPT_SDXL ? "SDXL" : m->family == CKPT_SD2 ? "SD 2.x" : "SD 1.x";
+    if (whole)
+        run_log(h, "info", "%s model (%s), training the %s (%zu parameters), %zu images, %lld steps",
+                fam_name, m->name, vae_mode ? "VAE" : full.train_te ? "U-Net and the text encoder"
+                : "U-Net", full.trainable, b.image_count, s->total_steps);
+    else
+        run_log(h, "info", "%s model (%s), %zu LoRA modules (%zu parameters), %zu images, %lld steps",
+                fam_name, m->name, net.n_mods, net.n_params, b.image_count, s->total_steps);
 
     int maxB = 1;
     size_t maxpix = 0;
@@ -433,6 +455,15 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     buf.pooled = malloc(((size_t)maxB * d.P + 1) * sizeof(float));
     buf.time_ids = malloc((size_t)maxB * 6 * sizeof(float));
     buf.dctx = te_train ? malloc((size_t)maxB * ctx_per * sizeof(float)) : NULL;
+    if (vae_mode) {
+        size_t per_image = 3 * maxpix + (size_t)d.lc * maxpix / ((size_t)d.f * d.f);   /* + noise */
+        pixels = malloc((size_t)maxB * per_image * sizeof(float));
+        if (!pixels || trun_vae_plan(m, maxB, &b, err) != 0) {
+            if (!pixels)
+                error_set(err, NULL, 0, 0, NULL, "out of memory for the image batch");
+            goto out;
+        }
+    }
     if (!buf.lat || !buf.ctx || !buf.w || !buf.pooled || !buf.time_ids || (te_train && !buf.dctx)) {
         error_set(err, NULL, 0, 0, NULL, "out of memory for the batch buffers");
         goto out;
@@ -446,14 +477,18 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         run_log(h, "info", "TensorBoard logs in %s", dir);
     }
 
-    trun_save sv = {s, h, &net, opt, &md};
+    trun_save sv = {s, h, &net, opt, &md, whole ? &full : NULL};
     trun_sample_ctx sc = {s, h, m, &net, opt, &st};
     long long step = prog.step, done_epochs = prog.epoch;
     size_t pos = (size_t)prog.data_position;
     int stopped = 0, nan_at = nan_hook_step();
     double t0 = now_s();
     long long step0 = step;
+    /* sd-scripts: sample_images(..., epoch 0, global_step 0) before training, named e000000 */
+    if (s->sample_at_first && step == 0 && trun_sample(&sc, 0, 0, 1, err) != 0)
+        goto out;
     network_zero_grad(&net);
+    trun_full_zero_grad(&full);
     for (long long ep = done_epochs + 1; ep <= s->epochs && step < s->total_steps && !stopped; ep++) {
         batches_epoch(&b, (int)ep);
         if (ep == done_epochs + 1 && pos)
@@ -465,8 +500,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         int end = 0;
         while (!end && step < s->total_steps && !stopped) {
             if (te_train && s->text_encoder_stop_step > 0 && step >= s->text_encoder_stop_step &&
-                !frz.saved) {
-                if (te_freeze_take(&frz, &net) != 0) {
+                !frz.saved && !full.frozen_te) {
+                if (whole ? trun_full_freeze_te(&full, err) != 0 : te_freeze_take(&frz, &net) != 0) {
                     error_set(err, NULL, 0, 0, NULL, "out of memory");
                     goto out;
                 }
@@ -487,6 +522,23 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 pos++;
                 int W = bt.bucket.width, H = bt.bucket.height;
                 size_t lp = (size_t)d.lc * (H / d.f) * (W / d.f);
+                if (vae_mode) {
+                    double loss;
+                    if (trun_vae_micro_step(&d, &bt, pixels, s, &st.rng_offset, &loss, err) != 0)
+                        goto out;
+                    if (step + 1 == nan_at)
+                        loss = NAN;
+                    if (!isfinite(loss)) {
+                        error_set(err, NULL, 0, 0, NULL, "the loss became %s at step %lld (epoch "
+                                  "%lld); training stopped, the last good save is kept (try a "
+                                  "lower learning rate)", isnan(loss) ? "NaN" : "infinite",
+                                  step + 1, ep);
+                        goto out;
+                    }
+                    step_loss += loss;
+                    micro++;
+                    continue;
+                }
                 for (int i = 0; i < bt.count; i++) {
                     if (trun_data_latent(&d, &bt.samples[i], buf.lat + i * lp, err) != 0 ||
                         (!te_train &&
@@ -515,7 +567,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 if (train_step_run_cond(&st, buf.lat, &cond, bt.count, H / d.f, W / d.f, T, buf.w,
                                         NULL, NULL, &loss, err) != 0)
                     goto out;
-                if (te_train && !frz.saved && isfinite(loss))
+                if (te_train && !frz.saved && !full.frozen_te && isfinite(loss))
                     trun_te_backward(&te, buf.dctx);
                 if (step + 1 == nan_at)
                     loss = NAN;
@@ -530,8 +582,14 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
             }
             if (!micro)
                 break;
-            if (s->max_grad_norm > 0.0f)
-                train_clip_grad_norm(&net, s->max_grad_norm);
+            if (vae_mode && s->grad_accum > 1)   /* train_step scales by 1/accumulation itself */
+                trun_full_scale_grads(&full, 1.0f / (float)s->grad_accum);
+            if (s->max_grad_norm > 0.0f) {
+                if (whole)
+                    trun_full_clip_grad_norm(&full, s->max_grad_norm);
+                else
+                    train_clip_grad_norm(&net, s->max_grad_norm);
+            }
             double factor = lr_schedule_factor(&sched, step);
             for (int g = 0; g < og.n; g++)
                 optim_set_lr(opt, g, og.base_lr[g] * factor);
@@ -539,9 +597,11 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 goto out;
             if (frz.saved)
                 te_freeze_restore(&frz, &net);
+            trun_full_restore_te(&full);
             network_zero_grad(&net);
+            trun_full_zero_grad(&full);
             step++;
-            if (s->scale_weight_norms > 0.0f)
+            if (s->scale_weight_norms > 0.0f && !whole)
                 network_apply_max_norm(&net, s->scale_weight_norms, NULL, NULL);
             loss_sum += step_loss / micro;
             loss_n++;
@@ -612,6 +672,14 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         if ((s->save_state || s->save_state_on_train_end) && trun_save_state(&sv, 0, 0, &fin, err) != 0)
             goto out;
     }
+    if (vae_mode && !stopped) {
+        double sd;
+        if (trun_vae_latent_std(&d, &b, pixels, &sd, err) != 0)
+            goto out;
+        run_log(h, "info", "the VAE's latents have a standard deviation of %.5f over the data "
+                "set: for a U-Net trained on them, set scaling_factor = %.5f (1 / std) in the "
+                "model's vae/config.json", sd, sd > 0 ? 1.0 / sd : 1.0);
+    }
     if (tb_close(tb, err) != 0) {
         tb = NULL;
         goto out;
@@ -622,6 +690,8 @@ out:
     if (tb)
         tb_close(tb, NULL);
     te_freeze_free(&frz);
+    trun_full_free(&full);
+    free(pixels);
     free(buf.lat);
     free(buf.ctx);
     free(buf.w);

@@ -32,6 +32,11 @@
 #include "engine/train/train.h"
 #include "error.h"
 
+/* training_mode: a LoRA on a frozen model (train_network.py), the whole U-Net and optionally
+ * the text encoder (fine_tune.py / train_db.py), or the VAE autoencoder (loratty's own, for
+ * base models trained from scratch). */
+typedef enum train_mode { TRAIN_MODE_LORA = 0, TRAIN_MODE_FINETUNE, TRAIN_MODE_VAE } train_mode;
+
 typedef struct train_run_settings {
     /* model */
     const char *model_path, *vae_path;   /* vae_path NULL or "": the checkpoint's own */
@@ -88,6 +93,11 @@ typedef struct train_run_settings {
      * net.block_lr points at block_lr */
     network_lr_options lr_groups;
     float block_lr[NETWORK_MAX_BLOCKS];
+    /* appended: what the run trains (training_mode); the whole-weight modes save checkpoints */
+    train_mode mode;
+    int train_text_encoder;              /* finetune: the text encoder's weights too */
+    float vae_kl_weight;                 /* vae: KL term weight */
+    int sample_at_first;                 /* samples before the first step (epoch 0) */
 } train_run_settings;
 
 /* What the run knows once set up, for the metadata and the first log lines. */

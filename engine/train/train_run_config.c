@@ -134,6 +134,11 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->want_v2 = config_bool(cfg, "v2");
     s->want_sdxl = config_bool(cfg, "sdxl");
     s->want_v_param = config_bool(cfg, "v_parameterization");
+    const char *mode = config_string(cfg, "training_mode");
+    s->mode = !strcmp(mode, "finetune") ? TRAIN_MODE_FINETUNE
+              : !strcmp(mode, "vae") ? TRAIN_MODE_VAE : TRAIN_MODE_LORA;
+    s->train_text_encoder = config_bool(cfg, "train_text_encoder");
+    s->vae_kl_weight = (float)config_float(cfg, "vae_kl_weight");
 
     network_options_init(&s->net);
     s->net.dim = (int)config_int(cfg, "network_dim");
@@ -263,5 +268,6 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->sample_sampler = config_string(cfg, "sample_sampler");
     s->sample_every_n_steps = (int)config_int(cfg, "sample_every_n_steps");
     s->sample_every_n_epochs = (int)config_int(cfg, "sample_every_n_epochs");
+    s->sample_at_first = config_bool(cfg, "sample_at_first");
     return 0;
 }

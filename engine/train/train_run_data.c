@@ -108,6 +108,16 @@ static void scale(const trun_data *d, float *x, size_t n)
         x[i] = isnan(x[i]) ? 0.0f : x[i] * sf;
 }
 
+int trun_data_pixels(trun_data *d, const batch_sample *s, float *out, error_info *err)
+{
+    image_rgb8 img = {0};
+    if (image_load(s->image_path, NULL, &img, err) != 0)
+        return -1;
+    int rc = image_prepare(&img, &s->place, d->interp, out, err);
+    image_free(&img);
+    return rc;
+}
+
 static int encode(trun_data *d, const batch_sample *s, float *out, error_info *err)
 {
     image_rgb8 img = {0};

@@ -32,6 +32,8 @@ int trun_data_init(trun_data *d, sd_model *m, const batches *b, int cache_latent
 void trun_data_free(trun_data *d);
 /* The scaled latent [C, h, w] of one sample. */
 int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info *err);
+/* The pixels [3, H, W] in [-1, 1] of one sample as the VAE sees them (bucket size). */
+int trun_data_pixels(trun_data *d, const batch_sample *s, float *out, error_info *err);
 /* The context [T, D] of one caption, and (SDXL, pooled not NULL) its pooled embedding [P]. */
 int trun_data_context(trun_data *d, const char *caption, float *out, float *pooled,
                       error_info *err);
@@ -67,6 +69,54 @@ typedef struct trun_sample_ctx {
 /* Draws every prompt of sample_prompts (nothing when empty); by_epoch picks the file tag. */
 int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoch, error_info *err);
 
+/* the optimizer's parameter groups: base learning rates and TensorBoard names */
+typedef struct opt_groups {
+    double *base_lr;
+    char (*desc)[64];
+    int n;
+} opt_groups;
+
+/* whole-weight training, training_mode finetune / vae (train_run_full.c) */
+typedef struct trun_full {
+    sd_model *m;
+    train_mode mode;
+    int train_te;
+    float *unet_grads, *te_grads, *vae_grads;   /* laid out like each model's params */
+    float *bufs[3];
+    size_t buf_len[3];
+    int n_bufs;
+    optim_param *ps;                            /* one per manifest tensor, U-Net/VAE first */
+    int n_ps, cap_ps, te_first;                 /* te_first: index of the first TE tensor, or -1 */
+    size_t trainable, te_params;
+    float *frozen_te;                           /* the TE weights at stop_text_encoder_training */
+    const char *source;                         /* the checkpoint trained from (its extra keys) */
+} trun_full;
+
+int trun_full_init(trun_full *f, sd_model *m, train_mode mode, int train_te, error_info *err);
+void trun_full_free(trun_full *f);
+int trun_full_optimizer(trun_full *f, const train_run_settings *s, optim **opt, opt_groups *og,
+                        error_info *err);
+void trun_full_zero_grad(trun_full *f);
+void trun_full_scale_grads(trun_full *f, float factor);
+double trun_full_clip_grad_norm(trun_full *f, float max_norm);
+/* stop_text_encoder_training: keep the TE weights as they are now from here on */
+int trun_full_freeze_te(trun_full *f, error_info *err);
+void trun_full_restore_te(trun_full *f);
+int trun_full_save(const trun_full *f, const char *path, dtype_t dt, const lora_metadata *md,
+                   error_info *err);
+
+/* VAE training (train_run_full.c): activations for batches up to max_B of the data set's
+ * largest bucket, and one micro-batch: pixels → encode → sample → decode → reconstruction
+ * loss + KL, gradients into the VAE (noise drawn at *rng_offset, which advances). */
+int trun_vae_plan(sd_model *m, int max_B, const batches *b, error_info *err);
+int trun_vae_micro_step(trun_data *d, const batch *bt, float *pixels,
+                        const train_run_settings *s, uint64_t *rng_offset, double *loss,
+                        error_info *err);
+/* The standard deviation of the VAE's posterior means over the whole data set (after VAE
+ * training: the U-Net wants latents × scaling_factor of unit variance). Uses epoch 1's order;
+ * `pixels` holds a largest batch. */
+int trun_vae_latent_std(trun_data *d, batches *b, float *pixels, double *std, error_info *err);
+
 /* saving (train_run_save.c) */
 typedef struct trun_save {
     const train_run_settings *s;
@@ -74,6 +124,7 @@ typedef struct trun_save {
     lora_network *net;
     optim *opt;
     lora_metadata *md;
+    const trun_full *full;       /* whole-weight modes: saves the checkpoint instead */
 } trun_save;
 
 /* Creates output_dir, checks that it is writable and has room for `saves` files of

@@ -98,8 +98,8 @@ static int parse_line(const char *line, sampler_kind deflt, int mult, prompt_lin
 int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoch, error_info *err)
 {
     const train_run_settings *s = c->s;
-    if (!s->sample_prompts || !s->sample_prompts[0])
-        return 0;
+    if (!s->sample_prompts || !s->sample_prompts[0] || s->mode == TRAIN_MODE_VAE)
+        return 0;   /* VAE training: the U-Net is not what is being trained */
     sampler_kind deflt = SAMPLER_EULER_A;
     if (s->sample_sampler && s->sample_sampler[0] && sampler_parse(s->sample_sampler, &deflt, err) < 0) {
         snprintf(err->key, sizeof err->key, "sample_sampler");

@@ -89,12 +89,13 @@ int trun_save_lora(trun_save *sv, int kind, long long n, long long step, long lo
     stem_path(sv, kind, n, ".safetensors", path, sizeof path);
     train_metadata_update(sv->md, step, epoch);
     optim_eval(sv->opt);   /* schedule-free: save x, not y */
-    int rc = network_save(sv->net, path, sv->s->save_dtype, sv->md, err);
+    int rc = sv->full ? trun_full_save(sv->full, path, sv->s->save_dtype, sv->md, err)
+                      : network_save(sv->net, path, sv->s->save_dtype, sv->md, err);
     optim_train(sv->opt);
     if (rc != 0)
         return -1;
     if (sv->h->saved)
-        sv->h->saved(sv->h->ctx, path, "lora", step);
+        sv->h->saved(sv->h->ctx, path, sv->full ? "model" : "lora", step);
     int every = kind == 1 ? sv->s->save_every_n_epochs : sv->s->save_every_n_steps;
     long long r = kind ? remove_no(kind, n, every, kind == 1 ? sv->s->save_last_n_epochs
                                                             : sv->s->save_last_n_steps) : -1;
