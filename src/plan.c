@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config_internal.h"
+#include "engine/data/face_crop.h"
 #include "engine/data/reg_balance.h"
 #include "engine/models/checkpoint.h"
 
@@ -174,6 +175,28 @@ static int scan(const config *cfg, const char *preset_path, plan *p, const toml_
     return dataset_scan_folders(&d, &p->data, err);
 }
 
+/* An image of a face_crop_aug_range subset without buckets, as sd-scripts would read it:
+ * numbers in the name, a face of some size, at least the training size. */
+static int check_face_image(const dataset_image *img, const dataset_group *g, error_info *err)
+{
+    face_box f;
+    int rc = face_crop_parse_name(img->path, &f);
+    if (rc < 0)
+        return error_set(err, img->path, 0, 0, "face_crop_aug_range", "with face_crop_aug_range a "
+                         "file name of five or more _ fields ends in the face's centre x, y, width "
+                         "and height, as whole numbers (sd-scripts stops on this one)");
+    if (rc == 0 || f.cx <= 0)
+        return 0;
+    if (f.w <= 0 && f.h <= 0)
+        return error_set(err, img->path, 0, 0, "face_crop_aug_range", "the face in the file name has "
+                         "no size (sd-scripts divides by it)");
+    if (img->width < g->buckets.width || img->height < g->buckets.height)
+        return error_set(err, img->path, 0, 0, "face_crop_aug_range", "%dx%d is smaller than the "
+                         "resolution %dx%d; a face crop only shrinks (sd-scripts stops on it too)",
+                         img->width, img->height, g->buckets.width, g->buckets.height);
+    return 0;
+}
+
 /* What sd-scripts asserts on the datasets it built: bucket steps for the model family
  * (verify_bucket_reso_steps), latent caching only when no subset augments the image
  * (is_latent_cacheable); face crops are random too. */
@@ -194,6 +217,9 @@ static int check_groups(const config *cfg, plan *p, error_info *err)
             if (!sub->has_options)
                 continue;
             bool face = sub->opt.face_crop_hi > 0;
+            for (size_t i = 0; face && !g->buckets.enabled && i < sub->image_count; i++)
+                if (check_face_image(&sub->images[i], g, err) != 0)
+                    return -1;
             if (face && g->buckets.enabled && !face_noted) {
                 plan_warn(p, "dataset %zu: face_crop_aug_range has no effect with enable_bucket "
                           "(sd-scripts crops around faces only without buckets)", gi + 1);

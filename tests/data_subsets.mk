@@ -15,3 +15,8 @@ EXTRA_DIST += tests/golden/make_data_subsets_fixtures.py \
 	tests/fixtures/data_subsets/color_hue_-4.8.png \
 	tests/fixtures/data_subsets/color_hue_3.7.png \
 	tests/fixtures/data_subsets/color_hue_7.999.png
+check_PROGRAMS += tests/test_face_crop
+TESTS += tests/test_face_crop
+tests_test_face_crop_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/fixtures/data_subsets/face.txt \
+	tests/fixtures/data_subsets/face_74x58_32x24.png

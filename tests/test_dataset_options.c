@@ -55,9 +55,9 @@ static void path_of(char *out, size_t n, const char *rel)
 
 static void make_images(void)
 {
-    static const char *const dirs[] = {"a", "reg", "c", "d"};
+    static const char *const dirs[] = {"a", "reg", "c", "d", "f"};
     char p[256];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         path_of(p, sizeof p, dirs[i]);
         mkdir(p, 0755);
     }
@@ -76,6 +76,8 @@ static void make_images(void)
         write_text(p, "a, b, c, d\n");
     }
     snprintf(p, sizeof p, "%s/d/0.bmp", tmp);
+    write_bmp(p, 64, 64);
+    snprintf(p, sizeof p, "%s/f/x_1_2_three_4.bmp", tmp);   /* not a face name sd-scripts reads */
     write_bmp(p, 64, 64);
 }
 
@@ -286,6 +288,13 @@ static void test_refusals(void)
     snprintf(text, sizeof text, "%s", "[[datasets]]\n  [[datasets.subsets]]\n  image_dir = '%s/a'\n"
                                       "  keep_tokens = 'two'\n");
     expect_refusal(text, NULL, "keep_tokens", "a string for keep_tokens");
+    snprintf(text, sizeof text, "%s", "[[datasets]]\nresolution = 64\nenable_bucket = false\n"
+                                      "  [[datasets.subsets]]\n  image_dir = '%s/f'\n"
+                                      "  face_crop_aug_range = [2.0, 3.0]\n");
+    expect_refusal(text, NULL, "face_crop_aug_range", "a face name without numbers");
+    snprintf(text, sizeof text, "%s", "[[datasets]]\n  [[datasets.subsets]]\n  image_dir = '%s/a'\n"
+                                      "  face_crop_aug_range = [3.0, 2.0]\n");
+    expect_refusal(text, NULL, "face_crop_aug_range", "lo above hi");
 }
 
 int main(void)

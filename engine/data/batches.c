@@ -21,6 +21,12 @@ static int add_image(batches *b, size_t *cap, const dataset_image *img, const da
     *bi = (batch_image){.image = img, .subset = sub, .repeats = repeats,
                         .opt = sub->has_options ? &sub->opt : &b->fallback};
     bi->bucket = buckets_select(&g->buckets, list, n, img->width, img->height, &bi->resized);
+    /* sd-scripts crops around the face only without buckets (BaseDataset.__getitem__) */
+    if (bi->opt->face_crop_hi > 0 && !g->buckets.enabled && face_crop_parse_name(img->path, &bi->face) < 0)
+        return error_set(err, img->path, 0, 0, "face_crop_aug_range", "the last four _ fields of the "
+                         "file name are not the face's centre and size");
+    if (bi->face.cx <= 0)
+        bi->face = (face_box){0};
     if (dataset_image_caption(sub, img, bi->opt->captions.enable_wildcard, &bi->caption, err) != 0)
         return -1;
     b->image_count++;
@@ -197,7 +203,12 @@ int batches_next(batches *b, batch *out, error_info *err)
         sm->place.resized = bi->resized;
         sm->place.flip = o->flip_aug && data_rng_uniform(&rs) < 0.5;
         image_placement_center(&sm->place);
-        if (o->random_crop) {   /* random.randint(0, excess), width first as sd-scripts */
+        if (bi->face.cx > 0) {
+            if (face_crop_place(bi->image->width, bi->image->height, bi->bucket, bi->face,
+                                o->face_crop_lo, o->face_crop_hi, o->random_crop, &rs, &sm->place) != 0)
+                return error_set(err, bi->image->path, 0, 0, "face_crop_aug_range", "the image is "
+                                 "smaller than the resolution %dx%d", bi->bucket.width, bi->bucket.height);
+        } else if (o->random_crop) {   /* random.randint(0, excess), width first as sd-scripts */
             int ex = bi->resized.width - bi->bucket.width, ey = bi->resized.height - bi->bucket.height;
             if (ex > 0)
                 sm->place.crop_x = (int)data_rng_below(&rs, (size_t)ex + 1);
@@ -206,8 +217,17 @@ int batches_next(batches *b, batch *out, error_info *err)
         }
         if (o->color_aug)
             sm->place.color = color_aug_draw(&rs);
-        image_sdxl_crop_top_left(bi->bucket, bi->image->width, bi->image->height, sm->place.flip,
-                                 &sm->crop_top, &sm->crop_left);
+        if (bi->face.cx > 0) {
+            /* the non-bucket path: original size = the crop, crop_ltrb (0, 0, 0, 0), so a
+             * flipped sample's left is the target width minus right = W */
+            sm->orig_w = bi->bucket.width;
+            sm->orig_h = bi->bucket.height;
+            sm->crop_top = 0;
+            sm->crop_left = sm->place.flip ? bi->bucket.width : 0;
+        } else {
+            image_sdxl_crop_top_left(bi->bucket, bi->image->width, bi->image->height, sm->place.flip,
+                                     &sm->crop_top, &sm->crop_left);
+        }
         b->captions[n] = caption_process(&o->captions, bi->caption, b->epoch, b->step,
                                          s->max_train_steps, &rc);
         if (!b->captions[n])

@@ -6,8 +6,9 @@
  *
  * Per sample the iterator also decides what sd-scripts decides in __getitem__, with the
  * options of the sample's subset (dataset.h): the processed caption (captions.h), the flip
- * (flip_aug, p = 0.5), the crop offsets (centre, or uniform in [0, excess] with random_crop)
- * and SDXL's size conditioning. Every draw is a pure
+ * (flip_aug, p = 0.5), the crop offsets (centre, or uniform in [0, excess] with random_crop;
+ * around the face with face_crop_aug_range, face_crop.h), color_aug's draw and SDXL's size
+ * conditioning. Every draw is a pure
  * function of (seed, epoch, sample slot), so a run resumed at (epoch, position) sees exactly
  * the batches it would have seen. Epochs are 1-based, as sd-scripts' current_epoch during
  * training. */
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include "engine/data/captions.h"
+#include "engine/data/face_crop.h"
 #include "engine/data/image_resize.h"
 #include "engine/dataset.h"
 #include "error.h"
@@ -56,6 +58,7 @@ typedef struct batch_image {       /* one distinct image of the run */
     const dataset_subset *subset;
     const dataset_options *opt;    /* the subset's, or the settings' */
     bucket_reso bucket, resized;
+    face_box face;                 /* face_crop_aug_range without buckets: crop around it */
     char *caption;                 /* as read (before process_caption) */
     long long repeats;
 } batch_image;

@@ -6,7 +6,8 @@ libloratty_a_SOURCES += \
 	engine/data/reg_balance.c engine/data/reg_balance.h \
 	engine/data/batches.c engine/data/batches.h \
 	engine/data/latent_cache.c engine/data/latent_cache.h \
-	engine/data/color_aug.c engine/data/color_aug.h
+	engine/data/color_aug.c engine/data/color_aug.h \
+	engine/data/face_crop.c engine/data/face_crop.h
 # the dataset scan's other files (beside engine/dataset.c): each subset's options through
 # sd-scripts' levels, fine-tuning subsets from a metadata file
 libloratty_a_SOURCES += engine/dataset_options.c engine/dataset_finetune.c \

@@ -2,6 +2,9 @@
 """make_data_subsets_fixtures.py — golden values for sd-scripts' color_aug and face crop
 (engine/data/color_aug, face_crop), written to tests/fixtures/data_subsets/.
 
+face.txt: one crop_target case (train_util.py at 48d368f) with lo == hi, so no random draw:
+the placement and the cropped image, resized with cv2's INTER_AREA as resize_image does.
+
 color_aug.txt:
   hsv <fnv1a-64 of cv2 BGR2HSV over every 8-bit colour, b outer, g, r inner, 3 bytes each>
   bgr_scalar <fnv1a-64 of cv2 HSV2BGR over every h 0..179, s, v 0..255, 3 bytes each, as a
@@ -70,3 +73,28 @@ for kind, amount in cases:
     lines.append(f"aug {kind} {added!r} src_37x29.png {name}")
 with open(os.path.join(OUT, "color_aug.txt"), "w") as f:
     f.write("\n".join(lines) + "\n")
+
+
+def face_crop(img, target_w, target_h, cx, cy, fw, fh, lo, hi):
+    """sd-scripts' crop_target for lo == hi (no random draw), area shrink as resize_image."""
+    h, w = img.shape[:2]
+    face = max(fw, fh)
+    size = min(target_h, target_w)
+    lo_scale = min(1.0, max(max(target_h / h, target_w / w), size / (face * hi)))
+    hi_scale = min(1.0, max(lo_scale, size / (face * lo)))
+    assert lo_scale >= hi_scale
+    scale = lo_scale
+    nh, nw = int(h * scale + 0.5), int(w * scale + 0.5)
+    img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    cx, cy = int(cx * scale + 0.5), int(cy * scale + 0.5)
+    py = max(0, min(cy - target_h // 2, nh - target_h))
+    px = max(0, min(cx - target_w // 2, nw - target_w))
+    return img[py:py + target_h, px:px + target_w], (nw, nh, px, py)
+
+
+# face.txt: face <source> <W> <H> <cx> <cy> <w> <h> <lo> <hi> <resized w> <h> <crop x> <y> <png>
+src = np.array(Image.open(os.path.join(HERE, "..", "fixtures", "data", "src_74x58.png")).convert("RGB"))
+out, (nw, nh, px, py) = face_crop(src, 32, 24, 40, 30, 20, 16, 2.0, 2.0)
+Image.fromarray(out).save(os.path.join(OUT, "face_74x58_32x24.png"))
+with open(os.path.join(OUT, "face.txt"), "w") as f:
+    f.write(f"face src_74x58.png 32 24 40 30 20 16 2.0 2.0 {nw} {nh} {px} {py} face_74x58_32x24.png\n")
