@@ -20,3 +20,6 @@ TESTS += tests/test_face_crop
 tests_test_face_crop_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/fixtures/data_subsets/face.txt \
 	tests/fixtures/data_subsets/face_74x58_32x24.png
+check_PROGRAMS += tests/test_finetune
+TESTS += tests/test_finetune
+tests_test_finetune_LDADD = $(TEST_LIBS)

@@ -110,19 +110,26 @@ static void dataset_keys(lora_metadata *md, const plan *p)
         for (size_t i = 0; i < gr->subset_count; i++) {
             const dataset_subset *sub = &gr->subsets[i];
             json_t *target = sub->is_reg ? reg : dirs;
+            /* a fine-tuning subset is named after its metadata file, as sd-scripts does */
+            const char *dir = sub->metadata_file ? sub->metadata_file : sub->image_dir;
             char name[1100];
-            snprintf(name, sizeof name, "%s", base_name(sub->image_dir));
+            snprintf(name, sizeof name, "%s", base_name(dir));
             for (int k = 2; json_object_get(target, name); k++)
-                snprintf(name, sizeof name, "%s (%d)", base_name(sub->image_dir), k);
+                snprintf(name, sizeof name, "%s (%d)", base_name(dir), k);
             json_object_set_new(target, name, json_pack("{s:i,s:i}", "n_repeats", sub->num_repeats,
                                                         "img_count", (json_int_t)sub->image_count));
             if (sub->is_reg)
                 continue;
             json_t *freq = json_object();
             for (size_t j = 0; j < sub->image_count; j++) {
+                const dataset_image *img = &sub->images[j];
+                if (sub->metadata_file) {   /* FineTuningDataset counts the metadata's tags */
+                    if (img->tags)
+                        add_tags(freq, img->tags);
+                    continue;
+                }
                 char *cap = NULL;
-                if (caption_for_image(sub->images[j].path, sub->caption_extension, false,
-                                      sub->class_tokens, &cap, NULL) == 0 && cap)
+                if (dataset_image_caption(sub, img, false, &cap, NULL) == 0 && cap)
                     add_tags(freq, cap);
                 free(cap);
             }
