@@ -11,6 +11,7 @@ libloratty_a_SOURCES += engine/models/weights.c engine/models/weights.h \
 include engine/models/tokenizer.mk
 include engine/models/unet.mk
 include engine/models/clip_vae.mk
+include engine/models/param_grads.mk
 include engine/models/checkpoint.mk
 include engine/lora/lora.mk
 include engine/train/train.mk

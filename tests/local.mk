@@ -11,6 +11,7 @@ include tests/models.mk
 include tests/tokenizer.mk
 include tests/unet.mk
 include tests/clip_vae.mk
+include tests/param_grads.mk
 include tests/checkpoint.mk
 include tests/lora.mk
 include tests/train_math.mk

@@ -20,14 +20,17 @@ static void free_plan(clip_model *m)
     arena_free(&m->acts);
     free(m->ids_res);
     free(m->pool_pos);
+    free(m->ids);
     m->ids_res = NULL;
     m->pool_pos = NULL;
+    m->ids = NULL;
     m->planned = 0;
 }
 
 void clip_free(clip_model *m)
 {
     free_plan(m);
+    clip_set_param_grads(m, NULL);
     free(m->params);
     free(m->blocks);
     m->params = NULL;
@@ -51,7 +54,8 @@ int clip_plan(clip_model *m, int max_B, int max_T, error_info *err)
     /* one allocation for the 13 per-layer id tables (res has L + 1 entries) */
     m->ids_res = calloc((size_t)13 * (L + 1), sizeof(int));
     m->pool_pos = calloc((size_t)max_B, sizeof(int32_t));
-    if (!m->ids_res || !m->pool_pos) {
+    m->ids = calloc((size_t)max_B * max_T, sizeof(int32_t));
+    if (!m->ids_res || !m->pool_pos || !m->ids) {
         free_plan(m);
         return error_set(err, "", 0, 0, "", "out of memory planning the CLIP activations");
     }
@@ -200,6 +204,7 @@ int clip_forward(clip_model *m, const int32_t *ids, int B, int T, const clip_sel
 
     if (k_embedding_forward(A(m, m->ids_res[0]), ids, m->tok_emb, m->pos_emb, B, T, C, c->vocab_size))
         return error_set(err, "", 0, 0, "", "CLIP: a token id is outside the vocabulary of %d", c->vocab_size);
+    memcpy(m->ids, ids, (size_t)BT * sizeof *ids);   /* the token embedding's backward */
     for (int l = 0; l < m->layers_run; l++)
         block_forward(m, l, B, T);
 
@@ -252,7 +257,7 @@ static void block_backward(clip_model *m, int l, const float *dx, float *dprev)
     memset(dln, 0, nC * sizeof(float));
     linear_layer_backward(&b->fc1, dln, di2, ln2, BT, sc);
     memcpy(dprev, dx, nC * sizeof(float));
-    k_layernorm_backward(dprev, NULL, NULL, dln, mid, b->ln2_w, s2, s2 + BT, BT, C);
+    k_layernorm_backward(dprev, b->dln2_w, b->dln2_b, dln, mid, b->ln2_w, s2, s2 + BT, BT, C);
     /* attention branch: dprev holds d mid */
     memset(datt, 0, nC * sizeof(float));
     linear_layer_backward(&b->o, datt, dprev, att, BT, sc);
@@ -264,7 +269,7 @@ static void block_backward(clip_model *m, int l, const float *dx, float *dprev)
     linear_layer_backward(&b->q, dln, dq, ln1, BT, sc);
     linear_layer_backward(&b->k, dln, dk, ln1, BT, sc);
     linear_layer_backward(&b->v, dln, dv, ln1, BT, sc);
-    k_layernorm_backward(dprev, NULL, NULL, dln, x, b->ln1_w, s1, s1 + BT, BT, C);
+    k_layernorm_backward(dprev, b->dln1_w, b->dln1_b, dln, x, b->ln1_w, s1, s1 + BT, BT, C);
 }
 
 /* Adds the selected output's gradient at hidden_states[index] into d. */
@@ -273,8 +278,8 @@ static void inject_output_grad(clip_model *m, float *d, const float *dout)
     int BT = m->B * m->T, C = m->cfg.hidden_size;
     if (m->sel.final_ln) {
         float *s = A(m, m->id_sels);
-        k_layernorm_backward(d, NULL, NULL, dout, A(m, m->ids_res[m->sel.index]), m->final_ln_w, s, s + BT,
-                             BT, C);
+        k_layernorm_backward(d, m->dfinal_ln_w, m->dfinal_ln_b, dout, A(m, m->ids_res[m->sel.index]),
+                             m->final_ln_w, s, s + BT, BT, C);
     } else {
         k_add_forward(d, d, dout, (size_t)BT * C);
     }
@@ -296,11 +301,13 @@ void clip_backward(clip_model *m, const float *dout, const float *dpooled,
         if (dpooled)
             k_add_forward(dpool, dpool, dpooled, (size_t)B * C);
         if (dtext_embeds && c->projection_dim > 0)
-            k_linear_backward(dpool, NULL, NULL, dtext_embeds, m->pooled, m->text_proj, B, C, c->projection_dim);
+            k_linear_backward(dpool, m->dtext_proj, NULL, dtext_embeds, m->pooled, m->text_proj, B, C,
+                              c->projection_dim);
         memset(dfin, 0, nC * sizeof(float));
         for (int b = 0; b < B; b++)
             memcpy(dfin + ((size_t)b * T + m->pool_pos[b]) * C, dpool + (size_t)b * C, C * sizeof(float));
-        k_layernorm_backward(dcur, NULL, NULL, dfin, A(m, m->ids_res[L]), m->final_ln_w, s, s + BT, BT, C);
+        k_layernorm_backward(dcur, m->dfinal_ln_w, m->dfinal_ln_b, dfin, A(m, m->ids_res[L]), m->final_ln_w, s,
+                             s + BT, BT, C);
     }
     if (dout && m->sel.index == top)
         inject_output_grad(m, dcur, dout);
@@ -313,4 +320,6 @@ void clip_backward(clip_model *m, const float *dout, const float *dpooled,
     }
     if (dembed)
         k_add_forward(dembed, dembed, dcur, nC);
+    if (m->dtok_emb || m->dpos_emb)
+        k_embedding_backward(m->dtok_emb, m->dpos_emb, dcur, m->ids, B, T, C, c->vocab_size);
 }

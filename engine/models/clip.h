@@ -8,7 +8,7 @@
  * encoders without LN) and the pooled vector (final-LN state at the EOS token, × the
  * text_projection for TE2). Backward: gradients of the LoRA adapters attached to the q/k/v/
  * out_proj and fc1/fc2 linears (kohya's CLIPAttention / CLIPMLP targets) and of the embedding
- * output. Base weights are frozen.
+ * output. Base weights are frozen unless clip_set_param_grads gives them a gradient buffer.
  *
  * Life cycle: clip_create (config, kohya prefix) → clip_load (weights by transformers names)
  * → attach adapters to the linear_layers listed by clip_lora_targets → clip_plan (activation
@@ -61,6 +61,7 @@ size_t clip_param_floats(const clip_config *c);
 typedef struct clip_block {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
     linear_layer q, k, v, o, fc1, fc2;   /* the LoRA injection points */
+    float *dln1_w, *dln1_b, *dln2_w, *dln2_b;   /* NULL when frozen */
 } clip_block;
 
 /* One LoRA target: kohya name (e.g. lora_te1_text_model_encoder_layers_0_self_attn_q_proj)
@@ -101,8 +102,19 @@ typedef struct clip_model {
     float *out;                      /* [B, T, hidden] the selected output */
     float *pooled;                   /* [B, hidden] when sel.pooled */
     float *text_embeds;              /* [B, projection_dim] when sel.pooled and projection */
+
+    /* full-parameter gradients (clip_set_param_grads); NULL when frozen */
+    float *param_grads;
+    float *dtok_emb, *dpos_emb, *dfinal_ln_w, *dfinal_ln_b, *dtext_proj;
+    int32_t *ids;                    /* [max_B, max_T] the last forward's ids */
 } clip_model;
 
+/* Full-parameter training: grads is laid out as params (clip_param_floats floats, the
+ * manifest's offsets); from now on clip_backward ACCUMULATES (+=) dL/dparam of every tensor
+ * into it (the token embedding into the rows of the ids of the last forward). NULL freezes
+ * the base weights again. Returns -1 for a model without parameters, 0 otherwise.
+ * (param_grads.c) */
+int clip_set_param_grads(clip_model *m, float *grads);
 /* prefix: "lora_te" (SD1/2), "lora_te1" / "lora_te2" (SDXL). */
 int clip_create(clip_model *m, const clip_config *c, const char *prefix, error_info *err);
 /* Weights under "text_model.…" (and "text_projection.weight"); a store without the
@@ -121,7 +133,8 @@ int clip_forward(clip_model *m, const int32_t *ids, int B, int T, const clip_sel
                  error_info *err);
 /* Gradients of the last forward's outputs: dout [B, T, hidden] (the selected output),
  * dpooled [B, hidden], dtext_embeds [B, projection_dim]; each may be NULL. Accumulates into
- * the adapters' ddown/dup and into dembed [B, T, hidden] (the embedding output; may be NULL). */
+ * the adapters' ddown/dup, the parameter gradients when set (clip_set_param_grads) and into
+ * dembed [B, T, hidden] (the embedding output; may be NULL). */
 void clip_backward(clip_model *m, const float *dout, const float *dpooled,
                    const float *dtext_embeds, float *dembed);
 

@@ -5,7 +5,8 @@
  *
  * Files: unet_config.c (config.json and the built-in configs), unet.c (parameters, manifest,
  * loading, injection points), unet_blocks.c (ResNet and transformer blocks), unet_plan.c (the
- * step list and its activation plan), unet_forward.c (forward and backward of the whole net).
+ * step list and its activation plan), unet_forward.c (forward and backward of the whole net),
+ * param_grads.c (gradients of every parameter, for full fine-tuning).
  */
 #ifndef LORATTY_UNET_H
 #define LORATTY_UNET_H
@@ -96,6 +97,7 @@ typedef struct unet_resnet {
     const float *norm1_w, *norm1_b, *norm2_w, *norm2_b;
     conv_layer conv1, conv2, shortcut;   /* shortcut used when in != out */
     linear_layer time_emb_proj;
+    float *dnorm1_w, *dnorm1_b, *dnorm2_w, *dnorm2_b;   /* NULL when frozen */
 } unet_resnet;
 
 typedef struct unet_tblock {             /* BasicTransformerBlock */
@@ -103,6 +105,7 @@ typedef struct unet_tblock {             /* BasicTransformerBlock */
     linear_layer q1, k1, v1, o1;         /* attn1: self-attention */
     linear_layer q2, k2, v2, o2;         /* attn2: cross-attention on the text context */
     linear_layer ff1, ff2;               /* ff.net.0.proj (GEGLU, out 8C), ff.net.2 */
+    float *dnorm1_w, *dnorm1_b, *dnorm2_w, *dnorm2_b, *dnorm3_w, *dnorm3_b;   /* NULL when frozen */
 } unet_tblock;
 
 typedef struct unet_transformer {        /* Transformer2DModel */
@@ -112,6 +115,7 @@ typedef struct unet_transformer {        /* Transformer2DModel */
     linear_layer proj_in_l, proj_out_l;  /* use_linear_projection */
     conv_layer proj_in_c, proj_out_c;    /* otherwise (1x1) */
     unet_tblock *blocks;
+    float *dnorm_w, *dnorm_b;            /* NULL when frozen */
 } unet_transformer;
 
 typedef struct unet_level {
@@ -138,6 +142,8 @@ typedef struct unet_model {
     unet_level down[UNET_MAX_LEVELS], up[UNET_MAX_LEVELS];
     unet_resnet mid_res[2];
     unet_transformer mid_attn;
+    float *dnorm_out_w, *dnorm_out_b;    /* NULL when frozen */
+    float *param_grads;                  /* unet_set_param_grads' buffer, or NULL */
 } unet_model;
 
 /* Allocates the parameters (zeroed) and sets every pointer. */
@@ -149,6 +155,12 @@ int unet_build_layout(unet_model *m, const unet_config *c, error_info *err);
 /* Loads every manifest tensor by name (shape-checked). */
 int unet_load(unet_model *m, weight_store *ws, error_info *err);
 void unet_free(unet_model *m);
+/* Full-parameter training (fine-tuning, training from scratch): grads is a buffer laid out as
+ * params (n_params floats, the manifest's offsets); from now on unet_backward ACCUMULATES
+ * (+=) dL/dparam of every manifest tensor into it (the gradient of params[i] at grads[i]).
+ * NULL freezes the base weights again (the LoRA-training default). Returns -1 for a model
+ * built without parameter memory (unet_build_layout), 0 otherwise. (param_grads.c) */
+int unet_set_param_grads(unet_model *m, float *grads);
 /* The injection point with this kohya name, or NULL. */
 const unet_lora_point *unet_find_lora_point(const unet_model *m, const char *kohya_name);
 /* Floats an adapter of `rank` at point i needs for its `hidden` buffer, for a batch of B
@@ -264,7 +276,7 @@ typedef struct unet_added_cond {   /* SDXL "text_time" conditioning */
 int unet_forward(unet_acts *a, float *out, const float *sample, const float *timesteps,
                  const float *context, const unet_added_cond *added, error_info *err);
 /* Gradients of the latest forward, ACCUMULATED (+=) into every non-NULL output, and into the
- * LoRA adapters' ddown/dup and any layer's dweight/dbias that is set. */
+ * LoRA adapters' ddown/dup and, after unet_set_param_grads, into every parameter's gradient. */
 int unet_backward(unet_acts *a, const float *dout, float *dsample, float *dcontext,
                   float *dtext_embeds, float *dtime_ids, error_info *err);
 

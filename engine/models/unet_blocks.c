@@ -78,7 +78,7 @@ void unet_resnet_backward(const unet_resnet *r, const unet_resnet_bufs *b, float
     zero(b->gb, n_out);
     k_silu_backward(b->gb, b->ga, b->g2, n_out);
     zero(b->ga, n_out);
-    k_groupnorm_backward(b->ga, NULL, NULL, b->gb, b->h2, r->norm2_w, b->m2, b->r2, B, Cout, HW, G);
+    k_groupnorm_backward(b->ga, r->dnorm2_w, r->dnorm2_b, b->gb, b->h2, r->norm2_w, b->m2, b->r2, B, Cout, HW, G);
     zero(b->gtp, (size_t)B * Cout);
     k_add_channel_backward(NULL, b->gtp, b->ga, B, Cout, HW);
     linear_layer_backward(&r->time_emb_proj, dstemb, b->gtp, stemb, B, scratch);
@@ -91,7 +91,7 @@ void unet_resnet_backward(const unet_resnet *r, const unet_resnet_bufs *b, float
         dxin = b->gc;
         zero(dxin, n_in);
     }
-    k_groupnorm_backward(dxin, NULL, NULL, b->ga, xin, r->norm1_w, b->m1, b->r1, B, Cin, HW, G);
+    k_groupnorm_backward(dxin, r->dnorm1_w, r->dnorm1_b, b->ga, xin, r->norm1_w, b->m1, b->r1, B, Cin, HW, G);
     if (Cin != Cout)
         conv_layer_backward(&r->shortcut, dxin, dy, xin, B, H, W, scratch);
     else
@@ -201,7 +201,7 @@ void unet_transformer_backward(const unet_transformer *t, const unet_transformer
         k_geglu_backward(b->df1, b->dg, f1, N, C4);
         zero(b->t1, NC);
         linear_layer_backward(&k->ff1, b->t1, b->df1, l3, N, scratch);
-        k_layernorm_backward(b->dh, NULL, NULL, b->t1, h3, k->norm3_w, st + 4 * N, st + 5 * N, N, C);
+        k_layernorm_backward(b->dh, k->dnorm3_w, k->dnorm3_b, b->t1, h3, k->norm3_w, st + 4 * N, st + 5 * N, N, C);
 
         /* cross-attention */
         zero(b->t1, NC);
@@ -215,7 +215,7 @@ void unet_transformer_backward(const unet_transformer *t, const unet_transformer
         linear_layer_backward(&k->q2, b->t2, b->dq, l2, N, scratch);
         linear_layer_backward(&k->k2, dctx, b->dk, ctx, BT, scratch);
         linear_layer_backward(&k->v2, dctx, b->dv, ctx, BT, scratch);
-        k_layernorm_backward(b->dh, NULL, NULL, b->t2, h2, k->norm2_w, st + 2 * N, st + 3 * N, N, C);
+        k_layernorm_backward(b->dh, k->dnorm2_w, k->dnorm2_b, b->t2, h2, k->norm2_w, st + 2 * N, st + 3 * N, N, C);
 
         /* self-attention */
         zero(b->t1, NC);
@@ -229,7 +229,7 @@ void unet_transformer_backward(const unet_transformer *t, const unet_transformer
         linear_layer_backward(&k->q1, b->t2, b->dq, l1, N, scratch);
         linear_layer_backward(&k->k1, b->t2, b->dk, l1, N, scratch);
         linear_layer_backward(&k->v1, b->t2, b->dv, l1, N, scratch);
-        k_layernorm_backward(b->dh, NULL, NULL, b->t2, hin, k->norm1_w, st, st + N, N, C);
+        k_layernorm_backward(b->dh, k->dnorm1_w, k->dnorm1_b, b->t2, hin, k->norm1_w, st, st + N, N, C);
     }
     if (t->linear) {
         zero(b->t1, NC);
@@ -240,5 +240,5 @@ void unet_transformer_backward(const unet_transformer *t, const unet_transformer
         zero(b->t2, NC);
         conv_layer_backward(&t->proj_in_c, b->t2, b->t1, b->n0, B, H, W, scratch);
     }
-    k_groupnorm_backward(dx, NULL, NULL, b->t2, x, t->norm_w, b->gm, b->gr, B, C, HW, G);
+    k_groupnorm_backward(dx, t->dnorm_w, t->dnorm_b, b->t2, x, t->norm_w, b->gm, b->gr, B, C, HW, G);
 }

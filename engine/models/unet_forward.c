@@ -111,8 +111,8 @@ void unet_step_backward(void *p)
         conv_layer_backward(s->layer, ga, dy, act, B, H, W, scratch);
         zero(gb, n_in);
         k_silu_backward(gb, ga, gn, n_in);
-        k_groupnorm_backward(dx, NULL, NULL, gb, x, m->norm_out_w, buf(a, s->ids[1]),
-                             buf(a, s->ids[2]), B, ti->C, H * W, G);
+        k_groupnorm_backward(dx, m->dnorm_out_w, m->dnorm_out_b, gb, x, m->norm_out_w,
+                             buf(a, s->ids[1]), buf(a, s->ids[2]), B, ti->C, H * W, G);
         break;
     }
     }
