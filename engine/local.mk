@@ -13,6 +13,7 @@ include engine/models/unet.mk
 include engine/models/clip_vae.mk
 include engine/models/param_grads.mk
 include engine/models/checkpoint.mk
+include engine/models/model_save.mk
 include engine/lora/lora.mk
 include engine/train/train.mk
 include engine/sample/sample.mk

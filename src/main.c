@@ -23,6 +23,7 @@
 #include "shapes.h"
 #include "engine/inspect.h"
 #include "engine/train/train_run_config.h"
+#include "engine/models/new_model_cli.h"
 #include "engine/sample/sample_cli.h"
 #include "tui/keys.h"
 #include "tui/monitor.h"
@@ -61,6 +62,10 @@ static void usage(FILE *out)
         "           [--cfg S] [--seed N] [--width W] [--height H] [--sampler NAME]\n"
         "           [--lora FILE[:WEIGHT]]... [--clip-skip N] [--vae PATH]\n"
         "                        generate one image (see loratty(1) for every option)\n"
+        "  --new-model CONFIG_DIR -o OUT.safetensors [--seed N]\n"
+        "           [--save-precision float|fp16|bf16]\n"
+        "                        a randomly initialised model from a diffusers config\n"
+        "                        folder, saved as one single-file checkpoint\n"
         "  --make-shapes DIR [--count N] [--seed S] [--size PX] [--repeats R]\n"
         "                        write a captioned data set of plain shapes (2000 64x64\n"
         "                        images) as the kohya folder DIR/R_shapes\n"
@@ -764,6 +769,8 @@ int main(int argc, char **argv)
             return sample_cli_main(argc, argv);
         if (strcmp(argv[i], "--make-shapes") == 0 || strncmp(argv[i], "--make-shapes=", 14) == 0)
             return shapes_cli_main(argc, argv);
+        if (strcmp(argv[i], "--new-model") == 0 || strncmp(argv[i], "--new-model=", 12) == 0)
+            return new_model_cli_main(argc, argv);   /* so has --new-model */
     }
     cli args = {0};
     args.sets = calloc((size_t)argc + 1, sizeof *args.sets);

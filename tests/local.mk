@@ -13,6 +13,7 @@ include tests/unet.mk
 include tests/clip_vae.mk
 include tests/param_grads.mk
 include tests/checkpoint.mk
+include tests/model_save.mk
 include tests/lora.mk
 include tests/train_math.mk
 include tests/run.mk

@@ -53,11 +53,11 @@ static void base_name(char *out, size_t size, const char *path)
     out[len] = '\0';
 }
 
-static int load_configs(const checkpoint *ck, const char *dir, unet_config *uc, clip_config tc[2],
-                        vae_config *vc, sd_prediction *pred, error_info *err)
+static int load_configs(ckpt_family family, bool v_hint, const char *dir, unet_config *uc,
+                        clip_config tc[2], vae_config *vc, sd_prediction *pred, error_info *err)
 {
     char p[CKPT_PATH_MAX + 64];
-    switch (ck->family) {
+    switch (family) {
     case CKPT_SD1:
         unet_config_sd15(uc);
         tc[0] = clip_config_sd15_vit_l();
@@ -76,19 +76,19 @@ static int load_configs(const checkpoint *ck, const char *dir, unet_config *uc, 
         break;
     default:
         return error_set(err, NULL, 0, 0, NULL, "%s: not a model loratty can run",
-                         checkpoint_family_name(ck->family));
+                         checkpoint_family_name(family));
     }
     if (config_path(p, sizeof p, dir, "unet/config.json")[0] && unet_config_load(uc, p, err) < 0)
         return -1;
     if (config_path(p, sizeof p, dir, "text_encoder/config.json")[0] &&
         clip_config_from_json(&tc[0], p, err) < 0)
         return -1;
-    if (ck->family == CKPT_SDXL && config_path(p, sizeof p, dir, "text_encoder_2/config.json")[0] &&
+    if (family == CKPT_SDXL && config_path(p, sizeof p, dir, "text_encoder_2/config.json")[0] &&
         clip_config_from_json(&tc[1], p, err) < 0)
         return -1;
     if (config_path(p, sizeof p, dir, "vae/config.json")[0] && vae_config_from_json(vc, p, err) < 0)
         return -1;
-    *pred = ck->v_prediction_hint ? SD_PRED_V : SD_PRED_EPS;
+    *pred = v_hint ? SD_PRED_V : SD_PRED_EPS;
     if (config_path(p, sizeof p, dir, "scheduler/scheduler_config.json")[0]) {
         json_t *j = json_load_file(p, 0, NULL);
         const char *s = json_string_value(json_object_get(j, "prediction_type"));
@@ -103,7 +103,7 @@ static int load_configs(const checkpoint *ck, const char *dir, unet_config *uc, 
         }
         json_decref(j);
     }
-    int ctx = ck->family == CKPT_SDXL ? tc[0].hidden_size + tc[1].hidden_size : tc[0].hidden_size;
+    int ctx = family == CKPT_SDXL ? tc[0].hidden_size + tc[1].hidden_size : tc[0].hidden_size;
     if (uc->cross_attention_dim != ctx)
         return error_set(err, NULL, 0, 0, NULL, "the U-Net's cross_attention_dim %d does not match the "
                          "text encoder width %d", uc->cross_attention_dim, ctx);
@@ -123,15 +123,51 @@ static clip_tokenizer *load_tokenizer(const char *dir, error_info *err)
     return clip_tokenizer_load_hf(vocab, merges, err);
 }
 
-/* The tokenizer folder of text encoder i: the checkpoint's own, else config_dir's, else "". */
-static void tokenizer_dir(const checkpoint *ck, const char *config_dir, int i, char *out, size_t size)
+/* The tokenizer folder of text encoder i: the checkpoint's own (`own`), else config_dir's, else "". */
+static void tokenizer_dir(const char *own, const char *config_dir, int i, char *out, size_t size)
 {
     static const char *const sub[2] = {"tokenizer", "tokenizer_2"};
-    snprintf(out, size, "%s", ck->tokenizer_dir[i]);
+    snprintf(out, size, "%s", own);
     if (!out[0] && config_dir) {
         if (snprintf(out, size, "%s/%s", config_dir, sub[i]) >= (int)size || !is_dir(out))
             out[0] = '\0';
     }
+}
+
+/* The components with zeroed parameters. */
+static int create_parts(sd_model *m, const unet_config *uc, const clip_config tc[2], const vae_config *vc,
+                        error_info *err)
+{
+    static const char *const prefix[2][2] = {{"lora_te", NULL}, {"lora_te1", "lora_te2"}};
+    int rc = unet_build(&m->unet, uc, err);
+    for (int i = 0; rc == 0 && i < m->n_te; i++) {
+        rc = clip_create(&m->te[i], &tc[i], prefix[m->n_te - 1][i], err);
+        m->te_init_factor[i] = 1.0f;
+    }
+    if (rc == 0)
+        rc = vae_create(&m->vae, vc, err);
+    m->scaling_factor = vc->scaling_factor;
+    return rc;
+}
+
+/* Every SD family shares one BPE vocabulary; the encoders differ only in padding.
+ * own[i]: the checkpoint's tokenizer folder of encoder i, "" when it has none. */
+static int open_tokenizers(sd_model *m, const ckpt_tokenizer kind[2], const char *const own[2],
+                           const char *config_dir, error_info *err)
+{
+    char dir[2][CKPT_PATH_MAX];
+    for (int i = 0; i < m->n_te; i++) {
+        m->pad[i] = kind[i] == CKPT_TOKENIZER_OPENCLIP ? CLIP_PAD_ZERO : CLIP_PAD_EOS;
+        tokenizer_dir(own[i], config_dir, i, dir[i], sizeof dir[i]);
+        if (i == 1 && (!dir[1][0] || strcmp(dir[1], dir[0]) == 0)) {
+            m->tok[1] = m->tok[0];
+            continue;
+        }
+        m->tok[i] = load_tokenizer(dir[i], err);
+        if (!m->tok[i])
+            return -1;
+    }
+    return 0;
 }
 
 int sd_model_from_checkpoint(checkpoint *ck, const char *config_dir, const char *name, sd_model **out,
@@ -149,38 +185,90 @@ int sd_model_from_checkpoint(checkpoint *ck, const char *config_dir, const char 
     unet_config uc;
     clip_config tc[2] = {{0}};
     vae_config vc;
-    int rc = load_configs(ck, config_dir, &uc, tc, &vc, &m->prediction, err);
+    int rc = load_configs(ck->family, ck->v_prediction_hint, config_dir, &uc, tc, &vc, &m->prediction, err);
     if (rc == 0 && !ck->store[CKPT_VAE])
         rc = error_set(err, NULL, 0, 0, NULL, "the checkpoint has no VAE: give one with --vae");
     if (rc == 0)
-        rc = unet_build(&m->unet, &uc, err);
+        rc = create_parts(m, &uc, tc, &vc, err);
     if (rc == 0)
         rc = unet_load(&m->unet, ck->store[CKPT_UNET], err);
-    static const char *const prefix[2][2] = {{"lora_te", NULL}, {"lora_te1", "lora_te2"}};
-    for (int i = 0; rc == 0 && i < m->n_te; i++) {
-        rc = clip_create(&m->te[i], &tc[i], prefix[m->n_te - 1][i], err);
-        if (rc == 0)
-            rc = clip_load(&m->te[i], ck->store[i == 0 ? CKPT_TE1 : CKPT_TE2], err);
-    }
-    if (rc == 0)
-        rc = vae_create(&m->vae, &vc, err);
+    for (int i = 0; rc == 0 && i < m->n_te; i++)
+        rc = clip_load(&m->te[i], ck->store[i == 0 ? CKPT_TE1 : CKPT_TE2], err);
     if (rc == 0)
         rc = vae_load(&m->vae, ck->store[CKPT_VAE], err);
-    m->scaling_factor = vc.scaling_factor;
-    /* Every SD family shares one BPE vocabulary; the encoders differ only in padding. */
-    char dir[2][CKPT_PATH_MAX];
-    for (int i = 0; rc == 0 && i < m->n_te; i++) {
-        m->pad[i] = ck->tokenizer[i] == CKPT_TOKENIZER_OPENCLIP ? CLIP_PAD_ZERO : CLIP_PAD_EOS;
-        tokenizer_dir(ck, config_dir, i, dir[i], sizeof dir[i]);
-        if (i == 1 && (!dir[1][0] || strcmp(dir[1], dir[0]) == 0)) {
-            m->tok[1] = m->tok[0];
-            continue;
-        }
-        m->tok[i] = load_tokenizer(dir[i], err);
-        if (!m->tok[i])
-            rc = -1;
-    }
+    const char *const own[2] = {ck->tokenizer_dir[0], ck->tokenizer_dir[1]};
+    if (rc == 0)
+        rc = open_tokenizers(m, ck->tokenizer, own, config_dir, err);
     checkpoint_close(ck);
+    if (rc < 0) {
+        sd_model_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
+/* SD 1.x, 2.x or SDXL from a config folder: the real context widths first, then the parts of
+ * smaller models (a second text encoder: SDXL; an OpenCLIP-style GELU encoder: SD 2.x). */
+static ckpt_family config_family(const char *dir, const unet_config *uc, const clip_config *te1)
+{
+    char p[CKPT_PATH_MAX + 64];
+    if (uc->cross_attention_dim == 768 && te1->act == CLIP_ACT_QUICK_GELU)
+        return CKPT_SD1;
+    if (uc->cross_attention_dim == 1024)
+        return CKPT_SD2;
+    if (uc->cross_attention_dim == 2048 || config_path(p, sizeof p, dir, "text_encoder_2/config.json")[0])
+        return CKPT_SDXL;
+    return te1->act == CLIP_ACT_GELU ? CKPT_SD2 : CKPT_SD1;
+}
+
+static float init_factor(const char *dir, const char *rel)
+{
+    char p[CKPT_PATH_MAX + 64];
+    json_t *j = config_path(p, sizeof p, dir, rel)[0] ? json_load_file(p, 0, NULL) : NULL;
+    json_t *f = json_object_get(j, "initializer_factor");
+    float v = json_is_number(f) ? (float)json_number_value(f) : 1.0f;
+    json_decref(j);
+    return v;
+}
+
+int sd_model_new(const char *config_dir, sd_model **out, error_info *err)
+{
+    *out = NULL;
+    static const char *const need[] = {"unet/config.json", "vae/config.json", "text_encoder/config.json"};
+    char p[CKPT_PATH_MAX + 64];
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (!config_path(p, sizeof p, config_dir, need[i])[0])
+            return error_set(err, config_dir, 0, 0, NULL, "no %s: a new model needs the config files of "
+                             "a diffusers model folder (unet/, vae/, text_encoder/[, text_encoder_2/])", need[i]);
+    unet_config uc;
+    clip_config te1;
+    if (unet_config_load(&uc, config_path(p, sizeof p, config_dir, need[0]), err) < 0 ||
+        clip_config_from_json(&te1, config_path(p, sizeof p, config_dir, need[2]), err) < 0)
+        return -1;
+    ckpt_family family = config_family(config_dir, &uc, &te1);
+    if (family == CKPT_SDXL && !config_path(p, sizeof p, config_dir, "text_encoder_2/config.json")[0])
+        return error_set(err, config_dir, 0, 0, NULL, "an SDXL U-Net (cross_attention_dim 2048) needs "
+                         "text_encoder_2/config.json too");
+    sd_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return error_set(err, NULL, 0, 0, NULL, "out of memory");
+    m->family = family;
+    m->n_te = family == CKPT_SDXL ? 2 : 1;
+    base_name(m->name, sizeof m->name, config_dir);
+    clip_config tc[2] = {{0}};
+    vae_config vc;
+    int rc = load_configs(family, false, config_dir, &uc, tc, &vc, &m->prediction, err);
+    if (rc == 0)
+        rc = create_parts(m, &uc, tc, &vc, err);
+    static const char *const te_rel[2] = {"text_encoder/config.json", "text_encoder_2/config.json"};
+    for (int i = 0; rc == 0 && i < m->n_te; i++)
+        m->te_init_factor[i] = init_factor(config_dir, te_rel[i]);
+    const ckpt_tokenizer kind[2] = {family == CKPT_SD2 ? CKPT_TOKENIZER_OPENCLIP : CKPT_TOKENIZER_CLIP,
+                                    family == CKPT_SDXL ? CKPT_TOKENIZER_OPENCLIP : CKPT_TOKENIZER_NONE};
+    const char *const own[2] = {"", ""};
+    if (rc == 0)
+        rc = open_tokenizers(m, kind, own, config_dir, err);
     if (rc < 0) {
         sd_model_free(m);
         return -1;

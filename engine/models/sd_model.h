@@ -44,6 +44,7 @@ typedef struct sd_model {
     clip_tokenizer *tok[2];       /* tok[1] may be tok[0] (same vocabulary) */
     clip_pad_mode pad[2];
     int te_planned;               /* clip_plan done with the adapters attached now */
+    float te_init_factor[2];      /* transformers' initializer_factor of each encoder (1.0) */
 } sd_model;
 
 /* Loads every component (path: a .safetensors single file or a diffusers folder; vae_path
@@ -55,6 +56,49 @@ int sd_model_load(const char *path, const char *vae_path, const char *config_dir
 int sd_model_from_checkpoint(checkpoint *ck, const char *config_dir, const char *name,
                              sd_model **out, error_info *err);
 void sd_model_free(sd_model *m);
+
+/* ---- new models (sd_model.c, sd_model_init.c) and single-file saves (sd_model_save.c) ---- */
+
+/* A model built from config_dir's config files alone (unet/, vae/, text_encoder/ and, for
+ * SDXL, text_encoder_2/ config.json; scheduler/ and tokenizer/ when present), every parameter
+ * zero. The family: SD 1.x / 2.x / SDXL by the U-Net's cross_attention_dim 768 / 1024 / 2048,
+ * otherwise SDXL with a text_encoder_2, SD 2.x (OpenCLIP layout) with a GELU text encoder,
+ * else SD 1.x. */
+int sd_model_new(const char *config_dir, sd_model **out, error_info *err);
+/* Initialises every parameter as freshly constructed PyTorch modules are: diffusers' U-Net and
+ * VAE with torch's defaults (Linear / Conv2d weight kaiming_uniform(a=√5) = U(±1/√fan_in), bias
+ * U(±1/√fan_in); GroupNorm / LayerNorm weight 1, bias 0), the text encoders as transformers'
+ * CLIPPreTrainedModel._init_weights (embeddings N(0, 0.02·f), attention and MLP weights
+ * normal with its std formulas, biases 0, LayerNorm 1/0, text_projection N(0, hidden^-½·f)).
+ * A pure function of the seed (Philox): the same seed gives the same model on any machine.
+ * Fails only on a parameter without a rule (a model part loratty does not know). */
+int sd_model_init_random(sd_model *m, uint64_t seed, error_info *err);
+
+typedef struct sd_save_options {
+    dtype_t dtype;                /* DTYPE_F32, DTYPE_F16 or DTYPE_BF16 (sd-scripts' save_precision) */
+    const char *const *keys;      /* n_metadata metadata entries keys[i] = values[i] */
+    const char *const *values;
+    size_t n_metadata;
+    /* NULL, or the single-file checkpoint the model came from: its keys that hold no model
+     * weight (LDM's noise-schedule buffers, model_ema.*, SD2's unused last text layer and
+     * projection, logit_scale) are copied unchanged, as sd-scripts does when it saves over its
+     * source checkpoint. */
+    const char *extras_from;
+} sd_save_options;
+
+/* Writes the whole model as one safetensors file in the original LDM / SGM layout
+ * (model.diffusion_model.*, first_stage_model.*, cond_stage_model.transformer.* (SD1),
+ * cond_stage_model.model.* (SD2), conditioner.embedders.0/1.* (SDXL)): every name the exact
+ * inverse of the loading map (ldm_keys.c, checked per tensor), the VAE attention as 1x1-conv
+ * weights, CLIP-L's position_ids, OpenCLIP's fused in_proj; SD2 without extras_from gets
+ * sd-scripts' stand-ins for the layer and projection it never runs (a copy of the last layer,
+ * a projection of ones). modelspec.architecture and modelspec.prediction_type are added unless
+ * given. Atomic: a temporary file, fsync, rename. The U-Net's layers_per_block must be the same
+ * at every level (the LDM numbering assumes it). */
+int sd_model_save_ldm(const sd_model *m, const char *path, const sd_save_options *opt,
+                      error_info *err);
+/* Parameters of each part: U-Net, text encoders (all), VAE. */
+void sd_model_param_counts(const sd_model *m, size_t *unet, size_t *te, size_t *vae);
 
 /* Width of a context row: cross_attention_dim (768, 1024, 2048). */
 int sd_model_context_dim(const sd_model *m);
