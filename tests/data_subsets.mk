@@ -23,3 +23,5 @@ EXTRA_DIST += tests/fixtures/data_subsets/face.txt \
 check_PROGRAMS += tests/test_finetune
 TESTS += tests/test_finetune
 tests_test_finetune_LDADD = $(TEST_LIBS)
+TESTS += tests/data_subsets_run.sh
+EXTRA_DIST += tests/data_subsets_run.sh
