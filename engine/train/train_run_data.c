@@ -110,10 +110,11 @@ static void scale(const trun_data *d, float *x, size_t n)
 
 int trun_data_pixels(trun_data *d, const batch_sample *s, float *out, error_info *err)
 {
+    (void)d;   /* the resize filter is the sample's subset's (resize_interpolation) */
     image_rgb8 img = {0};
     if (image_load(s->image_path, NULL, &img, err) != 0)
         return -1;
-    int rc = image_prepare(&img, &s->place, d->interp, out, err);
+    int rc = image_prepare(&img, &s->place, s->interp, out, err);
     image_free(&img);
     return rc;
 }
