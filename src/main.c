@@ -306,7 +306,7 @@ static void run_hook_saved(void *ctx, const char *path, const char *kind, long l
         free(e);
     }
     char line[4200];
-    snprintf(line, sizeof line, "saved %s %s", strcmp(kind, "state") ? "LoRA" : "state", path);
+    snprintf(line, sizeof line, "saved %s %s", !strcmp(kind, "state") ? "state" : !strcmp(kind, "model") ? "model" : "LoRA", path);
     run_ctx *r = ctx;
     if (r->progress_shown && r->tty)
         fputc('\n', stdout);

@@ -534,6 +534,17 @@ static void check_vae_init(const vae_model *v)
                     fan = (int64_t)(man[k].numel / (size_t)man[k].shape[0]);
                 }
         }
+        const char *post = v->cfg.use_quant_conv ? "quant_conv.bias" : "encoder.conv_out.bias";
+        if (strcmp(man[i].name, post) == 0) {   /* the mean half as torch, the logvar half fixed */
+            const float *b = v->params + man[i].offset;
+            size_t half = man[i].numel / 2;
+            for (size_t k = 0; k < half; k++)
+                CHECK(b[half + k] == VAE_INIT_LOGVAR, "%s[%zu] = %g, not the initial logvar %g",
+                      man[i].name, half + k, b[half + k], VAE_INIT_LOGVAR);
+            int64_t shape1[1] = {(int64_t)half};
+            check_diffusers_init("VAE", man[i].name, 1, shape1, b, half, w, fan);
+            continue;
+        }
         check_diffusers_init("VAE", man[i].name, man[i].ndim, man[i].shape, v->params + man[i].offset,
                              man[i].numel, w, fan);
     }

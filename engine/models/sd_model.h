@@ -73,6 +73,9 @@ int sd_model_new(const char *config_dir, sd_model **out, error_info *err);
  * A pure function of the seed (Philox): the same seed gives the same model on any machine.
  * Fails only on a parameter without a rule (a model part loratty does not know). */
 int sd_model_init_random(sd_model *m, uint64_t seed, error_info *err);
+/* ... except the VAE posterior's logvar bias (the second half of quant_conv.bias, or of the
+ * encoder's conv_out.bias without quant_conv): log(0.1²), a posterior std of 0.1. */
+#define VAE_INIT_LOGVAR (-4.6051702f)
 
 typedef struct sd_save_options {
     dtype_t dtype;                /* DTYPE_F32, DTYPE_F16 or DTYPE_BF16 (sd-scripts' save_precision) */

@@ -141,6 +141,15 @@ static int init_vae(vae_model *v, uint64_t seed, error_info *err)
         list[i] = (dparam){man[i].name, man[i].ndim, man[i].shape, man[i].offset, man[i].numel};
     if (rc == 0)
         rc = init_diffusers(v->params, list, (size_t)count, seed, PART_VAE, err);
+    /* The one departure from torch's defaults: the posterior starts with std 0.1 (logvar bias
+     * VAE_INIT_LOGVAR) instead of about 1. With std 1 the sampled latents are mostly noise,
+     * and Adam moves the logvar bias by about the learning rate per step, so a small VAE
+     * trained for minutes would spend them escaping it. */
+    const char *post = v->cfg.use_quant_conv ? "quant_conv.bias" : "encoder.conv_out.bias";
+    for (int i = 0; rc == 0 && i < count; i++)
+        if (strcmp(man[i].name, post) == 0)
+            fill_const(v->params + man[i].offset + man[i].numel / 2, man[i].numel / 2,
+                       VAE_INIT_LOGVAR);
     free(list);
     free(man);
     return rc;

@@ -268,6 +268,7 @@ int trun_vae_latent_std(trun_data *d, batches *b, float *pixels, double *std, er
     /* the posterior means of every image once (the last epoch's order does not matter) */
     double sum = 0.0, sumsq = 0.0;
     size_t n = 0;
+    vae_set_param_grads(&d->m->vae, NULL);   /* forward only */
     batches_epoch(b, 1);
     for (;;) {
         batch bt;
