@@ -279,8 +279,14 @@ char *config_accelerate_command(const config *cfg, const char *run_toml_path)
         append_arg(&buf, &len, &cap, number);
     }
     append_words(&buf, &len, &cap, config_string(cfg, "extra_accelerate_launch_args"));
-    append_arg(&buf, &len, &cap, config_bool(cfg, "sdxl") ? "sd-scripts/sdxl_train_network.py"
-                                                          : "sd-scripts/train_network.py");
+    /* training_mode finetune: sd-scripts' full-model scripts (DreamBooth-style folders train
+     * with train_db.py, SDXL with sdxl_train.py); vae has no sd-scripts script (main refuses) */
+    int whole = strcmp(config_string(cfg, "training_mode"), "finetune") == 0;
+    const char *script = config_bool(cfg, "sdxl") ? (whole ? "sd-scripts/sdxl_train.py"
+                                                           : "sd-scripts/sdxl_train_network.py")
+                                                  : (whole ? "sd-scripts/train_db.py"
+                                                           : "sd-scripts/train_network.py");
+    append_arg(&buf, &len, &cap, script);
     append_arg(&buf, &len, &cap, "--config_file");
     append_arg(&buf, &len, &cap, run_toml_path);
     append_words(&buf, &len, &cap, config_string(cfg, "additional_parameters"));

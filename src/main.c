@@ -693,7 +693,11 @@ static int command_print(const cli *args)
     int status = 0;
     if (load_config(args, args->print_command, &cfg, true) != 0)
         status = EXIT_USAGE;
-    else {
+    else if (strcmp(config_string(&cfg, "training_mode"), "vae") == 0) {
+        fprintf(stderr, "loratty: %s: loratty.training_mode: \"vae\" (training the VAE) has no "
+                "sd-scripts equivalent to print a command for\n", args->print_command);
+        status = EXIT_USAGE;
+    } else {
         char run_toml[1024];
         const char *out_dir = config_string(&cfg, "output_dir");
         snprintf(run_toml, sizeof run_toml, "%s%sconfig_lora.toml", out_dir, out_dir[0] ? "/" : "");
