@@ -7,9 +7,15 @@
 # 32x32, U-Net only, 4 steps:
 #   exit 0; a LoRA with lora_unet_input_blocks_… (LDM-style) keys and no text encoder keys;
 #   ss_base_model_version sdxl_base_v1-0, modelspec.architecture stable-diffusion-xl-v1-base/lora;
-#   text encoder training asked for an SDXL model falls back to the U-Net with a warning;
 #   logging_dir: a TensorBoard event file under <logging_dir>/<time>/network_train whose
 #   TFRecords frame and checksum correctly and hold sd-scripts' step and epoch tags.
+# Text encoder LoRA training on SDXL as sdxl_train_network.py does it, without warnings: a
+# 3-step run with text_encoder_lr writes lora_te1_ (CLIP-L) and lora_te2_ (OpenCLIP bigG)
+# modules with exactly sd-scripts' names whose lora_up weights moved from zero (TE1's last
+# layer excepted: hidden_states[-2] never uses it) beside the U-Net's;
+# network_train_text_encoder_only gives the text encoder modules alone;
+# stop_text_encoder_training = 50 of 6 steps leaves both encoders' tensors exactly as the
+# 3-step run has them while the U-Net's go on.
 # And on the tiny SD1 checkpoint (text encoder training): stop_text_encoder_training = 50 of 6
 # steps leaves the lora_te_ tensors exactly as a 3-step run has them, the U-Net's go on.
 top=${top_srcdir:-.}
@@ -88,11 +94,20 @@ ev=$(ls "$tmp"/logs/*/network_train/events.out.tfevents.* 2>/dev/null)
 [ -n "$ev" ] || { find "$tmp/logs"; fail "no TensorBoard event file"; }
 "$check" tfevents "$ev" || fail "TensorBoard event file"
 
-# text encoder training on SDXL: the U-Net alone, with a warning
-preset y 2
-"$prog" --run "$tmp/y.toml" > "$tmp/y.out" 2>&1 || { cat "$tmp/y.out"; fail "SDXL run with TE training asked"; }
-grep -q "U-Net only" "$tmp/y.out" || { cat "$tmp/y.out"; fail "no U-Net-only warning"; }
-[ -f "$tmp/out/y.safetensors" ] || fail "no LoRA file for y"
+# --- SDXL text encoder LoRA training --------------------------------------------------------
+te_check=${top_builddir:-.}/tests/test_train_run_sdxl
+preset y 3 "text_encoder_lr = 0.001"
+preset y6 6 "text_encoder_lr = 0.001"
+echo "stop_text_encoder_training = 50" >> "$tmp/y6.toml"   # the last section is [loratty]
+preset z 2 "network_train_text_encoder_only = true"
+for r in y y6 z; do
+    "$prog" --run "$tmp/$r.toml" > "$tmp/$r.out" 2>&1 || { cat "$tmp/$r.out"; fail "SDXL run $r with TE training"; }
+    grep -qi "warning" "$tmp/$r.out" && { cat "$tmp/$r.out"; fail "a warning in SDXL run $r"; }
+done
+"$te_check" te-keys "$tmp/out/y.safetensors" 5 1 || fail "SDXL text encoder LoRA keys"
+"$te_check" te-keys "$tmp/out/z.safetensors" 5 0 || fail "SDXL text-encoder-only LoRA keys"
+grep -q "text encoder training stops at step 3" "$tmp/y6.out" || { cat "$tmp/y6.out"; fail "no SDXL TE stop message"; }
+"$check" te-frozen "$tmp/out/y.safetensors" "$tmp/out/y6.safetensors" || fail "SDXL TE weights changed after the stop"
 
 # --- SD1: stop_text_encoder_training ---------------------------------------------------------
 mkdir -p "$tmp/sd1"

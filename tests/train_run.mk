@@ -10,3 +10,7 @@ EXTRA_DIST += tests/run_headless_variants.sh
 check_PROGRAMS += tests/test_train_run
 TESTS += tests/test_train_run
 tests_test_train_run_LDADD = $(TEST_LIBS)
+# SDXL text encoder LoRA training: context / pooled / gradient checks, and the run's file checker
+check_PROGRAMS += tests/test_train_run_sdxl
+TESTS += tests/test_train_run_sdxl
+tests_test_train_run_sdxl_LDADD = $(TEST_LIBS)

@@ -79,6 +79,8 @@ typedef struct train_step_cond {
     const float *time_ids;      /* SDXL: [B, 6] (original h, w, crop top, left, target h, w) */
     float *dcontext;            /* NULL, or [B, T, D]: d loss / d context is ACCUMULATED here
                                  * (text encoder training) */
+    float *dtext_embeds;        /* NULL, or SDXL [B, pooled width]: d loss / d text_embeds is
+                                 * ACCUMULATED here (SDXL text encoder training) */
 } train_step_cond;
 
 /* train_step_run with SDXL's added conditioning and the context gradient as an output. */

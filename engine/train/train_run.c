@@ -348,16 +348,6 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
             goto out;
         full.source = s->model_path;
         no.train_te = no.train_unet = 0;
-    } else if (m->family == CKPT_SDXL && no.train_te && no.train_unet) {
-        /* the text encoder path (train_run_te.c) joins one encoder's windows; SDXL's two are
-         * not wired yet, and sd-scripts recommends network_train_unet_only for SDXL */
-        run_log(h, "warning", "SDXL: training the U-Net only (text encoder LoRA training is not "
-                "supported for SDXL yet; set network_train_unet_only = true to silence this)");
-        no.train_te = 0;
-    } else if (m->family == CKPT_SDXL && no.train_te) {
-        error_set(err, NULL, 0, 0, "network_train_text_encoder_only", "training the SDXL text "
-                  "encoders is not supported yet; train the U-Net (network_train_unet_only)");
-        goto out;
     }
     if (!whole && network_create(&net, &no, &m->unet, tes, m->n_te, err) != 0)
         goto out;
@@ -391,7 +381,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if ((whole ? trun_full_optimizer(&full, s, &opt, &og, err)
                : build_optimizer(s, &net, &opt, &og, err)) != 0)
         goto out;
-    int te_train = whole ? full.train_te : no.train_te && m->n_te == 1;
+    int te_train = whole ? full.train_te : no.train_te;
     if (te_train && trun_te_init(&te, m, b.max_batch, s->clip_skip, s->max_token_length, err) != 0)
         goto out;
     lr_schedule_options lo = s->lr;
@@ -560,8 +550,10 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 if (te_train && trun_te_forward(&te, &bt, buf.ctx, &T, err) != 0)
                     goto out;
                 double loss;
-                train_step_cond cond = {buf.ctx, d.P ? buf.pooled : NULL,
-                                        d.P ? buf.time_ids : NULL, te_train ? buf.dctx : NULL};
+                /* SDXL with the text encoders training: their pooled output and its gradient */
+                train_step_cond cond = {buf.ctx, d.P ? (te.P ? te.pooled : buf.pooled) : NULL,
+                                        d.P ? buf.time_ids : NULL, te_train ? buf.dctx : NULL,
+                                        te.dpooled};
                 if (te_train)
                     memset(buf.dctx, 0, (size_t)bt.count * T * d.D * sizeof(float));
                 if (train_step_run_cond(&st, buf.lat, &cond, bt.count, H / d.f, W / d.f, T, buf.w,

@@ -38,22 +38,30 @@ int trun_data_pixels(trun_data *d, const batch_sample *s, float *out, error_info
 int trun_data_context(trun_data *d, const char *caption, float *out, float *pooled,
                       error_info *err);
 
-/* text conditioning with the text encoder's LoRA training (train_run_te.c) */
+/* text conditioning with the text encoders' LoRA training (train_run_te.c): SD1/2's one
+ * encoder, or SDXL's two side by side with TE2's pooled embedding */
 typedef struct trun_te {
     sd_model *m;
     int clip_skip, max_token_length, windows, max_B, planned;
-    int32_t *ids;                /* [max_B · windows, 77] */
+    int32_t *ids[2];             /* per encoder [max_B · windows, 77] */
     int *tmp;
-    float *dout;                 /* [max_B · windows, 77, hidden] */
+    float *dout[2];              /* per encoder [max_B · windows, 77, hidden] */
+    int P;                       /* SDXL's pooled width (0: SD1/2) */
+    float *pooled;               /* SDXL [max_B, P]: the last forward's pooled embeddings */
+    float *dpooled;              /* SDXL [max_B, P]: their gradient, zeroed by each forward; the
+                                  * training step accumulates into it (train_step_cond) */
+    float *dproj;                /* [max_B · windows, P] dpooled at window 0 of each caption */
     int n, B;                    /* windows and sequences of the last forward */
 } trun_te;
 
 int trun_te_init(trun_te *t, sd_model *m, int max_B, int clip_skip, int max_token_length,
                  error_info *err);
 void trun_te_free(trun_te *t);
-/* The joined context [B, T, D] of the batch's captions, activations kept for the backward. */
+/* The joined context [B, T, D] of the batch's captions (SDXL: and t->pooled), activations
+ * kept for the backward. */
 int trun_te_forward(trun_te *t, const batch *bt, float *ctx, int *T, error_info *err);
-/* dctx [B, T, D] (the U-Net's context gradient) into the text encoder adapters. */
+/* dctx [B, T, D] (the U-Net's context gradient) and, SDXL, t->dpooled into the text encoder
+ * adapters. */
 void trun_te_backward(trun_te *t, const float *dctx);
 
 /* sample images (train_run_sample.c) */

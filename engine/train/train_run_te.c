@@ -1,14 +1,61 @@
-/* train_run_te.c — text conditioning while the text encoder's LoRA trains (SD1/SD2, one text
- * encoder): the micro-batch's captions go through the CLIP model together (B × windows
- * sequences of 77 tokens) with the activations kept, the windows are joined as
- * sd_encode_prompt joins them (BOS of window 0, positions 1..75 of every window, the last
- * position of the last window), and the U-Net's gradient with respect to the context is
- * scattered back through that join into clip_backward, which accumulates into the text
- * encoder adapters. */
+/* train_run_te.c — text conditioning while the text encoders' LoRA trains. The micro-batch's
+ * captions go through each CLIP model together (B × windows sequences of 77 tokens) with the
+ * activations kept, the windows are joined as sd_encode_prompt joins them (BOS of window 0,
+ * positions 1..75 of every window, the last position of the last window), and the U-Net's
+ * gradient with respect to the context is scattered back through that join into clip_backward,
+ * which accumulates into the text encoder adapters.
+ *
+ * SD1/SD2: one encoder, hidden_states[-clip_skip] through the final LN fills the context.
+ * SDXL (sdxl_train_network.py): TE1 and TE2 hidden_states[-2] without the final LN side by side
+ * (columns 0..C1 and C1..C1+C2 of every context row), and the pooled embedding = TE2's final-LN
+ * state at the EOS of window 0 through text_projection. The U-Net's added text embedding gives
+ * that pooled vector a gradient too (unet_backward's dtext_embeds, accumulated into dpooled),
+ * which flows back through TE2's projection and final LN into its last layer. */
 #include "engine/train/train_run_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* The joined rows [n·75 + 2] of one caption's windows `st` [n, 77, C] into columns
+ * col..col+C of out (row stride ld), and (scatter) back: the windows' positions that the join
+ * does not take get 0. */
+static void join_rows(float *out, int ld, int col, const float *st, int n, int C)
+{
+    size_t bytes = (size_t)C * sizeof(float);
+    int row = 0;
+    memcpy(out + col, st, bytes);
+    row++;
+    for (int k = 0; k < n; k++)
+        for (int p = 1; p <= CLIP_CHUNK_TOKENS; p++, row++)
+            memcpy(out + (size_t)row * ld + col, st + ((size_t)k * CLIP_CHUNK_LEN + p) * C, bytes);
+    memcpy(out + (size_t)row * ld + col, st + ((size_t)(n - 1) * CLIP_CHUNK_LEN + CLIP_CHUNK_LEN - 1) * C,
+           bytes);
+}
+
+static void scatter_rows(float *st, const float *d, int ld, int col, int n, int C)
+{
+    size_t bytes = (size_t)C * sizeof(float);
+    int row = 0;
+    memset(st, 0, (size_t)n * CLIP_CHUNK_LEN * bytes);
+    memcpy(st, d + col, bytes);
+    row++;
+    for (int k = 0; k < n; k++)
+        for (int p = 1; p <= CLIP_CHUNK_TOKENS; p++, row++)
+            memcpy(st + ((size_t)k * CLIP_CHUNK_LEN + p) * C, d + (size_t)row * ld + col, bytes);
+    memcpy(st + ((size_t)(n - 1) * CLIP_CHUNK_LEN + CLIP_CHUNK_LEN - 1) * C, d + (size_t)row * ld + col,
+           bytes);
+}
+
+static int plan(trun_te *t, error_info *err)
+{
+    for (int i = 0; i < t->m->n_te; i++)
+        if (clip_plan(&t->m->te[i], t->max_B * t->windows, CLIP_CHUNK_LEN, err) < 0)
+            return -1;
+    /* sd_encode_prompt plans for its own sizes: it re-plans when it runs next */
+    t->m->te_planned = 0;
+    t->planned = 1;
+    return 0;
+}
 
 int trun_te_init(trun_te *t, sd_model *m, int max_B, int clip_skip, int max_token_length,
                  error_info *err)
@@ -19,94 +66,135 @@ int trun_te_init(trun_te *t, sd_model *m, int max_B, int clip_skip, int max_toke
     t->max_token_length = max_token_length;
     t->windows = max_token_length > 75 ? max_token_length / 75 : 1;
     t->max_B = max_B;
-    clip_model *te = &m->te[0];
-    if (clip_skip > te->cfg.num_layers)
+    if (m->n_te == 1 && clip_skip > m->te[0].cfg.num_layers)
         return error_set(err, NULL, 0, 0, "clip_skip", "clip_skip %d: the text encoder has %d layers",
-                         clip_skip, te->cfg.num_layers);
+                         clip_skip, m->te[0].cfg.num_layers);
+    if (m->n_te == 2) {
+        const clip_config *c2 = &m->te[1].cfg;
+        t->P = c2->projection_dim > 0 ? c2->projection_dim : c2->hidden_size;
+        if (t->P != sd_model_pooled_dim(m) ||
+            m->te[0].cfg.hidden_size + c2->hidden_size != sd_model_context_dim(m))
+            return error_set(err, NULL, 0, 0, NULL, "the text encoders' widths (%d + %d, pooled %d) "
+                             "do not fit the U-Net's context %d and pooled %d", m->te[0].cfg.hidden_size,
+                             c2->hidden_size, t->P, sd_model_context_dim(m), sd_model_pooled_dim(m));
+    }
     size_t seqs = (size_t)max_B * t->windows;
-    t->ids = malloc(seqs * CLIP_CHUNK_LEN * sizeof *t->ids);
     t->tmp = malloc(seqs * CLIP_CHUNK_LEN * sizeof *t->tmp);
-    t->dout = malloc(seqs * CLIP_CHUNK_LEN * (size_t)te->cfg.hidden_size * sizeof *t->dout);
-    if (!t->ids || !t->tmp || !t->dout)
+    int ok = t->tmp != NULL;
+    for (int i = 0; i < m->n_te; i++) {
+        t->ids[i] = malloc(seqs * CLIP_CHUNK_LEN * sizeof *t->ids[i]);
+        t->dout[i] = malloc(seqs * CLIP_CHUNK_LEN * (size_t)m->te[i].cfg.hidden_size * sizeof(float));
+        ok = ok && t->ids[i] && t->dout[i];
+    }
+    if (t->P) {
+        t->pooled = malloc((size_t)max_B * t->P * sizeof(float));
+        t->dpooled = malloc((size_t)max_B * t->P * sizeof(float));
+        t->dproj = malloc(seqs * t->P * sizeof(float));
+        ok = ok && t->pooled && t->dpooled && t->dproj;
+    }
+    if (!ok)
         return error_set(err, NULL, 0, 0, NULL, "out of memory for the text encoder buffers");
-    /* sd_encode_prompt plans for its own sizes: it re-plans when it runs next */
-    if (clip_plan(te, (int)seqs, CLIP_CHUNK_LEN, err) < 0)
-        return -1;
-    m->te_planned = 0;
-    t->planned = 1;
-    return 0;
+    return plan(t, err);
 }
 
 void trun_te_free(trun_te *t)
 {
-    free(t->ids);
+    for (int i = 0; i < 2; i++) {
+        free(t->ids[i]);
+        free(t->dout[i]);
+    }
     free(t->tmp);
-    free(t->dout);
+    free(t->pooled);
+    free(t->dpooled);
+    free(t->dproj);
     memset(t, 0, sizeof *t);
+}
+
+/* Token ids of the batch's captions for encoder e into t->ids[e]; *n: windows per caption. */
+static int tokenize(trun_te *t, int e, const batch *bt, int *n, error_info *err)
+{
+    sd_model *m = t->m;
+    const clip_model *te = &m->te[e];
+    for (int b = 0; b < bt->count; b++) {
+        if (clip_encode_prompt(m->tok[e], bt->samples[b].caption, t->max_token_length, m->pad[e],
+                               t->tmp, n, err) < 0)
+            return -1;
+        for (int j = 0; j < *n * CLIP_CHUNK_LEN; j++) {
+            if (t->tmp[j] < 0 || t->tmp[j] >= te->cfg.vocab_size)
+                return error_set(err, NULL, 0, 0, NULL, "token id %d is outside text encoder %d's "
+                                 "vocabulary (%d)", t->tmp[j], e + 1, te->cfg.vocab_size);
+            t->ids[e][(size_t)b * *n * CLIP_CHUNK_LEN + j] = t->tmp[j];
+        }
+    }
+    return 0;
 }
 
 int trun_te_forward(trun_te *t, const batch *bt, float *ctx, int *T, error_info *err)
 {
     sd_model *m = t->m;
-    clip_model *te = &m->te[0];
-    if (!t->planned || m->te_planned) {   /* sd_encode_prompt planned it for its sizes */
-        if (clip_plan(te, t->max_B * t->windows, CLIP_CHUNK_LEN, err) < 0)
+    if ((!t->planned || m->te_planned) && plan(t, err) != 0)   /* sd_encode_prompt re-planned */
+        return -1;
+    if (bt->count > t->max_B)
+        return error_set(err, NULL, 0, 0, NULL, "a batch of %d captions, the text encoders are "
+                         "planned for %d", bt->count, t->max_B);
+    int D = sd_model_context_dim(m), col = 0, rows = 0;
+    for (int e = 0; e < m->n_te; e++) {
+        clip_model *te = &m->te[e];
+        int n = 0;
+        if (tokenize(t, e, bt, &n, err) != 0)
             return -1;
-        m->te_planned = 0;
-        t->planned = 1;
-    }
-    int n = 0;
-    for (int b = 0; b < bt->count; b++) {
-        if (clip_encode_prompt(m->tok[0], bt->samples[b].caption, t->max_token_length, m->pad[0],
-                               t->tmp, &n, err) < 0)
+        if (e > 0 && n != t->n)
+            return error_set(err, NULL, 0, 0, NULL, "the text encoders' tokenizers gave %d and %d "
+                             "windows", t->n, n);
+        t->n = n;
+        /* SD1/2: hidden_states[-clip_skip] + final LN; SDXL: hidden_states[-2], no LN, and
+         * TE2's pooled output */
+        clip_select sel = m->n_te == 1 ? (clip_select){t->clip_skip > 1 ? -t->clip_skip : -1, 1, 0}
+                                       : (clip_select){-2, 0, e == 1};
+        if (clip_forward(te, t->ids[e], bt->count * n, CLIP_CHUNK_LEN, &sel, err) < 0)
             return -1;
-        for (int j = 0; j < n * CLIP_CHUNK_LEN; j++) {
-            if (t->tmp[j] < 0 || t->tmp[j] >= te->cfg.vocab_size)
-                return error_set(err, NULL, 0, 0, NULL, "token id %d is outside the text encoder's "
-                                 "vocabulary (%d)", t->tmp[j], te->cfg.vocab_size);
-            t->ids[(size_t)b * n * CLIP_CHUNK_LEN + j] = t->tmp[j];
+        int C = te->cfg.hidden_size;
+        rows = n * CLIP_CHUNK_TOKENS + 2;
+        for (int b = 0; b < bt->count; b++)
+            join_rows(ctx + (size_t)b * rows * D, D, col, te->out + (size_t)b * n * CLIP_CHUNK_LEN * C,
+                      n, C);
+        col += C;
+        if (sel.pooled) {   /* window 0 of each caption, as sd-scripts' pool2[::n_size] */
+            const float *src = te->text_embeds ? te->text_embeds : te->pooled;
+            for (int b = 0; b < bt->count; b++)
+                memcpy(t->pooled + (size_t)b * t->P, src + (size_t)b * n * t->P,
+                       (size_t)t->P * sizeof(float));
         }
     }
-    t->n = n;
+    if (t->P)   /* the U-Net accumulates into it */
+        memset(t->dpooled, 0, (size_t)bt->count * t->P * sizeof(float));
     t->B = bt->count;
-    clip_select sel = {t->clip_skip > 1 ? -t->clip_skip : -1, 1, 0};
-    if (clip_forward(te, t->ids, bt->count * n, CLIP_CHUNK_LEN, &sel, err) < 0)
-        return -1;
-    int C = te->cfg.hidden_size, rows = n * CLIP_CHUNK_TOKENS + 2;
-    for (int b = 0; b < bt->count; b++) {
-        const float *st = te->out + (size_t)b * n * CLIP_CHUNK_LEN * C;
-        float *out = ctx + (size_t)b * rows * C;
-        int row = 0;
-        memcpy(out, st, (size_t)C * sizeof(float));
-        row++;
-        for (int k = 0; k < n; k++)
-            for (int p = 1; p <= CLIP_CHUNK_TOKENS; p++, row++)
-                memcpy(out + (size_t)row * C, st + ((size_t)k * CLIP_CHUNK_LEN + p) * C,
-                       (size_t)C * sizeof(float));
-        memcpy(out + (size_t)row * C, st + ((size_t)(n - 1) * CLIP_CHUNK_LEN + CLIP_CHUNK_LEN - 1) * C,
-               (size_t)C * sizeof(float));
-    }
     *T = rows;
     return 0;
 }
 
 void trun_te_backward(trun_te *t, const float *dctx)
 {
-    clip_model *te = &t->m->te[0];
-    int C = te->cfg.hidden_size, n = t->n, rows = n * CLIP_CHUNK_TOKENS + 2;
-    memset(t->dout, 0, (size_t)t->B * n * CLIP_CHUNK_LEN * C * sizeof(float));
-    for (int b = 0; b < t->B; b++) {
-        const float *d = dctx + (size_t)b * rows * C;
-        float *o = t->dout + (size_t)b * n * CLIP_CHUNK_LEN * C;
-        int row = 0;
-        memcpy(o, d, (size_t)C * sizeof(float));
-        row++;
-        for (int k = 0; k < n; k++)
-            for (int p = 1; p <= CLIP_CHUNK_TOKENS; p++, row++)
-                memcpy(o + ((size_t)k * CLIP_CHUNK_LEN + p) * C, d + (size_t)row * C,
-                       (size_t)C * sizeof(float));
-        memcpy(o + ((size_t)(n - 1) * CLIP_CHUNK_LEN + CLIP_CHUNK_LEN - 1) * C, d + (size_t)row * C,
-               (size_t)C * sizeof(float));
+    sd_model *m = t->m;
+    int D = sd_model_context_dim(m), n = t->n, rows = n * CLIP_CHUNK_TOKENS + 2, col = 0;
+    for (int e = 0; e < m->n_te; e++) {
+        clip_model *te = &m->te[e];
+        int C = te->cfg.hidden_size;
+        for (int b = 0; b < t->B; b++)
+            scatter_rows(t->dout[e] + (size_t)b * n * CLIP_CHUNK_LEN * C, dctx + (size_t)b * rows * D, D,
+                         col, n, C);
+        col += C;
+        if (!te->sel.pooled) {
+            clip_backward(te, t->dout[e], NULL, NULL, NULL);
+            continue;
+        }
+        memset(t->dproj, 0, (size_t)t->B * n * t->P * sizeof(float));
+        for (int b = 0; b < t->B; b++)
+            memcpy(t->dproj + (size_t)b * n * t->P, t->dpooled + (size_t)b * t->P,
+                   (size_t)t->P * sizeof(float));
+        if (te->text_embeds)
+            clip_backward(te, t->dout[e], NULL, t->dproj, NULL);
+        else
+            clip_backward(te, t->dout[e], t->dproj, NULL, NULL);
     }
-    clip_backward(te, t->dout, NULL, NULL, NULL);
 }

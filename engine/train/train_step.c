@@ -148,7 +148,7 @@ int train_step_run(train_step *s, const float *latents, const float *context, in
                    int T, const float *loss_weights, const float *noise, const int *timesteps,
                    double *loss, error_info *err)
 {
-    train_step_cond c = {context, NULL, NULL, NULL};
+    train_step_cond c = {context, NULL, NULL, NULL, NULL};
     return train_step_run_cond(s, latents, &c, B, H, W, T, loss_weights, noise, timesteps, loss,
                                err);
 }
@@ -233,7 +233,8 @@ int train_step_run_cond(train_step *s, const float *latents, const train_step_co
     float dl = 1.0f / (float)o->grad_accum;
     memset(s->dpred, 0, n * sizeof(float));
     k_loss_backward(s->dpred, &dl, s->pred, s->target, s->weight, s->c, o->loss_type, B, per);
-    return unet_backward(&s->acts, s->dpred, NULL, cond->dcontext, NULL, NULL, err);
+    return unet_backward(&s->acts, s->dpred, NULL, cond->dcontext,
+                         s->unet->config.text_time ? cond->dtext_embeds : NULL, NULL, err);
 }
 
 double train_clip_grad_norm(lora_network *net, float max_norm)
