@@ -10,6 +10,11 @@ EXTRA_DIST += tests/run_headless_variants.sh
 check_PROGRAMS += tests/test_train_run
 TESTS += tests/test_train_run
 tests_test_train_run_LDADD = $(TEST_LIBS)
+# the whole-weight training modes (training_mode finetune / vae)
+check_PROGRAMS += tests/model_diff
+tests_model_diff_LDADD = $(TEST_LIBS)
+TESTS += tests/run_training_modes.sh
+EXTRA_DIST += tests/run_training_modes.sh
 # SDXL text encoder LoRA training: context / pooled / gradient checks, and the run's file checker
 check_PROGRAMS += tests/test_train_run_sdxl
 TESTS += tests/test_train_run_sdxl

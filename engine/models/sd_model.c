@@ -277,6 +277,32 @@ int sd_model_new(const char *config_dir, sd_model **out, error_info *err)
     return 0;
 }
 
+/* A single-file checkpoint of a non-standard size (the tiny test and demo models) carries its
+ * diffusers configs beside it: in its own folder (unet/config.json ...) or in a folder named
+ * like the file without its extension. */
+const char *sd_model_config_dir_beside(const char *model, char *buf, size_t size)
+{
+    char probe[4200];
+    if (!is_file(model))   /* a diffusers folder carries its own */
+        return NULL;
+    snprintf(buf, size, "%s", model);
+    char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
+    if (dot && (!slash || dot > slash)) {
+        *dot = '\0';
+        snprintf(probe, sizeof probe, "%s/unet/config.json", buf);
+        if (is_file(probe))
+            return buf;
+    }
+    snprintf(buf, size, "%s", model);
+    slash = strrchr(buf, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(buf, size, ".");
+    snprintf(probe, sizeof probe, "%s/unet/config.json", buf);
+    return is_file(probe) ? buf : NULL;
+}
+
 int sd_model_load(const char *path, const char *vae_path, const char *config_dir, sd_model **out,
                   error_info *err)
 {

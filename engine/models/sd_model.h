@@ -51,6 +51,10 @@ typedef struct sd_model {
  * and config_dir may be NULL). The checkpoint's files are closed before returning. */
 int sd_model_load(const char *path, const char *vae_path, const char *config_dir, sd_model **out,
                   error_info *err);
+/* The diffusers configs of a single-file checkpoint of a non-standard size (the tiny test and
+ * demo models), kept beside it: in its own folder (unet/config.json ...) or in a folder named
+ * like the file without its extension. Returns buf holding that folder, or NULL. */
+const char *sd_model_config_dir_beside(const char *model, char *buf, size_t size);
 /* The same from an opened checkpoint (taken over and closed here, also on error);
  * config_dir as above (NULL: built-in configs of ck->family). */
 int sd_model_from_checkpoint(checkpoint *ck, const char *config_dir, const char *name,

@@ -252,6 +252,9 @@ int sample_cli_main(int argc, char **argv)
     error_info err = {0};
     sd_model *m;
     char msg[2048];
+    char beside[4096];
+    if (!a.config_dir)   /* a tiny model's configs beside its file, as --run finds them */
+        a.config_dir = sd_model_config_dir_beside(a.model, beside, sizeof beside);
     if (sd_model_load(a.model, a.vae, a.config_dir, &m, &err) < 0) {
         error_format(&err, msg, sizeof msg);
         fprintf(stderr, "loratty: %s\n", msg);

@@ -56,36 +56,6 @@ static void run_log(const train_run_hooks *h, const char *level, const char *fmt
     h->log(h->ctx, level, buf);
 }
 
-static int is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* A single-file checkpoint of a non-standard size (the tiny test and demo models) carries its
- * diffusers configs beside it: in its own folder (unet/config.json ...) or in a folder named
- * like the file without its extension. */
-static const char *find_config_dir(const char *model, char *buf, size_t size)
-{
-    char probe[4200];
-    snprintf(buf, size, "%s", model);
-    char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
-    if (dot && (!slash || dot > slash)) {
-        *dot = '\0';
-        snprintf(probe, sizeof probe, "%s/unet/config.json", buf);
-        if (is_file(probe))
-            return buf;
-    }
-    snprintf(buf, size, "%s", model);
-    slash = strrchr(buf, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(buf, size, ".");
-    snprintf(probe, sizeof probe, "%s/unet/config.json", buf);
-    return is_file(probe) ? buf : NULL;
-}
-
 static int check_family(const train_run_settings *s, sd_model *m, error_info *err)
 {
     static const char *const names[] = {[CKPT_SD1] = "an SD 1.x", [CKPT_SD2] = "an SD 2.x",
@@ -324,7 +294,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     float *pixels = NULL;
 
     char cfgbuf[4096];
-    const char *config_dir = s->config_dir ? s->config_dir : find_config_dir(s->model_path, cfgbuf, sizeof cfgbuf);
+    const char *config_dir = s->config_dir ? s->config_dir : sd_model_config_dir_beside(s->model_path, cfgbuf, sizeof cfgbuf);
     if (sd_model_load(s->model_path, s->vae_path && s->vae_path[0] ? s->vae_path : NULL, config_dir,
                       &m, err) != 0)
         goto out;

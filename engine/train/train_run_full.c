@@ -4,8 +4,8 @@
  * all of them, the text encoder's freeze at stop_text_encoder_training, and the checkpoint
  * saves (single-file LDM layout, as sd-scripts' fine_tune.py / train_db.py save them).
  *
- * Groups, as sd-scripts builds them: the U-Net at unet_lr (else learning_rate), the text
- * encoder at text_encoder_lr (sd-scripts' learning_rate_te, else learning_rate); the VAE at
+ * Groups, as sd-scripts' fine_tune.py / train_db.py build them: the U-Net (or the VAE) at
+ * learning_rate, the text encoder at text_encoder_lr (their learning_rate_te), else
  * learning_rate. Each manifest tensor is its own optimizer parameter, so factored optimizers
  * (Adafactor) see the real matrix shapes. */
 #include "engine/train/train_run_internal.h"
@@ -157,7 +157,7 @@ int trun_full_optimizer(trun_full *f, const train_run_settings *s, optim **opt, 
     int first_te = f->te_first >= 0 ? f->te_first : f->n_ps;
     og->n = 0;
     if (first_te > 0) {
-        double lr = f->mode == TRAIN_MODE_FINETUNE && s->unet_lr > 0 ? s->unet_lr : s->learning_rate;
+        double lr = s->learning_rate;   /* fine_tune.py / train_db.py: learning_rate */
         g[og->n] = (optim_group){f->ps, first_te, lr, -1.0};
         og->base_lr[og->n] = lr;
         snprintf(og->desc[og->n], sizeof og->desc[0], "%s", f->mode == TRAIN_MODE_VAE ? "vae" : "unet");
