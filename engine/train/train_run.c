@@ -610,13 +610,17 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         /* sd-scripts logs the epoch also when max_train_steps ends it early */
         if (tb && loss_n && !stopped && tb_log_epoch(tb, (int)ep, loss_sum / loss_n, 0.0, err) != 0)
             goto out;
-        if (stopped || !end)
+        if (stopped)
+            break;
+        /* sd-scripts samples at the end of every epoch loop, also the one max_train_steps
+         * ends (its last batch is used before the data loader runs dry) */
+        if ((end || step >= s->total_steps) && s->sample_every_n_epochs > 0 &&
+            ep % s->sample_every_n_epochs == 0 && trun_sample(&sc, step, ep, 1, err) != 0)
+            goto out;
+        if (!end)
             break;
         done_epochs = ep;
         pos = 0;
-        if (s->sample_every_n_epochs > 0 && ep % s->sample_every_n_epochs == 0 &&
-            trun_sample(&sc, step, ep, 1, err) != 0)
-            goto out;
         if (s->save_every_n_epochs > 0 && ep % s->save_every_n_epochs == 0 && ep < s->epochs) {
             train_progress now = {step, ep, 0, s->seed, st.rng_offset};
             if (trun_save_lora(&sv, 1, ep, step, ep, err) != 0 ||
