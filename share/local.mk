@@ -4,7 +4,19 @@ dist_presets_DATA = share/presets/sd15-lora.toml share/presets/sd15-locon.toml \
 	share/presets/sdxl-lora-8gb.toml share/presets/sdxl-lora-24gb.toml \
 	share/presets/sd21-768v-lora.toml
 demodir = $(pkgdatadir)/demo
-dist_demo_DATA = share/demo/demo.toml share/demo/make_images.py
+dist_demo_DATA = share/demo/demo.toml share/demo/make_images.py share/demo/tiny-sd.safetensors \
+	share/demo/make_base_model.sh share/demo/tiny-sd-vae.toml share/demo/tiny-sd-vae64.toml \
+	share/demo/tiny-sd-unet.toml
+# the demo base model's diffusers configs, beside it
+demomodeldir = $(pkgdatadir)/demo/tiny-sd
+demounetdir = $(demomodeldir)/unet
+dist_demounet_DATA = share/demo/tiny-sd/unet/config.json
+demovaedir = $(demomodeldir)/vae
+dist_demovae_DATA = share/demo/tiny-sd/vae/config.json
+demotedir = $(demomodeldir)/text_encoder
+dist_demote_DATA = share/demo/tiny-sd/text_encoder/config.json
+demoscheddir = $(demomodeldir)/scheduler
+dist_demosched_DATA = share/demo/tiny-sd/scheduler/scheduler_config.json
 demoimgdir = $(pkgdatadir)/demo/img/10_zqx
 dist_demoimg_DATA = \
 	share/demo/img/10_zqx/zqx_01.png \

@@ -28,3 +28,4 @@ include tests/prep.mk
 include tests/e2e.mk
 include tests/shapes.mk
 include tests/vae_train.mk
+include tests/demo.mk
