@@ -28,7 +28,7 @@ grep -q '"type":"done".*"status":"failed"' "$dir/events.jsonl" || { echo "FAIL: 
 [ -s "$dir/pid" ] || { echo "FAIL: no pid file"; exit 1; }
 XDG_STATE_HOME=$state "$TUI_PROG" --list-runs > "$TUI_TMP/list" 2>&1 || { echo "FAIL: --list-runs"; exit 1; }
 cat "$TUI_TMP/list"
-grep -Eq '^20250101-000000-zqx-demo +failed +0/120 ' "$TUI_TMP/list" || { echo "FAIL: run not listed as failed"; exit 1; }
+grep -Eq '^20250101-000000-zqx-demo +failed +0/[0-9]+ ' "$TUI_TMP/list" || { echo "FAIL: run not listed as failed"; exit 1; }
 grep -q "stable-diffusion-v1-5: cannot open" "$TUI_TMP/list" || { echo "FAIL: the loader's message is not listed"; exit 1; }
 
 # --- 2. the monitor over a recorded run ----------------------------------------------------

@@ -245,7 +245,8 @@ void network_free(lora_network *n)
 
 void network_zero_grad(lora_network *n)
 {
-    memset(n->grads, 0, n->n_params * sizeof *n->grads);
+    if (n->grads)   /* none in the whole-model training modes */
+        memset(n->grads, 0, n->n_params * sizeof *n->grads);
 }
 
 int network_module_keys(const network_module *m, const char *keys[4])

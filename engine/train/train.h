@@ -53,6 +53,7 @@ typedef struct train_step {
     float *tsteps, *weight, *c, *per_sample;              /* [B] */
     int *t;
     size_t cap;                             /* floats of each latent-sized buffer */
+    int cap_b;                              /* entries of each per-sample buffer */
     uint64_t rng_offset;                    /* next counter of the noise stream */
 } train_step;
 

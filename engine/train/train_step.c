@@ -83,7 +83,9 @@ int train_step_plan(train_step *s, int B, int H, int W, int T, error_info *err)
     s->planned = 1;
     s->B = B, s->C = C, s->H = H, s->W = W, s->T = T;
     size_t n = (size_t)B * C * H * W;
-    if (n > s->cap || !s->t) {
+    if (n > s->cap || B > s->cap_b || !s->t) {   /* datasets may mix batch sizes and sizes */
+        n = n > s->cap ? n : s->cap;                /* grow to hold every shape seen so far */
+        B = B > s->cap_b ? B : s->cap_b;
         free_buffers(s);
         float **f[] = {&s->noise, &s->x_t, &s->pred, &s->target, &s->dpred, &s->extra};
         for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -98,6 +100,7 @@ int train_step_plan(train_step *s, int B, int H, int W, int T, error_info *err)
             return error_set(err, NULL, 0, 0, NULL, "out of memory for the training step");
         }
         s->cap = n;
+        s->cap_b = B;
     }
     return 0;
 }
