@@ -71,7 +71,8 @@ u=$(part unet)
 [ "${u%/*}" = "${u#*/}" ] && [ "${u%/*}" -gt 0 ] || fail "not every U-Net tensor changed ($u)"
 [ "$(part vae | cut -d/ -f1)" = 0 ] || fail "the VAE changed in finetune"
 [ "$(part te | cut -d/ -f1)" = 0 ] || fail "the text encoder changed without train_text_encoder"
-"$prog" --inspect "$tmp/out/f.safetensors" > /dev/null 2>&1 || fail "--inspect of the fine-tuned model"
+"$prog" --inspect "$tmp/out/f.safetensors" > "$tmp/inspect" 2>&1 || fail "--inspect of the fine-tuned model"
+grep -Eq 'modelspec.architecture +stable-diffusion-v1$' "$tmp/inspect" || { grep modelspec "$tmp/inspect"; fail "modelspec.architecture of a checkpoint"; }
 for d in unet vae text_encoder tokenizer scheduler; do cp -R "$tmp/model/$d" "$tmp/out/"; done
 "$prog" --sample --model "$tmp/out/f.safetensors" --prompt "zqx ring" --width 32 --height 32 \
     --steps 2 -o "$tmp/f.png" > "$tmp/fs.out" 2>&1 || { cat "$tmp/fs.out"; fail "--sample with the fine-tuned model"; }

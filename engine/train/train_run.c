@@ -384,6 +384,12 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                                (1 << 20);
     if (h->metadata && h->metadata(h->ctx, &info, &md, err) != 0)
         goto out;
+    const char *arch = lora_metadata_get(&md, "modelspec.architecture");
+    if (whole && arch && strstr(arch, "/lora")) {   /* a checkpoint, not a LoRA */
+        char base[128];
+        snprintf(base, sizeof base, "%.*s", (int)(strstr(arch, "/lora") - arch), arch);
+        lora_metadata_set(&md, "modelspec.architecture", "%s", base);
+    }
     long long saves = 1;
     if (s->save_every_n_epochs > 0)
         saves += s->epochs / s->save_every_n_epochs;
