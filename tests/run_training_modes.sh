@@ -9,7 +9,9 @@
 #  2. training_mode vae: only VAE tensors changed; the run reports the latents' std and the
 #     scaling_factor to use; the VAE loss falls over a few dozen steps on four images;
 #  3. loratty --new-model writes a model a finetune run trains from;
-#  4. refusals: save_state with a whole-weight mode (exit 2, names the key).
+#  4. save_state / resume: 3 steps + save_state_on_train_end, then resume to 6 steps, equals
+#     6 steps straight, bit for bit (finetune with the text encoder, and vae); a LoRA run
+#     refuses a whole-model state (exit 2, names resume).
 top=${top_srcdir:-.}
 src=$(cd "$top" && pwd)
 prog=${LORATTY:-${top_builddir:-.}/loratty}
@@ -120,9 +122,31 @@ model="$tmp/new/init.safetensors"
 preset n finetune 2
 "$prog" --run "$tmp/n.toml" > "$tmp/n.out" 2>&1 || { cat "$tmp/n.out"; fail "finetune of a new model"; }
 
-# --- 4. refusals ---------------------------------------------------------------------------
-preset r finetune 2 "" "" "save_state = true"
-"$prog" --run "$tmp/r.toml" > "$tmp/r.out" 2>&1
+# --- 4. save_state / resume ----------------------------------------------------------------
+te="train_text_encoder = true
+text_encoder_lr = 0.0005"
+for mode in finetune vae; do
+    preset "${mode}6" "$mode" 6 "$te" "vae_kl_weight = 0.000001"
+    preset "${mode}3" "$mode" 3 "$te" "vae_kl_weight = 0.000001" "save_state_on_train_end = true"
+    "$prog" --run "$tmp/${mode}6.toml" > "$tmp/r.out" 2>&1 || { cat "$tmp/r.out"; fail "$mode: 6 steps"; }
+    "$prog" --run "$tmp/${mode}3.toml" > "$tmp/r.out" 2>&1 || { cat "$tmp/r.out"; fail "$mode: 3 steps + state"; }
+    [ -f "$tmp/out/${mode}3-state/weights.safetensors" ] || { ls "$tmp/out"; fail "$mode: no state folder"; }
+    preset "${mode}3" "$mode" 6 "$te" "vae_kl_weight = 0.000001" "resume = \"$tmp/out/${mode}3-state\""
+    "$prog" --run "$tmp/${mode}3.toml" > "$tmp/r.out" 2>&1 || { cat "$tmp/r.out"; fail "$mode: resume"; }
+    grep -q "resumed from $tmp/out/${mode}3-state at step 3" "$tmp/r.out" || { cat "$tmp/r.out"; fail "$mode: no resume message"; }
+    parts "$tmp/out/${mode}3.safetensors" "$tmp/out/${mode}6.safetensors"
+    [ "$(part unet | cut -d/ -f1)" = 0 ] && [ "$(part te | cut -d/ -f1)" = 0 ] && [ "$(part vae | cut -d/ -f1)" = 0 ] \
+        || fail "$mode: 3 steps + resume + 3 steps differs from 6 steps straight"
+done
+# both runs trained, so the comparisons above could have failed
+parts "$tmp/out/finetune6.safetensors" "$model"
+[ "$(part unet | cut -d/ -f1)" -gt 0 ] && [ "$(part te | cut -d/ -f1)" -gt 0 ] || fail "the finetune resume run did not train"
+parts "$tmp/out/vae6.safetensors" "$model"
+[ "$(part vae | cut -d/ -f1)" -gt 0 ] || fail "the vae resume run did not train"
+# a LoRA run cannot continue from a whole-model state
+preset l finetune 6 "" "training_mode = \"lora\"" "resume = \"$tmp/out/finetune3-state\""
+sed -i '/^training_mode = "finetune"/d' "$tmp/l.toml"
+"$prog" --run "$tmp/l.toml" > "$tmp/l.out" 2>&1
 rc=$?
-[ "$rc" -eq 2 ] && grep -q "save_state" "$tmp/r.out" || { cat "$tmp/r.out"; fail "save_state with finetune: exit $rc"; }
+[ "$rc" -eq 2 ] && grep -q "resume.*whole model" "$tmp/l.out" || { cat "$tmp/l.out"; fail "LoRA run from a whole-model state: exit $rc"; }
 echo PASS

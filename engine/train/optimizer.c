@@ -363,6 +363,16 @@ typedef struct psaved {
     int64_t step, inited;
 } psaved;
 
+int optim_param_count(const optim *o)
+{
+    return o->nparams;
+}
+
+const optim_param *optim_param_at(const optim *o, int i)
+{
+    return &o->params[i];
+}
+
 size_t optim_state_size(const optim *o)
 {
     return sizeof(state_header) + sizeof(optim_scalars) + (size_t)o->ngroups * sizeof(gsaved) +

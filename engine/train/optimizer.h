@@ -115,6 +115,10 @@ int optim_step(optim *o, error_info *err);
 void optim_train(optim *o);
 void optim_eval(optim *o);
 
+/* The tensors the optimizer updates, in group order (what a whole-model state saves). */
+int optim_param_count(const optim *o);
+const optim_param *optim_param_at(const optim *o, int i);
+
 /* Bytes of state (scalars + moments) for saving, and save / load of it. */
 size_t optim_state_size(const optim *o);
 void optim_state_save(const optim *o, void *buf);

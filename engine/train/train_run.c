@@ -304,16 +304,6 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     clip_model *tes[2] = {&m->te[0], &m->te[1]};
     network_options no = s->net;
     if (whole) {
-        if (s->resume && s->resume[0]) {
-            error_set(err, NULL, 0, 0, "resume", "resuming is not supported for training_mode "
-                      "finetune / vae yet");
-            goto out;
-        }
-        if (s->save_state || s->save_state_on_train_end) {
-            error_set(err, NULL, 0, 0, "save_state", "saving the training state is not supported "
-                      "for training_mode finetune / vae yet (the model itself is saved)");
-            goto out;
-        }
         if (trun_full_init(&full, m, s->mode, s->train_text_encoder, err) != 0)
             goto out;
         full.source = s->model_path;
