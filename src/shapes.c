@@ -109,30 +109,47 @@ static void make_object(uint64_t *r, shapes_object *o, int background, int image
     o->cy += scale * (float)(rng_pick(r, 2 * JITTER + 1) - JITTER);
 }
 
-void shapes_scene_make(shapes_scene *s, uint64_t seed, uint32_t index, int image_size)
+void shapes_scene_make(shapes_scene *s, uint64_t seed, uint32_t index, int image_size,
+                       int max_objects)
 {
     uint64_t r = seed;
     r = rng_next(&r) ^ ((uint64_t)index * 0xD1B54A32D192ED03ull);
     memset(s, 0, sizeof *s);
     s->image_size = image_size;
     s->background = rng_pick(&r, SHAPES_N_COLOURS);
-    make_object(&r, &s->objects[0], s->background, image_size, rng_pick(&r, SHAPES_N_PLACES));
+    int used[SHAPES_N_PLACES] = {0}, first = rng_pick(&r, SHAPES_N_PLACES);
+    make_object(&r, &s->objects[0], s->background, image_size, first);
+    used[first] = 1;
     s->n_objects = 1;
-    if (rng_uniform(&r, 0, 1) >= SECOND_SHAPE_CHANCE)
-        return;
-    /* a second shape at another place, apart from the first so that both read clearly */
-    const shapes_object *a = &s->objects[0];
+    int want = max_objects <= SHAPES_DEFAULT_OBJECTS
+                   ? (max_objects > 1 && rng_uniform(&r, 0, 1) < SECOND_SHAPE_CHANCE ? 2 : 1)
+                   : 1 + rng_pick(&r, max_objects < SHAPES_MAX_OBJECTS ? max_objects : SHAPES_MAX_OBJECTS);
+    /* each further shape at a free place, apart from the others so that all read clearly */
     float gap = 2.0f * (float)image_size / 64.0f;   /* >= 2 px: the AA edges never touch */
-    for (int t = 0; t < SECOND_TRIES; t++) {
-        int place = rng_pick(&r, SHAPES_N_PLACES - 1);
-        place += place >= a->place;
-        shapes_object b;
-        make_object(&r, &b, s->background, image_size, place);
-        if (hypotf(b.cx - a->cx, b.cy - a->cy) >= shapes_bound_radius(a) + shapes_bound_radius(&b) + gap) {
-            s->objects[1] = b;
-            s->n_objects = 2;
-            return;
+    while (s->n_objects < want) {
+        int placed = 0;
+        for (int t = 0; t < SECOND_TRIES && !placed; t++) {
+            int k = rng_pick(&r, SHAPES_N_PLACES - s->n_objects), place = 0;
+            for (int p = 0; p < SHAPES_N_PLACES; p++)   /* the k-th free place */
+                if (!used[p] && k-- == 0) {
+                    place = p;
+                    break;
+                }
+            shapes_object b;
+            make_object(&r, &b, s->background, image_size, place);
+            int apart = 1;
+            for (int i = 0; i < s->n_objects && apart; i++) {
+                const shapes_object *a = &s->objects[i];
+                apart = hypotf(b.cx - a->cx, b.cy - a->cy) >=
+                        shapes_bound_radius(a) + shapes_bound_radius(&b) + gap;
+            }
+            if (apart) {
+                s->objects[s->n_objects++] = b;
+                used[place] = placed = 1;
+            }
         }
+        if (!placed)
+            break;
     }
 }
 
@@ -243,12 +260,22 @@ static size_t object_words(const shapes_object *o, char *buf, size_t size)
     return n < 0 ? 0 : (size_t)n;
 }
 
+/* snprintf at offset n of buf (size bytes), as if the output went on past the end */
+static size_t append(char *buf, size_t size, size_t n, const char *a, const char *b)
+{
+    char none[1];
+    int w = n < size ? snprintf(buf + n, size - n, "%s%s", a, b) : snprintf(none, 0, "%s%s", a, b);
+    return n + (w < 0 ? 0 : (size_t)w);
+}
+
 size_t shapes_caption(const shapes_scene *s, char *buf, size_t size)
 {
-    char part[2][128];
-    for (int k = 0; k < s->n_objects; k++)
-        object_words(&s->objects[k], part[k], sizeof part[k]);
-    int n = snprintf(buf, size, "%s%s%s, %s background", part[0], s->n_objects > 1 ? " and " : "",
-                     s->n_objects > 1 ? part[1] : "", shapes_colours[s->background].name);
-    return n < 0 ? 0 : (size_t)n;
+    size_t n = 0;
+    char part[128];
+    for (int k = 0; k < s->n_objects; k++) {
+        object_words(&s->objects[k], part, sizeof part);
+        n = append(buf, size, n, k == 0 ? "" : k == s->n_objects - 1 ? " and " : ", ", part);
+    }
+    snprintf(part, sizeof part, ", %s background", shapes_colours[s->background].name);
+    return append(buf, size, n, "", part);
 }

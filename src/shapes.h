@@ -27,7 +27,8 @@ typedef enum shapes_kind {
 /* The size word; NONE is the middle size, which the caption leaves unsaid. */
 typedef enum shapes_size { SHAPES_SIZE_NONE, SHAPES_SIZE_SMALL, SHAPES_SIZE_LARGE, SHAPES_N_SIZES } shapes_size;
 
-enum { SHAPES_N_COLOURS = 12, SHAPES_N_PLACES = 9, SHAPES_MAX_OBJECTS = 2,
+enum { SHAPES_N_COLOURS = 12, SHAPES_N_PLACES = 9, SHAPES_MAX_OBJECTS = SHAPES_N_PLACES,
+       SHAPES_DEFAULT_OBJECTS = 2,
        SHAPES_MIN_IMAGE = 64, SHAPES_MAX_IMAGE = 1024, SHAPES_MAX_COUNT = 99999 };
 
 /* The geometry, relative to an object's radius r (the size of its circle, the outer radius
@@ -69,13 +70,19 @@ void shapes_place_point(int place, int image_size, float *x, float *y);
 /* The radius of the circle around the centre that holds the whole object. */
 float shapes_bound_radius(const shapes_object *o);
 
-/* Picks image `index` of `seed`; image_size must pass shapes_check_image_size. */
-void shapes_scene_make(shapes_scene *s, uint64_t seed, uint32_t index, int image_size);
+/* Picks image `index` of `seed`; image_size must pass shapes_check_image_size. Up to
+ * max_objects shapes (1..SHAPES_MAX_OBJECTS), each at its own place and apart from the others:
+ * with 2 (SHAPES_DEFAULT_OBJECTS, the captioned data set) a fifth of the images get a second
+ * shape; with more, the count is uniform in 1..max_objects, less where no room is found (a
+ * crowded set, to train a VAE on more edges and colours per image). */
+void shapes_scene_make(shapes_scene *s, uint64_t seed, uint32_t index, int image_size,
+                       int max_objects);
 
 /* Draws the scene into rgb [size, size, 3], anti-aliased by 4 × 4 supersampling. */
 void shapes_draw(const shapes_scene *s, uint8_t *rgb);
 
-/* Writes the caption (no newline) as snprintf does; returns its length. */
+/* Writes the caption (no newline) as snprintf does; returns its length. Shapes are joined
+ * by ", " and the last by " and ". */
 size_t shapes_caption(const shapes_scene *s, char *buf, size_t size);
 
 typedef struct shapes_options {
@@ -83,9 +90,11 @@ typedef struct shapes_options {
     uint64_t seed;
     int image_size;
     int repeats;        /* the kohya folder's repeat count, >= 1 */
+    int max_objects;    /* shapes per image, 1..SHAPES_MAX_OBJECTS (shapes_scene_make); 0: 2 */
 } shapes_options;
 
-/* Per-kind and two-shape counts of what shapes_write_folder wrote, for its report. */
+/* Per-kind counts and the images with more than one shape of what shapes_write_folder
+ * wrote, for its report. */
 typedef struct shapes_stats {
     int kinds[SHAPES_N_KINDS];
     int two_objects;
@@ -100,7 +109,7 @@ enum { SHAPES_ERR_EXISTS = -2 };
 int shapes_write_folder(const char *dir, const shapes_options *opt, char *folder,
                         size_t folder_size, shapes_stats *stats, error_info *err);
 
-/* `loratty --make-shapes DIR [--count N] [--seed S] [--size PX] [--repeats R]`: takes the whole
+/* `loratty --make-shapes DIR [--count N] [--seed S] [--size PX] [--repeats R] [--objects K]`: takes the whole
  * command line; returns the exit status (0, 1 could not write, 2 usage or refused). */
 int shapes_cli_main(int argc, char **argv);
 

@@ -90,9 +90,11 @@ static int write_file(const char *path, const void *data, size_t len, error_info
 
 static int write_pair(const char *tmp, int number, const shapes_scene *s, uint8_t *rgb, error_info *err)
 {
-    char path[PATH_MAX + 32], caption[320];   /* room for tmp + "/shape_NNNNN.png" */
+    char path[PATH_MAX + 32], caption[1024];   /* room for tmp + "/shape_NNNNN.png"; 9 shapes */
     shapes_draw(s, rgb);
     size_t len = shapes_caption(s, caption, sizeof caption - 1);
+    if (len > sizeof caption - 2)
+        len = sizeof caption - 2;
     caption[len++] = '\n';
     snprintf(path, sizeof path, "%s/shape_%05d.png", tmp, number);
     uint8_t *png;
@@ -124,6 +126,9 @@ int shapes_write_folder(const char *dir, const shapes_options *opt, char *folder
         return error_set(err, NULL, 0, 0, NULL, "count %d is not from 1 to %d", opt->count, SHAPES_MAX_COUNT);
     if (opt->repeats < 1 || opt->repeats > MAX_REPEATS)
         return error_set(err, NULL, 0, 0, NULL, "repeats %d is not from 1 to %d", opt->repeats, MAX_REPEATS);
+    if (opt->max_objects < 0 || opt->max_objects > SHAPES_MAX_OBJECTS)
+        return error_set(err, NULL, 0, 0, NULL, "max_objects %d is not from 1 to %d",
+                         opt->max_objects, SHAPES_MAX_OBJECTS);
     if (shapes_check_image_size(opt->image_size, err) != 0)
         return -1;
     size_t dl = strlen(dir);
@@ -156,7 +161,8 @@ int shapes_write_folder(const char *dir, const shapes_options *opt, char *folder
     int written = 0, rc = 0;
     for (; written < opt->count; written++) {
         shapes_scene s;
-        shapes_scene_make(&s, opt->seed, (uint32_t)written, opt->image_size);
+        shapes_scene_make(&s, opt->seed, (uint32_t)written, opt->image_size,
+                          opt->max_objects ? opt->max_objects : SHAPES_DEFAULT_OBJECTS);
         if ((rc = write_pair(tmp, written + 1, &s, rgb, err)) != 0) {
             written++;   /* a half-written pair is cleaned up with the rest */
             break;
@@ -202,16 +208,18 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out)
 
 int shapes_cli_main(int argc, char **argv)
 {
-    enum { O_MAKE = 256, O_COUNT, O_SEED, O_SIZE, O_REPEATS };
+    enum { O_MAKE = 256, O_COUNT, O_SEED, O_SIZE, O_REPEATS, O_OBJECTS };
     static const struct option options[] = {
         {"make-shapes", required_argument, NULL, O_MAKE},
         {"count", required_argument, NULL, O_COUNT},
         {"seed", required_argument, NULL, O_SEED},
         {"size", required_argument, NULL, O_SIZE},
         {"repeats", required_argument, NULL, O_REPEATS},
+        {"objects", required_argument, NULL, O_OBJECTS},
         {NULL, 0, NULL, 0},
     };
-    shapes_options opt = {.count = 2000, .seed = 1, .image_size = 64, .repeats = 1};
+    shapes_options opt = {.count = 2000, .seed = 1, .image_size = 64, .repeats = 1,
+                          .max_objects = SHAPES_DEFAULT_OBJECTS};
     const char *dir = NULL;
     long long v;
     int o;
@@ -240,6 +248,11 @@ int shapes_cli_main(int argc, char **argv)
                 return usage_error("--repeats must be a whole number from 1 to 10000, not \"%s\"", optarg);
             opt.repeats = (int)v;
             break;
+        case O_OBJECTS:
+            if (parse_int(optarg, 1, SHAPES_MAX_OBJECTS, &v) != 0)
+                return usage_error("--objects must be a whole number from 1 to 9, not \"%s\"", optarg);
+            opt.max_objects = (int)v;
+            break;
         default:
             return usage_error("unknown option or missing value: %s", argv[optind - 1]);
         }
@@ -264,6 +277,6 @@ int shapes_cli_main(int argc, char **argv)
     printf("shapes:");
     for (int k = 0; k < SHAPES_N_KINDS; k++)
         printf(" %s %d%s", shapes_kind_names[k], st.kinds[k], k + 1 < SHAPES_N_KINDS ? "," : "");
-    printf("; %d images with two shapes\n", st.two_objects);
+    printf("; %d images with more than one shape\n", st.two_objects);
     return 0;
 }

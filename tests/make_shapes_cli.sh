@@ -50,6 +50,17 @@ else
   echo "ok: $(cat "$dir/err")"
 fi
 
+# --objects: a crowded set, captions listing every shape ("A, B and C, ... background")
+"$LORATTY" --make-shapes "$dir/crowded" --count 30 --seed 4 --objects 8 >"$dir/out" 2>"$dir/err"
+st=$?
+many=$(grep -l ", a.* and a.*background" "$dir"/crowded/1_shapes/*.txt 2>/dev/null | wc -l)
+if [ $st -ne 0 ] || [ "$(ls "$dir"/crowded/1_shapes/*.png | wc -l)" -ne 30 ] || [ "$many" -lt 3 ] ||
+   ! grep -q "images with more than one shape" "$dir/out"; then
+  echo "FAIL: --objects 8 gave status $st, $many captions with three shapes or more:"; cat "$dir/out" "$dir/err"; fail=1
+else
+  echo "ok: --objects 8: $many of 30 captions name three shapes or more"
+fi
+
 # bad arguments: exit 2, one line on stderr, no folder made
 bad() {
   "$LORATTY" "$@" >/dev/null 2>"$dir/err"
@@ -64,6 +75,8 @@ bad --make-shapes "$dir/bad" --count 0
 bad --make-shapes "$dir/bad" --count 100000
 bad --make-shapes "$dir/bad" --size 60
 bad --make-shapes "$dir/bad" --repeats x
+bad --make-shapes "$dir/bad" --objects 0
+bad --make-shapes "$dir/bad" --objects 10
 bad --make-shapes "$dir/bad" --seed -1
 bad --make-shapes "$dir/bad" --bogus
 bad --make-shapes "$dir/bad" extra

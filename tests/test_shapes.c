@@ -40,7 +40,7 @@ static const float RADIUS[3][2] = {{9, 12}, {5, 7}, {13, 15}};
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 typedef struct parsed_object { int size, colour, kind, place; } parsed_object;
-typedef struct parsed { int n, background; parsed_object o[2]; } parsed;
+typedef struct parsed { int n, background; parsed_object o[SHAPES_MAX_OBJECTS]; } parsed;
 
 static int eat(const char **p, const char *w)
 {
@@ -82,18 +82,25 @@ static int parse_object(const char **p, parsed_object *o)
     return (o->place = eat_one_of(p, PLACES, NELEM(PLACES))) < 0 ? -1 : 0;
 }
 
+/* "A, B and C, COLOUR background": shapes joined by ", ", the last by " and " */
 static int parse_caption(const char *s, parsed *out)
 {
     const char *p = s;
     memset(out, 0, sizeof *out);
-    if (parse_object(&p, &out->o[0]) != 0)
-        return -1;
-    out->n = 1;
-    if (eat(&p, " and ")) {
-        if (parse_object(&p, &out->o[1]) != 0)
+    int joined_by_and = 0;
+    for (;;) {
+        if (out->n == SHAPES_MAX_OBJECTS || parse_object(&p, &out->o[out->n]) != 0)
             return -1;
-        out->n = 2;
+        out->n++;
+        if (joined_by_and)
+            break;
+        if (eat(&p, " and "))
+            joined_by_and = 1;
+        else if (!(strncmp(p, ", a ", 4) == 0 || strncmp(p, ", an ", 5) == 0) || !eat(&p, ", "))
+            break;
     }
+    if (out->n > 1 && !joined_by_and)
+        return -1;   /* "A, B, COLOUR background" */
     if (!eat(&p, ", ") || (out->background = eat_one_of(&p, COLOURS, NELEM(COLOURS))) < 0)
         return -1;
     return eat(&p, " background") && *p == '\0' ? 0 : -1;
@@ -109,9 +116,14 @@ static void test_parser(void)
           c.n == 2 && c.o[0].size == 0 && c.o[0].colour == 4 && c.o[0].kind == 5 && c.o[0].place == 6 &&
           c.o[1].size == 2 && c.o[1].colour == 8 && c.o[1].kind == 6 && c.o[1].place == 4 &&
           c.background == 9, "two shapes");
+    CHECK(parse_caption("a red star top right, a small blue ring on the left and a gray cross at the top, "
+                        "pink background", &c) == 0 && c.n == 3 && c.o[1].size == 1 && c.o[1].kind == 6 &&
+          c.o[2].colour == 8 && c.o[2].place == 3, "three shapes");
     const char *bad[] = {"a orange star top right, pink background", "an red star top right, pink background",
                          "a red star top right", "a red star, pink background", "a red blob on the left, pink background",
-                         "a red star top right, pink background.", "a zqx ring at the top, blue background"};
+                         "a red star top right, pink background.", "a zqx ring at the top, blue background",
+                         "a red star top right, a blue ring on the left, pink background",
+                         "a red star top right and a blue ring on the left and a gray cross at the top, pink background"};
     for (int i = 0; i < NELEM(bad); i++)
         CHECK(parse_caption(bad[i], &c) != 0, "\"%s\" parsed", bad[i]);
 }
@@ -194,6 +206,7 @@ static int nearest_place(double x, double y, int n)
 typedef struct tally {
     int kinds[SHAPES_N_KINDS], colours[SHAPES_N_COLOURS], backgrounds[SHAPES_N_COLOURS];
     int places[SHAPES_N_PLACES], sizes[3], two, scenes, slanted, antialiased;
+    int counts[SHAPES_MAX_OBJECTS + 1], objects;
 } tally;
 
 /* Checks one object's pixels: centre colour, area → radius within its size range, place. */
@@ -265,9 +278,17 @@ static void check_scene(const shapes_scene *s, const char *caption, const uint8_
         CHECK(o->colour != s->background, "%s: shape and background are one colour", label);
         t->kinds[o->kind]++, t->colours[o->colour]++, t->places[o->place]++, t->sizes[o->size]++;
     }
-    if (p.n == 2)
-        CHECK(p.o[0].place != p.o[1].place, "%s: two shapes at one place", label);
-    t->backgrounds[s->background]++, t->two += s->n_objects == 2, t->scenes++;
+    for (int a = 0; a < s->n_objects; a++)
+        for (int b = a + 1; b < s->n_objects; b++) {
+            const shapes_object *oa = &s->objects[a], *ob = &s->objects[b];
+            CHECK(oa->place != ob->place, "%s: two shapes at one place", label);
+            /* apart: at least 2 pixels (of a 64 image) between their bounding circles */
+            CHECK(hypotf(oa->cx - ob->cx, oa->cy - ob->cy) >= shapes_bound_radius(oa) +
+                  shapes_bound_radius(ob) + 2.0f * (float)n / 64.0f - 1e-4f, "%s: shapes %d and %d touch",
+                  label, a, b);
+        }
+    t->backgrounds[s->background]++, t->two += s->n_objects > 1, t->scenes++;
+    t->counts[s->n_objects]++, t->objects += s->n_objects;
 
     /* every pixel is the background or a blend of it and one shape's colour */
     const uint8_t *bg = shapes_colours[s->background].rgb;
@@ -306,15 +327,15 @@ static void check_scene(const shapes_scene *s, const char *caption, const uint8_
     free(cover);
 }
 
-static void test_scenes(int image_size, int count, uint64_t seed, int check_uniform)
+static void test_scenes(int image_size, int count, uint64_t seed, int max_objects, int check_uniform)
 {
     tally t = {0};
     uint8_t *rgb = malloc((size_t)image_size * image_size * 3);
-    char caption[320];
+    char caption[1024];
     for (int i = 0; i < count; i++) {
         shapes_scene s;
-        shapes_scene_make(&s, seed, (uint32_t)i, image_size);
-        CHECK(s.image_size == image_size, "image size");
+        shapes_scene_make(&s, seed, (uint32_t)i, image_size, max_objects);
+        CHECK(s.image_size == image_size && s.n_objects >= 1 && s.n_objects <= max_objects, "image size, count");
         shapes_draw(&s, rgb);
         size_t len = shapes_caption(&s, caption, sizeof caption);
         CHECK(len == strlen(caption) && len < sizeof caption, "caption length");
@@ -323,13 +344,28 @@ static void test_scenes(int image_size, int count, uint64_t seed, int check_unif
     free(rgb);
     CHECK(t.antialiased == t.slanted, "%d of %d images with slanted edges have partly covered pixels",
           t.antialiased, t.slanted);
+    if (max_objects > SHAPES_DEFAULT_OBJECTS && check_uniform) {   /* crowded: the counts spread out */
+        for (int k = 1; k <= 3; k++)
+            CHECK(t.counts[k] * 10 > t.scenes, "%d of %d scenes hold %d shapes", t.counts[k], t.scenes, k);
+        CHECK(t.counts[4] > 0 && t.objects * 10 > 22 * t.scenes, "%d shapes in %d scenes (%d with four)",
+              t.objects, t.scenes, t.counts[4]);
+        printf("%d crowded scenes of %dx%d (up to %d shapes): %d shapes, counts 1-5:", t.scenes,
+               image_size, image_size, max_objects, t.objects);
+        for (int k = 1; k <= 5; k++)
+            printf(" %d", t.counts[k]);
+        printf("\n");
+    }
+    if (max_objects == 1)
+        CHECK(t.two == 0, "--objects 1 gave %d scenes with more", t.two);
     if (!check_uniform)
         return;
-    int objects = t.scenes + t.two;
+    int objects = t.objects;
     for (int k = 0; k < SHAPES_N_KINDS; k++)
         CHECK(abs(t.kinds[k] * SHAPES_N_KINDS - objects) < 0.25 * objects, "%s: %d of %d shapes",
               KINDS[k], t.kinds[k], objects);
-    for (int p = 0; p < SHAPES_N_PLACES; p++)
+    /* crowded scenes leave the centre to the first shape and big ones less room: places and
+     * sizes are even in the captioned set only */
+    for (int p = 0; p < SHAPES_N_PLACES && max_objects <= SHAPES_DEFAULT_OBJECTS; p++)
         CHECK(abs(t.places[p] * SHAPES_N_PLACES - objects) < 0.3 * objects, "%s: %d of %d shapes",
               PLACES[p], t.places[p], objects);
     for (int c = 0; c < SHAPES_N_COLOURS; c++) {
@@ -338,11 +374,12 @@ static void test_scenes(int image_size, int count, uint64_t seed, int check_unif
         CHECK(t.backgrounds[c] * SHAPES_N_COLOURS > t.scenes / 2, "background %s: %d of %d",
               COLOURS[c], t.backgrounds[c], t.scenes);
     }
-    for (int z = 0; z < 3; z++)
+    for (int z = 0; z < 3 && max_objects <= SHAPES_DEFAULT_OBJECTS; z++)
         CHECK(t.sizes[z] * 5 > objects, "size %d: %d of %d", z, t.sizes[z], objects);
-    CHECK(t.two * 100 > 12 * t.scenes && t.two * 100 < 28 * t.scenes, "%d of %d scenes have two shapes",
-          t.two, t.scenes);
-    printf("%d scenes of %dx%d: %d with two shapes; shapes", t.scenes, image_size, image_size, t.two);
+    if (max_objects == SHAPES_DEFAULT_OBJECTS)
+        CHECK(t.two * 100 > 12 * t.scenes && t.two * 100 < 28 * t.scenes, "%d of %d scenes have two shapes",
+              t.two, t.scenes);
+    printf("%d scenes of %dx%d: %d with more than one shape; shapes", t.scenes, image_size, image_size, t.two);
     for (int k = 0; k < SHAPES_N_KINDS; k++)
         printf(" %s %d", KINDS[k], t.kinds[k]);
     printf("\n");
@@ -356,21 +393,21 @@ static void test_determinism(void)
     int differ = 0;
     for (int i = 0; i < M; i++) {
         shapes_scene s, u;
-        shapes_scene_make(&s, 3, (uint32_t)i, N);
-        shapes_scene_make(&u, 3, (uint32_t)i, N);
+        shapes_scene_make(&s, 3, (uint32_t)i, N, SHAPES_DEFAULT_OBJECTS);
+        shapes_scene_make(&u, 3, (uint32_t)i, N, SHAPES_DEFAULT_OBJECTS);
         shapes_draw(&s, a);
         shapes_draw(&u, b);
         shapes_caption(&s, ca, sizeof ca);
         shapes_caption(&u, cb, sizeof cb);
         CHECK(memcmp(a, b, sizeof a) == 0 && strcmp(ca, cb) == 0, "seed 3 image %d differs on a redraw", i);
-        shapes_scene_make(&u, 4, (uint32_t)i, N);
+        shapes_scene_make(&u, 4, (uint32_t)i, N, SHAPES_DEFAULT_OBJECTS);
         shapes_draw(&u, b);
         shapes_caption(&u, cb, sizeof cb);
         differ += memcmp(a, b, sizeof a) != 0;
     }
     CHECK(differ >= M - 2, "seeds 3 and 4 make %d different images of %d", differ, M);
     shapes_scene s;
-    shapes_scene_make(&s, 1, 0, N);
+    shapes_scene_make(&s, 1, 0, N, SHAPES_DEFAULT_OBJECTS);
     shapes_caption(&s, ca, sizeof ca);
     printf("seed 1, image 1: %s\n", ca);
 }
@@ -390,7 +427,7 @@ static void verify_folder(const char *folder, int count, uint64_t seed, int imag
     for (int i = 0; i < count; i++) {
         char path[4096], caption[320];
         shapes_scene s;
-        shapes_scene_make(&s, seed, (uint32_t)i, image_size);
+        shapes_scene_make(&s, seed, (uint32_t)i, image_size, SHAPES_DEFAULT_OBJECTS);
         shapes_draw(&s, rgb);
         size_t len = shapes_caption(&s, caption, sizeof caption);
         snprintf(path, sizeof path, "%s/shape_%05d.png", folder, i + 1);
@@ -544,9 +581,12 @@ int main(int argc, char **argv)
     }
     test_parser();
     test_tables();
-    test_scenes(64, 700, 7, 1);
-    test_scenes(128, 60, 8, 0);
-    test_scenes(72, 60, 9, 0);   /* centres between pixels */
+    test_scenes(64, 700, 7, SHAPES_DEFAULT_OBJECTS, 1);
+    test_scenes(128, 60, 8, SHAPES_DEFAULT_OBJECTS, 0);
+    test_scenes(72, 60, 9, SHAPES_DEFAULT_OBJECTS, 0);   /* centres between pixels */
+    test_scenes(64, 400, 10, 8, 1);
+    test_scenes(96, 40, 11, 9, 0);
+    test_scenes(64, 40, 12, 1, 0);
     test_determinism();
     test_writer();
     test_zqx_captions();
