@@ -27,15 +27,47 @@ const char *config_sample_prompts_path(const config *cfg)
     return path;
 }
 
+/* training_mode finetune runs sd-scripts' train_db.py (SD 1.x / 2.x) or sdxl_train.py: the
+ * text encoder's learning rate and switch under their names there. train_db.py trains the
+ * text encoder unless stop_text_encoder_training is negative; sdxl_train.py when
+ * --train_text_encoder is given, both encoders at learning_rate_te1 / _te2. */
+static void export_finetune(const config *cfg, toml_value *flat)
+{
+    bool sdxl = config_bool(cfg, "sdxl"), train_te = config_bool(cfg, "train_text_encoder");
+    double te_lr = config_float(cfg, "text_encoder_lr");
+    toml_table_remove(flat, "text_encoder_lr");
+    toml_table_remove(flat, "train_text_encoder");
+    if (train_te && te_lr > 0) {
+        toml_table_set(flat, sdxl ? "learning_rate_te1" : "learning_rate_te", toml_new_float(te_lr));
+        if (sdxl)
+            toml_table_set(flat, "learning_rate_te2", toml_new_float(te_lr));
+    }
+    if (sdxl && train_te)
+        toml_table_set(flat, "train_text_encoder", toml_new_bool(true));
+    /* kohya_ss: the percentage of max_train_steps, rounded up */
+    double pct = config_float(cfg, "stop_text_encoder_training");
+    long long max_steps = config_int(cfg, "max_train_steps");
+    if (!train_te) {
+        if (!sdxl)
+            toml_table_set(flat, "stop_text_encoder_training", toml_new_integer(-1));
+    } else if (pct > 0 && max_steps > 0)
+        toml_table_set(flat, "stop_text_encoder_training",
+                       toml_new_integer((long long)ceil((double)max_steps / 100.0 * pct)));
+}
+
 void export_loratty_only(const config *cfg, toml_value *flat)
 {
-    const network_type *type = network_type_find(config_string(cfg, "lora_type"));
-    toml_table_set(flat, "network_module", toml_new_string(type ? type->network_module : "networks.lora"));
-    toml_value *args = network_args_for(cfg);
-    if (args->as.array.count)
-        toml_table_set(flat, "network_args", args);
-    else
-        toml_free(args);
+    if (strcmp(config_string(cfg, "training_mode"), "finetune") == 0)
+        export_finetune(cfg, flat);
+    else {
+        const network_type *type = network_type_find(config_string(cfg, "lora_type"));
+        toml_table_set(flat, "network_module", toml_new_string(type ? type->network_module : "networks.lora"));
+        toml_value *args = network_args_for(cfg);
+        if (args->as.array.count)
+            toml_table_set(flat, "network_args", args);
+        else
+            toml_free(args);
+    }
 
     /* sd-scripts reads a float below 1 as a fraction of the total steps */
     double warmup = config_float(cfg, "lr_warmup");
@@ -56,7 +88,25 @@ const param *export_param_for_sdscripts_key(const char *key)
 {
     if (strcmp(key, "sdpa") == 0)
         return params_find("xformers");
+    if (strncmp(key, "learning_rate_te", 16) == 0)   /* train_db.py / sdxl_train.py */
+        return params_find("text_encoder_lr");
     return NULL;
+}
+
+static int store_text(config *cfg, const char *name, const char *text, int line, const char *path)
+{
+    const param *p = params_find(name);
+    if (!p)
+        return 1;
+    toml_value *x = toml_new_string(text);
+    x->line = line;
+    error_info ignored;
+    toml_value *typed = config_coerce(p, x, path, &ignored);
+    toml_free(x);
+    if (!typed)
+        return 1;
+    typed->line = line;
+    return config_store(cfg, p, typed, path);
 }
 
 int import_sdscripts_value(config *cfg, const param *p, const char *key, const toml_value *v,
@@ -71,6 +121,37 @@ int import_sdscripts_value(config *cfg, const param *p, const char *key, const t
         toml_value *x = toml_new_float(round(v->as.floating * 1000.0) / 10.0);
         x->line = v->line;
         return config_store(cfg, percent, x, path);
+    }
+    /* the full-model scripts' text encoder options: a finetune preset (export_finetune) */
+    bool number = v->type == TOML_FLOAT || v->type == TOML_INTEGER;
+    double x = v->type == TOML_FLOAT ? v->as.floating : v->type == TOML_INTEGER ? (double)v->as.integer : 0;
+    if (strncmp(key, "learning_rate_te", 16) == 0 && number) {
+        /* learning_rate_te2 only when no learning_rate_te1 came first (loratty has one rate) */
+        if (strcmp(key, "learning_rate_te2") == 0 && config_get(cfg, params_find("train_text_encoder")))
+            return 0;
+        toml_value *lr = toml_new_float(x);
+        lr->line = v->line;
+        config_store(cfg, p, lr, path);
+        store_text(cfg, "training_mode", "finetune", v->line, path);
+        return store_text(cfg, "train_text_encoder", "true", v->line, path);
+    }
+    if (strcmp(key, "stop_text_encoder_training") == 0 && number) {
+        if (x < 0) {   /* train_db.py: the text encoder is not trained */
+            store_text(cfg, "training_mode", "finetune", v->line, path);
+            return store_text(cfg, "train_text_encoder", "false", v->line, path);
+        }
+        /* steps in sd-scripts, a percentage of max_train_steps in kohya_ss and loratty */
+        long long max_steps = config_int(cfg, "max_train_steps");
+        if (max_steps > 0) {
+            char pct[32];
+            snprintf(pct, sizeof pct, "%lld", llround(x * 100.0 / (double)max_steps));
+            return store_text(cfg, "stop_text_encoder_training", pct, v->line, path);
+        }
+        return 0;   /* steps without max_train_steps: no percentage to keep */
+    }
+    if (strcmp(key, "train_text_encoder") == 0 && v->type == TOML_BOOL && v->as.boolean) {
+        store_text(cfg, "training_mode", "finetune", v->line, path);   /* sdxl_train.py's */
+        return store_text(cfg, "train_text_encoder", "true", v->line, path);
     }
     if ((strcmp(key, "xformers") == 0 || strcmp(key, "sdpa") == 0) && v->type == TOML_BOOL) {
         if (v->as.boolean) {

@@ -25,6 +25,10 @@
     "LyCORIS/BOFT|LyCORIS/Diag-OFT|LyCORIS/DyLoRA|LyCORIS/LoHa|LyCORIS/LoKr|LyCORIS/LoCon|LyCORIS/GLoRA"
 #define TYPES_KOHYA_BLOCKS "lora_type=Standard|Kohya LoCon|Kohya DyLoRA|LoRA-FA"
 #define TYPES_LYCORIS_MAIN "lora_type=LyCORIS/LoCon|LyCORIS/LoHa|LyCORIS/LoKr"
+/* The network's own parameters: only a LoRA run has a network (training_mode finetune and
+ * vae train the model's weights), so its forms hide them and its exports leave them out. */
+#define LORA_RUN "training_mode=lora"
+#define LORA_RUN_AND LORA_RUN "&"
 
 const param params_table[] = {
 #include "params_model.inc"

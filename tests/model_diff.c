@@ -1,8 +1,10 @@
 /* model_diff.c — which parts of a single-file checkpoint a training run changed: for two LDM
  * checkpoints with the same keys, prints per part (unet = model.diffusion_model.*, vae =
- * first_stage_model.*, te = cond_stage_model.*) the number of float tensors that differ and
- * the largest absolute difference, one line each: "<part> <changed>/<total> <max>". Exits 1
- * when the key sets differ. Used by tests/run_training_modes.sh. */
+ * first_stage_model.*, te = cond_stage_model.*, and SDXL's te1 / te2 =
+ * conditioner.embedders.0 / 1.*) the number of float tensors that differ and the largest
+ * absolute difference, one line each: "<part> <changed>/<total> <max>" (unet, vae and te
+ * always; te1 and te2 when the files have them). Exits 1 when the key sets differ. Used by
+ * tests/run_training_modes.sh and tests/run_headless_sdxl.sh. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +13,12 @@
 #include "engine/dtype.h"
 #include "engine/safetensors.h"
 
-static const char *const parts[3][2] = {{"unet", "model.diffusion_model."},
-                                        {"vae", "first_stage_model."},
-                                        {"te", "cond_stage_model."}};
+enum { N_PARTS = 5, ALWAYS = 3 };
+static const char *const parts[N_PARTS][2] = {{"unet", "model.diffusion_model."},
+                                              {"vae", "first_stage_model."},
+                                              {"te", "cond_stage_model."},
+                                              {"te1", "conditioner.embedders.0."},
+                                              {"te2", "conditioner.embedders.1."}};
 
 int main(int argc, char **argv)
 {
@@ -28,8 +33,8 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc = safetensors_count(a) == safetensors_count(b) ? 0 : 1;
-    size_t changed[3] = {0}, total[3] = {0};
-    double maxd[3] = {0};
+    size_t changed[N_PARTS] = {0}, total[N_PARTS] = {0};
+    double maxd[N_PARTS] = {0};
     for (size_t i = 0; i < safetensors_count(a); i++) {
         const safetensors_tensor *ta = safetensors_tensor_at(a, i);
         const safetensors_tensor *tb = safetensors_find(b, ta->name);
@@ -39,7 +44,7 @@ int main(int argc, char **argv)
             continue;
         }
         int p = -1;
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < N_PARTS; k++)
             if (!strncmp(ta->name, parts[k][1], strlen(parts[k][1])))
                 p = k;
         if (p < 0 || !dtype_is_float_convertible(ta->dtype) || !dtype_is_float_convertible(tb->dtype))
@@ -58,8 +63,9 @@ int main(int argc, char **argv)
         free(x);
         free(y);
     }
-    for (int k = 0; k < 3; k++)
-        printf("%s %zu/%zu %g\n", parts[k][0], changed[k], total[k], maxd[k]);
+    for (int k = 0; k < N_PARTS; k++)
+        if (k < ALWAYS || total[k])
+            printf("%s %zu/%zu %g\n", parts[k][0], changed[k], total[k], maxd[k]);
     safetensors_close(a);
     safetensors_close(b);
     return rc;

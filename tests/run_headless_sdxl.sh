@@ -16,6 +16,9 @@
 # network_train_text_encoder_only gives the text encoder modules alone;
 # stop_text_encoder_training = 50 of 6 steps leaves both encoders' tensors exactly as the
 # 3-step run has them while the U-Net's go on.
+# Fine-tuning (training_mode finetune with train_text_encoder, as sdxl_train.py
+# --train_text_encoder): both encoders train, each at text_encoder_lr; stop_text_encoder_training
+# = 50 of 4 steps leaves both exactly as a 2-step run has them while the U-Net goes on.
 # And on the tiny SD1 checkpoint (text encoder training): stop_text_encoder_training = 50 of 6
 # steps leaves the lora_te_ tensors exactly as a 3-step run has them, the U-Net's go on.
 top=${top_srcdir:-.}
@@ -108,6 +111,31 @@ done
 "$te_check" te-keys "$tmp/out/z.safetensors" 5 0 || fail "SDXL text-encoder-only LoRA keys"
 grep -q "text encoder training stops at step 3" "$tmp/y6.out" || { cat "$tmp/y6.out"; fail "no SDXL TE stop message"; }
 "$check" te-frozen "$tmp/out/y.safetensors" "$tmp/out/y6.safetensors" || fail "SDXL TE weights changed after the stop"
+
+# --- SDXL fine-tuning with both text encoders ------------------------------------------------
+diff=${top_builddir:-.}/tests/model_diff
+for r in fu ft ft4; do
+    steps=2
+    [ "$r" = ft4 ] && steps=4
+    te_lines="train_text_encoder = true
+text_encoder_lr = 0.0005"
+    [ "$r" = fu ] && te_lines=""
+    preset "$r" "$steps" "$te_lines"
+    echo 'training_mode = "finetune"' >> "$tmp/$r.toml"   # the last section is [loratty]
+    [ "$r" = ft4 ] && echo "stop_text_encoder_training = 50" >> "$tmp/$r.toml"
+    "$prog" --run "$tmp/$r.toml" > "$tmp/$r.out" 2>&1 || { cat "$tmp/$r.out"; fail "SDXL fine-tuning run $r"; }
+done
+grep -q "training the U-Net and the text encoder" "$tmp/ft.out" || { cat "$tmp/ft.out"; fail "no text encoder in the SDXL fine-tuning start line"; }
+"$diff" "$tmp/out/ft.safetensors" "$tmp/out/fu.safetensors" > "$tmp/diff" || { cat "$tmp/diff"; fail "SDXL fine-tuned checkpoints of other keys"; }
+cat "$tmp/diff"
+part() { awk -v p="$1" '$1 == p {print $2}' "$tmp/diff" | cut -d/ -f1; }
+[ "$(part te1)" -gt 0 ] && [ "$(part te2)" -gt 0 ] || fail "train_text_encoder: an SDXL text encoder did not train"
+[ "$(part vae)" = 0 ] || fail "SDXL fine-tuning changed the VAE"
+"$diff" "$tmp/out/ft.safetensors" "$tmp/out/ft4.safetensors" > "$tmp/diff" || fail "SDXL checkpoints of other keys"
+cat "$tmp/diff"
+grep -q "text encoder training stops at step 2" "$tmp/ft4.out" || { cat "$tmp/ft4.out"; fail "no SDXL fine-tuning TE stop message"; }
+[ "$(part te1)" = 0 ] && [ "$(part te2)" = 0 ] || fail "SDXL text encoders moved after stop_text_encoder_training"
+[ "$(part unet)" -gt 0 ] || fail "the U-Net stopped with the text encoders"
 
 # --- SD1: stop_text_encoder_training ---------------------------------------------------------
 mkdir -p "$tmp/sd1"

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,7 +136,9 @@ static void test_preset_round_trip(void **state)
 static void assert_sd_scripts_keys(const char *toml)
 {
     static const char *const derived[] = {"network_module", "network_args", "lr_warmup_steps",
-                                          "xformers", "sdpa", "sample_prompts", "dataset_config", NULL};
+                                          "xformers", "sdpa", "sample_prompts", "dataset_config",
+                                          "learning_rate_te", "learning_rate_te1",
+                                          "learning_rate_te2", "stop_text_encoder_training", NULL};
     error_info err = {0};
     toml_value *root = toml_parse(toml, strlen(toml), "export", &err);
     assert_non_null(root);
@@ -189,6 +192,78 @@ static void test_export_uses_sd_scripts_names(void **state)
     free(toml);
     free(cmd);
     config_free(&cfg);
+}
+
+/* training_mode finetune exports for train_db.py / sdxl_train.py: no network keys, the text
+ * encoder's rate and switch under those scripts' names; importing the export gives the
+ * preset back. */
+static char *export_finetune_case(const char *const *settings, const char *script, config *back)
+{
+    config cfg;
+    config_init(&cfg);
+    error_info err = {0};
+    for (const char *const *s = settings; *s; s++)
+        assert_int_equal(config_set(&cfg, *s, &err), 0);
+    char *toml = config_export_sdscripts_toml(&cfg);
+    assert_sd_scripts_keys(toml);
+    for (const char *k = "network_"; k; k = NULL)
+        if (strstr(toml, k))
+            fail_msg("a finetune export has network keys:\n%s", toml);
+    assert_null(strstr(toml, "unet_lr"));
+    assert_null(strstr(toml, "text_encoder_lr"));
+    assert_null(strstr(toml, "conv_dim"));
+    char *cmd = config_accelerate_command(&cfg, "run.toml");
+    assert_non_null(strstr(cmd, script));
+    free(cmd);
+    char path[512];
+    snprintf(path, sizeof path, "%s/finetune-export.toml", tmpdir);
+    write_file(path, toml);
+    config_init(back);
+    config_warnings w = {0};
+    assert_int_equal(config_load(back, path, &w, &err), 0);
+    config_warnings_free(&w);
+    config_free(&cfg);
+    return toml;
+}
+
+static void test_export_finetune(void **state)
+{
+    (void)state;
+    config back;
+    const char *sd1[] = {"training_mode=finetune", "train_text_encoder=true", "text_encoder_lr=0.00002",
+                         "max_train_steps=400", "stop_text_encoder_training=25", "conv_dim=4", NULL};
+    char *toml = export_finetune_case(sd1, "sd-scripts/train_db.py", &back);
+    assert_non_null(strstr(toml, "learning_rate_te = 2e-05"));
+    assert_non_null(strstr(toml, "stop_text_encoder_training = 100"));   /* 25 % of 400 */
+    assert_null(strstr(toml, "train_text_encoder"));   /* train_db.py has no such option */
+    assert_string_equal(config_string(&back, "training_mode"), "finetune");
+    assert_true(config_bool(&back, "train_text_encoder"));
+    assert_true(fabs(config_float(&back, "text_encoder_lr") - 2e-5) < 1e-12);
+    assert_int_equal(config_int(&back, "stop_text_encoder_training"), 25);
+    free(toml);
+    config_free(&back);
+
+    const char *frozen[] = {"training_mode=finetune", NULL};
+    toml = export_finetune_case(frozen, "sd-scripts/train_db.py", &back);
+    assert_non_null(strstr(toml, "stop_text_encoder_training = -1"));
+    assert_null(strstr(toml, "learning_rate_te"));
+    assert_string_equal(config_string(&back, "training_mode"), "finetune");
+    assert_false(config_bool(&back, "train_text_encoder"));
+    free(toml);
+    config_free(&back);
+
+    const char *sdxl[] = {"training_mode=finetune", "sdxl=true", "train_text_encoder=true",
+                          "text_encoder_lr=0.00003", NULL};
+    toml = export_finetune_case(sdxl, "sd-scripts/sdxl_train.py", &back);
+    assert_non_null(strstr(toml, "learning_rate_te1 = 3e-05"));
+    assert_non_null(strstr(toml, "learning_rate_te2 = 3e-05"));
+    assert_non_null(strstr(toml, "train_text_encoder = true"));
+    assert_null(strstr(toml, "stop_text_encoder_training"));
+    assert_string_equal(config_string(&back, "training_mode"), "finetune");
+    assert_true(config_bool(&back, "train_text_encoder"));
+    assert_true(fabs(config_float(&back, "text_encoder_lr") - 3e-5) < 1e-12);
+    free(toml);
+    config_free(&back);
 }
 
 /* kohya_ss's update_my_data(): the legacy keys of old saved configs are migrated on import. */
@@ -324,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_cross_field_rules),
         cmocka_unit_test(test_preset_round_trip),
         cmocka_unit_test(test_export_uses_sd_scripts_names),
+        cmocka_unit_test(test_export_finetune),
         cmocka_unit_test(test_kohya_legacy_keys),
         cmocka_unit_test(test_plan_arithmetic),
     };

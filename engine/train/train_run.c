@@ -456,7 +456,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         int end = 0;
         while (!end && step < s->total_steps && !stopped) {
             if (te_train && s->text_encoder_stop_step > 0 && step >= s->text_encoder_stop_step &&
-                !frz.saved && !full.frozen_te) {
+                !frz.saved && !full.te_frozen) {
                 if (whole ? trun_full_freeze_te(&full, err) != 0 : te_freeze_take(&frz, &net) != 0) {
                     error_set(err, NULL, 0, 0, NULL, "out of memory");
                     goto out;
@@ -525,7 +525,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 if (train_step_run_cond(&st, buf.lat, &cond, bt.count, H / d.f, W / d.f, T, buf.w,
                                         NULL, NULL, &loss, err) != 0)
                     goto out;
-                if (te_train && !frz.saved && !full.frozen_te && isfinite(loss))
+                if (te_train && !frz.saved && !full.te_frozen && isfinite(loss))
                     trun_te_backward(&te, buf.dctx);
                 if (step + 1 == nan_at)
                     loss = NAN;

@@ -67,24 +67,24 @@ static int setup_unet(trun_full *f, error_info *err)
     return 0;
 }
 
-static int setup_te(trun_full *f, error_info *err)
+static int setup_te(trun_full *f, int e, error_info *err)
 {
-    clip_model *te = &f->m->te[0];
+    clip_model *te = &f->m->te[e];
     size_t n = clip_param_floats(&te->cfg);
-    f->te_grads = calloc(n ? n : 1, sizeof(float));
-    if (!f->te_grads || add_buffer(f, f->te_grads, n) != 0)
+    f->te_grads[e] = calloc(n ? n : 1, sizeof(float));
+    if (!f->te_grads[e] || add_buffer(f, f->te_grads[e], n) != 0)
         return error_set(err, NULL, 0, 0, NULL, "out of memory for the text encoder's gradients");
-    if (clip_set_param_grads(te, f->te_grads) != 0)
+    if (clip_set_param_grads(te, f->te_grads[e]) != 0)
         return error_set(err, NULL, 0, 0, NULL, "the text encoder cannot train its weights");
-    f->te_first = f->n_ps;
+    f->te_first[e] = f->n_ps;
     int count = clip_param_count(&te->cfg);
     for (int i = 0; i < count; i++) {
         clip_param_info pi;
         clip_param_at(&te->cfg, i, &pi);
-        if (add_param(f, te->params + pi.offset, f->te_grads + pi.offset, pi.ndim, pi.shape) != 0)
+        if (add_param(f, te->params + pi.offset, f->te_grads[e] + pi.offset, pi.ndim, pi.shape) != 0)
             return error_set(err, NULL, 0, 0, NULL, "out of memory");
     }
-    f->te_params = n;
+    f->te_params[e] = n;
     f->trainable += n;
     return 0;
 }
@@ -116,16 +116,17 @@ int trun_full_init(trun_full *f, sd_model *m, train_mode mode, int train_te, err
     memset(f, 0, sizeof *f);
     f->m = m;
     f->mode = mode;
-    f->te_first = -1;
+    f->te_first[0] = f->te_first[1] = -1;
     if (mode == TRAIN_MODE_VAE)
         return setup_vae(f, err);
-    if (train_te && m->n_te != 1)
-        return error_set(err, NULL, 0, 0, "train_text_encoder", "fine-tuning the SDXL text "
-                         "encoders is not supported yet; set train_text_encoder = false");
     if (setup_unet(f, err) != 0)
         return -1;
     f->train_te = train_te;
-    return train_te ? setup_te(f, err) : 0;
+    /* sdxl_train.py --train_text_encoder trains both encoders */
+    for (int e = 0; train_te && e < m->n_te && e < 2; e++)
+        if (setup_te(f, e, err) != 0)
+            return -1;
+    return 0;
 }
 
 void trun_full_free(trun_full *f)
@@ -134,27 +135,30 @@ void trun_full_free(trun_full *f)
         return;
     if (f->unet_grads)
         unet_set_param_grads(&f->m->unet, NULL);
-    if (f->te_grads)
-        clip_set_param_grads(&f->m->te[0], NULL);
+    for (int e = 0; e < 2; e++)
+        if (f->te_grads[e])
+            clip_set_param_grads(&f->m->te[e], NULL);
     if (f->vae_grads)
         vae_set_param_grads(&f->m->vae, NULL);
     free(f->unet_grads);
-    free(f->te_grads);
     free(f->vae_grads);
     free(f->ps);
-    free(f->frozen_te);
+    for (int e = 0; e < 2; e++) {
+        free(f->te_grads[e]);
+        free(f->frozen_te[e]);
+    }
     memset(f, 0, sizeof *f);
 }
 
 int trun_full_optimizer(trun_full *f, const train_run_settings *s, optim **opt, opt_groups *og,
                         error_info *err)
 {
-    og->base_lr = calloc(2, sizeof *og->base_lr);
-    og->desc = calloc(2, sizeof *og->desc);
+    og->base_lr = calloc(3, sizeof *og->base_lr);
+    og->desc = calloc(3, sizeof *og->desc);
     if (!og->base_lr || !og->desc)
         return error_set(err, NULL, 0, 0, NULL, "out of memory");
-    optim_group g[2];
-    int first_te = f->te_first >= 0 ? f->te_first : f->n_ps;
+    optim_group g[3];
+    int first_te = f->te_first[0] >= 0 ? f->te_first[0] : f->n_ps;
     og->n = 0;
     if (first_te > 0) {
         double lr = s->learning_rate;   /* fine_tune.py / train_db.py: learning_rate */
@@ -163,11 +167,16 @@ int trun_full_optimizer(trun_full *f, const train_run_settings *s, optim **opt, 
         snprintf(og->desc[og->n], sizeof og->desc[0], "%s", f->mode == TRAIN_MODE_VAE ? "vae" : "unet");
         og->n++;
     }
-    if (f->te_first >= 0 && f->n_ps > first_te) {
+    /* each encoder its own group at text_encoder_lr (train_db.py's learning_rate_te,
+     * sdxl_train.py's learning_rate_te1 and _te2), else learning_rate */
+    int n_te = f->te_first[1] >= 0 ? 2 : f->te_first[0] >= 0 ? 1 : 0;
+    for (int e = 0; e < n_te; e++) {
+        int end = e + 1 < n_te ? f->te_first[e + 1] : f->n_ps;
         double lr = s->text_encoder_lr > 0 ? s->text_encoder_lr : s->learning_rate;
-        g[og->n] = (optim_group){f->ps + first_te, f->n_ps - first_te, lr, -1.0};
+        g[og->n] = (optim_group){f->ps + f->te_first[e], end - f->te_first[e], lr, -1.0};
         og->base_lr[og->n] = lr;
-        snprintf(og->desc[og->n], sizeof og->desc[0], "textencoder");
+        snprintf(og->desc[og->n], sizeof og->desc[0], "%s", n_te == 1 ? "textencoder"
+                 : e == 0 ? "textencoder1" : "textencoder2");
         og->n++;
     }
     if (!og->n)
@@ -204,19 +213,25 @@ double trun_full_clip_grad_norm(trun_full *f, float max_norm)
 
 int trun_full_freeze_te(trun_full *f, error_info *err)
 {
-    if (!f->train_te || f->frozen_te)
+    if (!f->train_te || f->te_frozen)
         return 0;
-    f->frozen_te = malloc(f->te_params * sizeof(float));
-    if (!f->frozen_te)
-        return error_set(err, NULL, 0, 0, NULL, "out of memory");
-    memcpy(f->frozen_te, f->m->te[0].params, f->te_params * sizeof(float));
+    for (int e = 0; e < 2; e++) {
+        if (!f->te_params[e])
+            continue;
+        f->frozen_te[e] = malloc(f->te_params[e] * sizeof(float));
+        if (!f->frozen_te[e])
+            return error_set(err, NULL, 0, 0, NULL, "out of memory");
+        memcpy(f->frozen_te[e], f->m->te[e].params, f->te_params[e] * sizeof(float));
+    }
+    f->te_frozen = 1;
     return 0;
 }
 
 void trun_full_restore_te(trun_full *f)
 {
-    if (f->frozen_te)
-        memcpy(f->m->te[0].params, f->frozen_te, f->te_params * sizeof(float));
+    for (int e = 0; e < 2; e++)
+        if (f->frozen_te[e])
+            memcpy(f->m->te[e].params, f->frozen_te[e], f->te_params[e] * sizeof(float));
 }
 
 int trun_full_save(const trun_full *f, const char *path, dtype_t dt, const lora_metadata *md,

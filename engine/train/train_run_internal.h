@@ -89,14 +89,17 @@ typedef struct trun_full {
     sd_model *m;
     train_mode mode;
     int train_te;
-    float *unet_grads, *te_grads, *vae_grads;   /* laid out like each model's params */
-    float *bufs[3];
-    size_t buf_len[3];
+    float *unet_grads, *vae_grads;              /* laid out like each model's params */
+    float *te_grads[2];                         /* per text encoder (SDXL: two) */
+    float *bufs[4];
+    size_t buf_len[4];
     int n_bufs;
     optim_param *ps;                            /* one per manifest tensor, U-Net/VAE first */
-    int n_ps, cap_ps, te_first;                 /* te_first: index of the first TE tensor, or -1 */
-    size_t trainable, te_params;
-    float *frozen_te;                           /* the TE weights at stop_text_encoder_training */
+    int n_ps, cap_ps;
+    int te_first[2];                            /* index of each encoder's first tensor, or -1 */
+    size_t trainable, te_params[2];
+    int te_frozen;                              /* stop_text_encoder_training was reached */
+    float *frozen_te[2];                        /* the TE weights at that step */
     const char *source;                         /* the checkpoint trained from (its extra keys) */
 } trun_full;
 
