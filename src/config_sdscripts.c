@@ -122,6 +122,19 @@ int import_sdscripts_value(config *cfg, const param *p, const char *key, const t
         x->line = v->line;
         return config_store(cfg, percent, x, path);
     }
+    /* train_network.py takes --text_encoder_lr as a list (nargs="*"); networks.lora uses its
+     * first value for every text encoder, an empty list means learning_rate */
+    if (strcmp(key, "text_encoder_lr") == 0 && v->type == TOML_ARRAY) {
+        const toml_value *first = v->as.array.count ? v->as.array.items[0] : NULL;
+        if (first && first->type != TOML_FLOAT && first->type != TOML_INTEGER)
+            return error_set(err, path, v->line, 0, key, "a list of numbers (learning rates), "
+                             "or one number");
+        double lr = !first ? 0.0 : first->type == TOML_FLOAT ? first->as.floating
+                                                             : (double)first->as.integer;
+        toml_value *x = toml_new_float(lr);
+        x->line = v->line;
+        return config_store(cfg, p, x, path);
+    }
     /* the full-model scripts' text encoder options: a finetune preset (export_finetune) */
     bool number = v->type == TOML_FLOAT || v->type == TOML_INTEGER;
     double x = v->type == TOML_FLOAT ? v->as.floating : v->type == TOML_INTEGER ? (double)v->as.integer : 0;

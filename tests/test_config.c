@@ -266,6 +266,39 @@ static void test_export_finetune(void **state)
     config_free(&back);
 }
 
+/* sd-scripts' --text_encoder_lr is a list (nargs="*"); networks.lora uses its first value */
+static void test_text_encoder_lr_list(void **state)
+{
+    (void)state;
+    static const struct { const char *toml; double lr; int ok; } cases[] = {
+        {"learning_rate = 0.001\ntext_encoder_lr = [0.0002, 0.0001]\n", 0.0002, 1},
+        {"learning_rate = 0.001\ntext_encoder_lr = [3]\n", 3.0, 1},
+        {"learning_rate = 0.001\ntext_encoder_lr = []\n", 0.0, 1},
+        {"learning_rate = 0.001\ntext_encoder_lr = 0.0005\n", 0.0005, 1},
+        {"learning_rate = 0.001\ntext_encoder_lr = [\"fast\"]\n", 0.0, 0},
+    };
+    char path[512];
+    snprintf(path, sizeof path, "%s/te-lr-list.toml", tmpdir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(path, cases[i].toml);
+        config cfg;
+        config_init(&cfg);
+        config_warnings w = {0};
+        error_info err = {0};
+        int rc = config_load(&cfg, path, &w, &err);
+        if (cases[i].ok) {
+            assert_int_equal(rc, 0);
+            assert_true(fabs(config_float(&cfg, "text_encoder_lr") - cases[i].lr) < 1e-12);
+        } else {
+            assert_int_not_equal(rc, 0);
+            assert_non_null(strstr(err.message, "list of numbers"));
+            assert_int_equal(err.line, 2);
+        }
+        config_warnings_free(&w);
+        config_free(&cfg);
+    }
+}
+
 /* kohya_ss's update_my_data(): the legacy keys of old saved configs are migrated on import. */
 static void test_kohya_legacy_keys(void **state)
 {
@@ -400,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_preset_round_trip),
         cmocka_unit_test(test_export_uses_sd_scripts_names),
         cmocka_unit_test(test_export_finetune),
+        cmocka_unit_test(test_text_encoder_lr_list),
         cmocka_unit_test(test_kohya_legacy_keys),
         cmocka_unit_test(test_plan_arithmetic),
     };
