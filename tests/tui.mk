@@ -8,6 +8,7 @@ check_PROGRAMS += tests/test_keys
 TESTS += tests/test_keys
 tests_test_keys_LDADD = $(TEST_LIBS)
 # The tmux tests drive the real `loratty PRESET`.
-TESTS += tests/tui_edit_save.sh tests/tui_invalid.sh tests/tui_resize.sh tests/tui_quit.sh
+TESTS += tests/tui_edit_save.sh tests/tui_invalid.sh tests/tui_resize.sh tests/tui_quit.sh \
+	tests/tui_training_mode.sh
 EXTRA_DIST += tests/tui_lib.sh tests/tui_edit_save.sh tests/tui_invalid.sh tests/tui_resize.sh \
-	tests/tui_quit.sh
+	tests/tui_quit.sh tests/tui_training_mode.sh
