@@ -119,12 +119,34 @@ static int check_datasets_support(const toml_value *general, const toml_value *d
     return 0;
 }
 
+/* p->datasets, one per group, with the resize_interpolation of each dataset's own level:
+ * sd-scripts' dataset params look it up in the dataset, general and command line (a subset
+ * that sets none falls back to it, so only the metadata sees this value). Folder mode has
+ * the command line's. */
+static int init_datasets(plan *p, const toml_value *general, const toml_value *datasets,
+                         const toml_value *cli, error_info *err)
+{
+    p->datasets = calloc(p->data.group_count ? p->data.group_count : 1, sizeof *p->datasets);
+    if (!p->datasets)
+        return error_set(err, NULL, 0, 0, NULL, "out of memory");
+    for (size_t i = 0; i < p->data.group_count; i++) {
+        const toml_value *ds = datasets ? datasets->as.array.items[i] : NULL;
+        const toml_value *levels[3] = {ds, general, cli};
+        const toml_value *v = dataset_lookup("resize_interpolation", levels, 3);
+        if (v && v->type == TOML_STRING &&
+            !(p->datasets[i].resize_interpolation = strdup(v->as.string.data)))
+            return error_set(err, NULL, 0, 0, NULL, "out of memory");
+    }
+    return 0;
+}
+
 static int scan_toml(const dataset_defaults *d, const toml_value *general,
                      const toml_value *datasets, const char *origin, plan *p, error_info *err)
 {
-    if (check_datasets_support(general, datasets, origin, err) != 0)
+    if (check_datasets_support(general, datasets, origin, err) != 0 ||
+        dataset_scan_toml(d, general, datasets, origin, &p->data, err) != 0)
         return -1;
-    return dataset_scan_toml(d, general, datasets, origin, &p->data, err);
+    return init_datasets(p, general, datasets, d->cli, err);
 }
 
 static int scan(const config *cfg, const char *preset_path, plan *p, const toml_value *cli,
@@ -172,7 +194,9 @@ static int scan(const config *cfg, const char *preset_path, plan *p, const toml_
         return error_set(err, preset_path, 0, 0, "model.train_data_dir",
                          "no images to train on: set train_data_dir (the folder that holds "
                          "<repeats>_<tokens> subfolders), dataset_config, or [[datasets]]");
-    return dataset_scan_folders(&d, &p->data, err);
+    if (dataset_scan_folders(&d, &p->data, err) != 0)
+        return -1;
+    return init_datasets(p, NULL, NULL, cli, err);
 }
 
 /* An image of a face_crop_aug_range subset without buckets, as sd-scripts would read it:
@@ -283,8 +307,10 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
         }
         p->train_samples += group_train;
         long long *reg_repeats = reg_balance_repeats(g, group_train);
-        if (!reg_repeats)
+        if (!reg_repeats) {
+            free(gb);
             return error_set(err, NULL, 0, 0, NULL, "out of memory");
+        }
         size_t k = 0;
         for (size_t s = 0; s < g->subset_count; s++) {
             dataset_subset *sub = &g->subsets[s];
@@ -304,7 +330,10 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
             count_bucket(&p->buckets, &p->bucket_count, (bucket_reso){gb[b].width, gb[b].height},
                          gb[b].count);
         }
-        free(gb);
+        if (gn > 1)
+            qsort(gb, gn, sizeof *gb, cmp_bucket);
+        p->datasets[gi].buckets = gb;
+        p->datasets[gi].bucket_count = gn;
     }
     if (p->bucket_count > 1)
         qsort(p->buckets, p->bucket_count, sizeof *p->buckets, cmp_bucket);
@@ -437,6 +466,11 @@ void plan_print(const plan *p, const config *cfg, FILE *out)
 
 void plan_free(plan *p)
 {
+    for (size_t i = 0; p->datasets && i < p->data.group_count; i++) {
+        free(p->datasets[i].buckets);
+        free(p->datasets[i].resize_interpolation);
+    }
+    free(p->datasets);
     dataset_set_free(&p->data);
     free(p->buckets);
     for (size_t i = 0; i < p->warning_count; i++)

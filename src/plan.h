@@ -15,16 +15,24 @@ typedef struct plan_bucket {
     long long count;              /* samples (repeats included) */
 } plan_bucket;
 
+/* One dataset (data.groups entry) as sd-scripts' metadata describes it (ss_datasets). */
+typedef struct plan_dataset {
+    plan_bucket *buckets;         /* its own, reg samples balanced, sorted by width then height */
+    size_t bucket_count;
+    char *resize_interpolation;   /* dataset → general → command line; NULL = None */
+} plan_dataset;
+
 typedef struct plan {
     dataset_set data;
-    const char *mode;             /* "folders" or "dataset config" */
+    const char *mode;             /* "folders", "dataset config" or "inline datasets" */
     char source[1024];            /* train_data_dir or the dataset config path */
     long long train_images;       /* distinct training images */
     long long train_samples;      /* Σ images × repeats, non-reg (sd-scripts num_train_images) */
     long long reg_images;
     long long reg_samples;        /* after balancing to train_samples */
-    plan_bucket *buckets;
+    plan_bucket *buckets;         /* all datasets' together */
     size_t bucket_count;
+    plan_dataset *datasets;       /* one per data.groups entry */
     long long batches_per_epoch;
     long long steps_per_epoch;    /* optimizer steps (after gradient accumulation) */
     long long epochs;

@@ -25,3 +25,7 @@ TESTS += tests/test_finetune
 tests_test_finetune_LDADD = $(TEST_LIBS)
 TESTS += tests/data_subsets_run.sh
 EXTRA_DIST += tests/data_subsets_run.sh
+# the LoRA's dataset metadata: ss_datasets with a dataset config, the legacy keys without
+check_PROGRAMS += tests/test_train_metadata
+TESTS += tests/test_train_metadata
+tests_test_train_metadata_LDADD = $(TEST_LIBS)

@@ -2,10 +2,13 @@
  *   same A B        the two LoRA files hold the same tensors, byte for byte (names, dtypes,
  *                   shapes, data); metadata is not compared (it holds times and a session id)
  *   meta FILE K=V…  FILE has every key K with value V ("K=*" only requires the key, "K=#N"
- *                   a value of N characters), its JSON keys parse, every tensor is a kohya
+ *                   a value of N characters, "!K" requires its absence), its JSON keys parse
+ *                   (the dirs, tags and bucket info of folder mode, or ss_datasets and the
+ *                   merged dirs and tags of a dataset config), every tensor is a kohya
  *                   lora_unet_ / lora_te name ending in .lora_down.weight, .lora_up.weight or
  *                   .alpha. */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +52,18 @@ static int ends_with(const char *s, const char *suf)
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
+/* 1 (with a FAIL line) unless key's value is JSON of that type (or null when allowed). */
+static int json_shape(const safetensors_file *f, const char *key, json_type type, bool null_ok)
+{
+    const char *v = safetensors_metadata_get(f, key);
+    json_t *j = v ? json_loads(v, JSON_DECODE_ANY, NULL) : NULL;
+    bool ok = j && (json_typeof(j) == type || (null_ok && json_is_null(j)));
+    json_decref(j);
+    if (!ok)
+        printf("FAIL  %s is not a JSON %s\n", key, type == JSON_ARRAY ? "list" : "object");
+    return !ok;
+}
+
 static int meta(const char *path, char **kv, int nkv)
 {
     error_info err = {0};
@@ -59,6 +74,13 @@ static int meta(const char *path, char **kv, int nkv)
     }
     int bad = 0;
     for (int i = 0; i < nkv; i++) {
+        if (kv[i][0] == '!') {
+            if (safetensors_metadata_get(f, kv[i] + 1)) {
+                printf("FAIL  %s is written\n", kv[i] + 1);
+                bad = 1;
+            }
+            continue;
+        }
         char key[256];
         const char *eq = strchr(kv[i], '=');
         snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - kv[i]) : (int)strlen(kv[i]), kv[i]);
@@ -71,16 +93,13 @@ static int meta(const char *path, char **kv, int nkv)
             bad = 1;
         }
     }
-    static const char *const json_keys[] = {"ss_dataset_dirs", "ss_tag_frequency", "ss_bucket_info"};
-    for (size_t i = 0; i < 3; i++) {
-        const char *v = safetensors_metadata_get(f, json_keys[i]);
-        json_t *j = v ? json_loads(v, 0, NULL) : NULL;
-        if (!j || !json_is_object(j)) {
-            printf("FAIL  %s is not a JSON object\n", json_keys[i]);
-            bad = 1;
-        }
-        json_decref(j);
-    }
+    /* sd-scripts writes ss_datasets only with a dataset config, ss_bucket_info (None without
+     * buckets) only without one */
+    bool user_config = safetensors_metadata_get(f, "ss_datasets") != NULL;
+    bad |= json_shape(f, "ss_dataset_dirs", JSON_OBJECT, false);
+    bad |= json_shape(f, "ss_tag_frequency", JSON_OBJECT, false);
+    bad |= user_config ? json_shape(f, "ss_datasets", JSON_ARRAY, false)
+                       : json_shape(f, "ss_bucket_info", JSON_OBJECT, true);
     size_t n = safetensors_count(f), unet = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name = safetensors_tensor_at(f, i)->name;

@@ -1,8 +1,10 @@
 /* train_metadata.c — the metadata sd-scripts writes into a LoRA file (train_network.py
  * L1000-1225, sai_model_spec.build_metadata; see sd_scripts_formats.md §2): every value as
  * Python's str() renders it (None, True/False, 0.0001, 1e-05), JSON values as json.dumps
- * writes them (", " and ": " separators), folder mode's ss_dataset_dirs / ss_tag_frequency /
- * ss_bucket_info, the base model's hashes, and the modelspec.* keys of a LoRA. */
+ * writes them (", " and ": " separators, \u escapes), the dataset keys of folder mode (the
+ * legacy ss_dataset_dirs / ss_tag_frequency / ss_bucket_info, batch size, resolution, ...) or
+ * of a dataset config (ss_datasets and the merged dirs and tags), the base model's hashes,
+ * and the modelspec.* keys of a LoRA. */
 #include "build_config.h"
 
 #include "engine/train/train_run_config.h"
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,29 +53,41 @@ static void set_bool(lora_metadata *md, const char *key, const config *cfg, cons
     lora_metadata_set(md, key, "%s", py_bool_str(config_bool(cfg, name)));
 }
 
+/* json.dumps' text: separators ", " and ": ", and ensure_ascii's escapes in lower case
+ * (\u00e9; jansson writes \u00E9), DEL escaped too. */
 static void set_json(lora_metadata *md, const char *key, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-    if (s) {
-        /* json.dumps' default separators are ", " and ": " */
-        size_t n = strlen(s), k = 0;
-        char *o = malloc(n * 2 + 1);
-        int in_str = 0;
-        for (size_t i = 0; o && i < n; i++) {
-            char c = s[i];
+    size_t n = s ? strlen(s) : 0, k = 0;
+    char *o = s ? malloc(n * 6 + 1) : NULL;
+    bool in_str = false;
+    for (size_t i = 0; o && i < n; i++) {
+        char c = s[i];
+        if (in_str && c == '\\') {
             o[k++] = c;
-            if (c == '"' && (i == 0 || s[i - 1] != '\\'))
+            bool hex = s[i + 1] == 'u';
+            o[k++] = s[++i];
+            for (int d = 0; hex && d < 4 && i + 1 < n; d++) {
+                char x = s[++i];
+                o[k++] = x >= 'A' && x <= 'F' ? (char)(x - 'A' + 'a') : x;
+            }
+        } else if (in_str && c == 0x7f) {
+            memcpy(o + k, "\\u007f", 6);
+            k += 6;
+        } else {
+            o[k++] = c;
+            if (c == '"')
                 in_str = !in_str;
             else if (!in_str && (c == ',' || c == ':'))
                 o[k++] = ' ';
         }
-        if (o) {
-            o[k] = '\0';
-            lora_metadata_set(md, key, "%s", o);
-        }
-        free(o);
-        free(s);
     }
+    if (o) {
+        o[k] = '\0';
+        lora_metadata_set(md, key, "%s", o);
+    }
+    free(o);
+    free(s);
     json_decref(j);
 }
 
@@ -82,8 +97,9 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* sd-scripts' tag frequency: caption split on ",", stripped, repeats not counted. */
-static void add_tags(json_t *freq, const char *caption)
+/* sd-scripts' tag frequency: caption split on ",", stripped, lower-cased (ASCII only here;
+ * Python's lower() also folds other scripts), repeats not counted. */
+static void add_tags(json_t *freq, const char *caption, bool lower)
 {
     char *c = strdup(caption), *save = NULL;
     if (!c)
@@ -96,13 +112,17 @@ static void add_tags(json_t *freq, const char *caption)
             t[--n] = '\0';
         if (!n)
             continue;
+        for (char *q = t; lower && *q; q++)
+            if (*q >= 'A' && *q <= 'Z')
+                *q = (char)(*q - 'A' + 'a');
         json_t *v = json_object_get(freq, t);
         json_object_set_new(freq, t, json_integer(v ? json_integer_value(v) + 1 : 1));
     }
     free(c);
 }
 
-static void dataset_keys(lora_metadata *md, const plan *p)
+/* Folder mode: the `else:` branch of train_network.py's metadata, one dataset. */
+static void folder_dataset_keys(lora_metadata *md, const plan *p)
 {
     json_t *dirs = json_object(), *reg = json_object(), *tags = json_object();
     for (size_t g = 0; g < p->data.group_count; g++) {
@@ -125,12 +145,12 @@ static void dataset_keys(lora_metadata *md, const plan *p)
                 const dataset_image *img = &sub->images[j];
                 if (sub->metadata_file) {   /* FineTuningDataset counts the metadata's tags */
                     if (img->tags)
-                        add_tags(freq, img->tags);
+                        add_tags(freq, img->tags, false);
                     continue;
                 }
                 char *cap = NULL;
                 if (dataset_image_caption(sub, img, false, &cap, NULL) == 0 && cap)
-                    add_tags(freq, cap);
+                    add_tags(freq, cap, false);
                 free(cap);
             }
             json_object_set_new(tags, name, freq);
@@ -152,6 +172,166 @@ static void dataset_keys(lora_metadata *md, const plan *p)
     /* mean_img_ar_error needs each image's aspect-ratio error; sd-scripts writes None when
      * bucketing is off */
     set_json(md, "ss_bucket_info", json_pack("{s:o,s:n}", "buckets", buckets, "mean_img_ar_error"));
+}
+
+/* The name sd-scripts gives a subset's folder in the metadata: a fine-tuning subset is
+ * named after its metadata file. */
+static const char *subset_name(const dataset_subset *sub)
+{
+    return base_name(sub->metadata_file ? sub->metadata_file : sub->image_dir);
+}
+
+/* sd-scripts drops a subset without images from its dataset; a fine-tuning subset is here
+ * only when its metadata has entries, as there. */
+static bool subset_used(const dataset_subset *sub)
+{
+    return sub->image_count > 0 || sub->metadata_file;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* BaseDataset.tag_frequency: {folder: {tag: n}} for every subset, reg ones too, in order
+ * (DreamBooth counts an existing folder even without images); subsets of one folder name
+ * count into one entry. */
+static json_t *group_tag_frequency(const dataset_group *g)
+{
+    json_t *freqs = json_object();
+    for (size_t i = 0; i < g->subset_count; i++) {
+        const dataset_subset *sub = &g->subsets[i];
+        struct stat st;
+        if (!sub->metadata_file && !sub->image_count &&
+            (stat(sub->image_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+            continue;
+        json_t *freq = json_object_get(freqs, subset_name(sub));
+        if (!freq) {
+            freq = json_object();
+            json_object_set_new(freqs, subset_name(sub), freq);
+        }
+        for (size_t j = 0; j < sub->image_count; j++) {
+            const dataset_image *img = &sub->images[j];
+            if (sub->metadata_file) {   /* FineTuningDataset counts the metadata's tags */
+                if (img->tags)
+                    add_tags(freq, img->tags, true);
+                continue;
+            }
+            char *cap = NULL;
+            if (dataset_image_caption(sub, img, sub->opt.captions.enable_wildcard, &cap, NULL) == 0 && cap)
+                add_tags(freq, cap, true);
+            free(cap);
+        }
+    }
+    return freqs;
+}
+
+/* DatasetGroup's bucket_info: the dataset's own buckets by index (sorted by resolution),
+ * None without buckets. mean_img_ar_error needs each image's aspect-ratio error; written
+ * None, as in folder mode. */
+static json_t *group_bucket_info(const dataset_group *g, const plan_dataset *pd)
+{
+    if (!g->buckets.enabled)
+        return json_null();
+    json_t *buckets = json_object();
+    for (size_t i = 0, k = 0; i < pd->bucket_count; i++) {
+        if (!pd->buckets[i].count)
+            continue;
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", k++);
+        json_object_set_new(buckets, idx, json_pack("{s:[i,i],s:I}", "resolution", pd->buckets[i].width,
+                                                    pd->buckets[i].height, "count",
+                                                    (json_int_t)pd->buckets[i].count));
+    }
+    return json_pack("{s:o,s:n}", "buckets", buckets, "mean_img_ar_error");
+}
+
+static json_t *subset_metadata(const dataset_subset *sub, bool dreambooth)
+{
+    const dataset_options *o = &sub->opt;
+    const caption_settings *c = &o->captions;
+    json_t *m = json_pack("{s:I,s:i,s:b,s:b,s:b,s:b,s:i,s:s,s:o,s:b,s:o,s:o,s:o}",
+                          "img_count", (json_int_t)sub->image_count, "num_repeats", sub->num_repeats,
+                          "color_aug", o->color_aug, "flip_aug", o->flip_aug, "random_crop",
+                          o->random_crop, "shuffle_caption", c->shuffle_caption, "keep_tokens",
+                          c->keep_tokens, "keep_tokens_separator",
+                          c->keep_tokens_separator ? c->keep_tokens_separator : "",
+                          "secondary_separator", str_or_null(c->secondary_separator),
+                          "enable_wildcard", c->enable_wildcard,
+                          "caption_prefix", str_or_null(c->caption_prefix),
+                          "caption_suffix", str_or_null(c->caption_suffix),
+                          /* the name as given ("linear", "cubic"), not the filter it picks */
+                          "resize_interpolation", str_or_null(sub->opt_strings[5]));
+    if (sub->image_dir)
+        json_object_set_new(m, "image_dir", json_string(base_name(sub->image_dir)));
+    if (dreambooth) {
+        /* class_tokens are None unless set ("" is kept as None here) */
+        json_object_set_new(m, "class_tokens", str_or_null(sub->class_tokens && sub->class_tokens[0]
+                                                           ? sub->class_tokens : NULL));
+        json_object_set_new(m, "is_reg", json_boolean(sub->is_reg));
+    } else {
+        json_object_set_new(m, "metadata_file", json_string(base_name(sub->metadata_file)));
+    }
+    return m;
+}
+
+/* A dataset config: the `if use_user_config:` branch of train_network.py's metadata —
+ * ss_datasets describes each dataset and its subsets; ss_tag_frequency and ss_dataset_dirs
+ * merge them (a folder's tags from its first dataset, reg subsets out of the dirs). */
+static void dataset_config_keys(lora_metadata *md, const plan *p)
+{
+    json_t *datasets = json_array(), *tags = json_object(), *dirs = json_object();
+    for (size_t g = 0; g < p->data.group_count; g++) {
+        const dataset_group *gr = &p->data.groups[g];
+        bool dreambooth = true;
+        long long train = 0, reg = 0;
+        for (size_t i = 0; i < gr->subset_count; i++) {
+            const dataset_subset *sub = &gr->subsets[i];
+            long long samples = (long long)sub->image_count * sub->num_repeats;
+            if (sub->metadata_file)
+                dreambooth = false;
+            if (sub->is_reg)
+                reg += samples;
+            else
+                train += samples;
+        }
+        json_t *freq = group_tag_frequency(gr);
+        const bucket_settings *b = &gr->buckets;
+        json_t *d = json_pack("{s:b,s:i,s:I,s:I,s:[i,i],s:b,s:o,s:o,s:O,s:o,s:o}",
+                              "is_dreambooth", dreambooth, "batch_size_per_device", gr->batch_size,
+                              "num_train_images", (json_int_t)train, "num_reg_images", (json_int_t)reg,
+                              "resolution", b->width, b->height, "enable_bucket", b->enabled,
+                              "min_bucket_reso", b->enabled ? json_integer(b->min_reso) : json_null(),
+                              "max_bucket_reso", b->enabled ? json_integer(b->max_reso) : json_null(),
+                              "tag_frequency", freq, "bucket_info", group_bucket_info(gr, &p->datasets[g]),
+                              "resize_interpolation", str_or_null(p->datasets[g].resize_interpolation));
+        json_t *subsets = json_array();
+        for (size_t i = 0; i < gr->subset_count; i++) {
+            const dataset_subset *sub = &gr->subsets[i];
+            if (!subset_used(sub))
+                continue;
+            json_array_append_new(subsets, subset_metadata(sub, dreambooth));
+            if (sub->is_reg)   /* reg folders are not merged */
+                continue;
+            char name[1100];
+            snprintf(name, sizeof name, "%s", subset_name(sub));
+            for (int k = 2; json_object_get(dirs, name); k++)
+                snprintf(name, sizeof name, "%s (%d)", subset_name(sub), k);
+            json_object_set_new(dirs, name, json_pack("{s:i,s:I}", "n_repeats", sub->num_repeats,
+                                                      "img_count", (json_int_t)sub->image_count));
+        }
+        json_object_set_new(d, "subsets", subsets);
+        json_array_append_new(datasets, d);
+        const char *dir;
+        json_t *f;
+        json_object_foreach(freq, dir, f)
+            if (!json_object_get(tags, dir))
+                json_object_set(tags, dir, f);
+        json_decref(freq);
+    }
+    set_json(md, "ss_datasets", datasets);
+    set_json(md, "ss_tag_frequency", tags);
+    set_json(md, "ss_dataset_dirs", dirs);
 }
 
 static void modelspec(lora_metadata *md, const config *cfg, const train_run_info *info, int width,
@@ -332,26 +512,29 @@ int train_metadata_build(lora_metadata *md, const config *cfg, const plan *p,
     const char *ri = config_string(cfg, "resize_interpolation");
     lora_metadata_set(md, "ss_resize_interpolation", "%s", ri[0] ? ri : "None");
 
-    /* folder mode (sd-scripts' legacy dir keys) */
     int width = 512, height = 512;
     if (p->data.group_count) {
         width = p->data.groups[0].buckets.width;
         height = p->data.groups[0].buckets.height;
     }
-    long long bs = config_int(cfg, "train_batch_size");
-    lora_metadata_set(md, "ss_batch_size_per_device", "%lld", bs);
-    lora_metadata_set(md, "ss_total_batch_size", "%lld", bs * (accum > 0 ? accum : 1));
-    lora_metadata_set(md, "ss_resolution", "(%d, %d)", width, height);
-    set_bool(md, "ss_color_aug", cfg, "color_aug");
-    set_bool(md, "ss_flip_aug", cfg, "flip_aug");
-    set_bool(md, "ss_random_crop", cfg, "random_crop");
-    set_bool(md, "ss_shuffle_caption", cfg, "shuffle_caption");
-    set_bool(md, "ss_enable_bucket", cfg, "enable_bucket");
-    set_bool(md, "ss_bucket_no_upscale", cfg, "bucket_no_upscale");
-    lora_metadata_set(md, "ss_min_bucket_reso", "%lld", config_int(cfg, "min_bucket_reso"));
-    lora_metadata_set(md, "ss_max_bucket_reso", "%lld", config_int(cfg, "max_bucket_reso"));
-    lora_metadata_set(md, "ss_keep_tokens", "%lld", config_int(cfg, "keep_tokens"));
-    dataset_keys(md, p);
+    if (p->mode && strcmp(p->mode, "folders") != 0) {
+        dataset_config_keys(md, p);
+    } else {   /* sd-scripts' legacy keys, written only without --dataset_config */
+        long long bs = config_int(cfg, "train_batch_size");
+        lora_metadata_set(md, "ss_batch_size_per_device", "%lld", bs);
+        lora_metadata_set(md, "ss_total_batch_size", "%lld", bs * (accum > 0 ? accum : 1));
+        lora_metadata_set(md, "ss_resolution", "(%d, %d)", width, height);
+        set_bool(md, "ss_color_aug", cfg, "color_aug");
+        set_bool(md, "ss_flip_aug", cfg, "flip_aug");
+        set_bool(md, "ss_random_crop", cfg, "random_crop");
+        set_bool(md, "ss_shuffle_caption", cfg, "shuffle_caption");
+        set_bool(md, "ss_enable_bucket", cfg, "enable_bucket");
+        set_bool(md, "ss_bucket_no_upscale", cfg, "bucket_no_upscale");
+        lora_metadata_set(md, "ss_min_bucket_reso", "%lld", config_int(cfg, "min_bucket_reso"));
+        lora_metadata_set(md, "ss_max_bucket_reso", "%lld", config_int(cfg, "max_bucket_reso"));
+        lora_metadata_set(md, "ss_keep_tokens", "%lld", config_int(cfg, "keep_tokens"));
+        folder_dataset_keys(md, p);
+    }
 
     const char *model = config_string(cfg, "pretrained_model_name_or_path");
     lora_metadata_set(md, "ss_sd_model_name", "%s", base_name(model));

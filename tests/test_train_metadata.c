@@ -1,0 +1,353 @@
+/* test_train_metadata.c — the dataset keys of a LoRA's metadata as train_network.py writes
+ * them. With a dataset config (a dataset_config file, or [[datasets]] in the preset: the same
+ * text) its `if use_user_config:` branch: ss_datasets, one object per dataset (counts with
+ * repeats, its own buckets with the reg images balanced, its tag frequency, each subset's
+ * options, class_tokens and is_reg or metadata_file), ss_tag_frequency / ss_dataset_dirs
+ * merged across datasets, and none of the legacy keys. In folder mode its `else:` branch:
+ * the legacy keys, and no ss_datasets. Every expected value is worked out by hand from
+ * sd-scripts' code in the comments. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "check.h"
+#include "config.h"
+#include "engine/lora/lora_file.h"
+#include "engine/models/checkpoint.h"
+#include "engine/train/train_run_config.h"
+#include "plan.h"
+
+static char tmp[64];
+
+/* An all-grey 24-bit BMP of w x h (enough for stbi_info). */
+static void write_bmp(const char *rel, int w, int h)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmp, rel);
+    int row = (w * 3 + 3) & ~3;
+    unsigned size = 54u + (unsigned)(row * h);
+    unsigned char hd[54] = {'B', 'M'};
+    unsigned v[] = {size, 0, 54, 40, (unsigned)w, (unsigned)h};
+    for (int i = 0; i < 6; i++)
+        for (int k = 0; k < 4; k++)
+            hd[2 + 4 * i + k] = (unsigned char)(v[i] >> (8 * k));
+    hd[26] = 1;
+    hd[28] = 24;
+    FILE *f = fopen(path, "wb");
+    fwrite(hd, 1, 54, f);
+    unsigned char *px = calloc((size_t)row, 1);
+    for (int y = 0; y < h; y++)
+        fwrite(px, 1, (size_t)row, f);
+    free(px);
+    fclose(f);
+}
+
+static void write_text(const char *rel, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmp, rel);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void make_dir(const char *rel)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmp, rel);
+    mkdir(path, 0755);
+}
+
+/* Dataset 1 (DreamBooth, buckets): a/train t1 128x64 "Red, blue, red", t2 64x64
+ * "blue, green, Café", t3 64x128 without caption (class tokens); reg r1 64x64, r2 128x64
+ * without captions. Dataset 2: b/train (the same folder name) u1 64x64 with a two-line
+ * caption, u2 96x64 without one. Dataset 3 (fine-tuning): ft/meta_ft.json naming f1, f2. */
+static void make_images(void)
+{
+    static const char *const dirs[] = {"a", "a/train", "reg", "b", "b/train", "ft", "fold",
+                                       "fold/img", "fold/img/3_Cat", "fold/reg", "fold/reg/1_cat"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
+        make_dir(dirs[i]);
+    write_bmp("a/train/t1.bmp", 128, 64);
+    write_text("a/train/t1.txt", "Red, blue, red\n");
+    write_bmp("a/train/t2.bmp", 64, 64);
+    write_text("a/train/t2.txt", "blue, green, Caf\xc3\xa9\n");
+    write_bmp("a/train/t3.bmp", 64, 128);
+    write_bmp("reg/r1.bmp", 64, 64);
+    write_bmp("reg/r2.bmp", 128, 64);
+    write_bmp("b/train/u1.bmp", 64, 64);
+    write_text("b/train/u1.txt", "Blue, Yellow\n\nsecond line, x\n");
+    write_bmp("b/train/u2.bmp", 96, 64);
+    write_bmp("ft/f1.bmp", 64, 64);
+    write_bmp("ft/f2.bmp", 64, 64);
+    write_text("ft/meta_ft.json",
+               "{\"f1.bmp\": {\"caption\": \"a photo\", \"tags\": \"Tag A, tag b\", \"image_size\": [64, 64]},\n"
+               " \"f2.bmp\": {\"caption\": \"another\", \"image_size\": [64, 64]}}\n");
+    write_bmp("fold/img/3_Cat/c1.bmp", 64, 64);
+    write_text("fold/img/3_Cat/c1.txt", "cat, sitting\n");
+    write_bmp("fold/img/3_Cat/c2.bmp", 64, 128);
+    write_bmp("fold/reg/1_cat/q1.bmp", 64, 64);
+}
+
+static const char *dataset_toml =
+    "[general]\n"
+    "shuffle_caption = true\n"
+    "keep_tokens = 1\n"
+    "caption_extension = '.txt'\n"
+    "\n"
+    "[[datasets]]\n"
+    "resolution = [128, 64]\n"
+    "batch_size = 2\n"
+    "enable_bucket = true\n"
+    "min_bucket_reso = 64\n"
+    "max_bucket_reso = 256\n"
+    "resize_interpolation = 'bicubic'\n"
+    "  [[datasets.subsets]]\n"
+    "  image_dir = '%1$s/a/train'\n"
+    "  num_repeats = 3\n"
+    "  class_tokens = 'sks char'\n"
+    "  flip_aug = true\n"
+    "  caption_prefix = 'pre'\n"
+    "  [[datasets.subsets]]\n"
+    "  image_dir = '%1$s/reg'\n"
+    "  is_reg = true\n"
+    "  num_repeats = 2\n"
+    "  class_tokens = 'char'\n"
+    "  resize_interpolation = 'cubic'\n"
+    "\n"
+    "[[datasets]]\n"
+    "resolution = 64\n"
+    "batch_size = 1\n"
+    "enable_bucket = false\n"
+    "  [[datasets.subsets]]\n"
+    "  image_dir = '%1$s/b/train'\n"
+    "  num_repeats = 2\n"
+    "  color_aug = true\n"
+    "  random_crop = true\n"
+    "  shuffle_caption = false\n"
+    "  keep_tokens_separator = '|||'\n"
+    "  secondary_separator = ';;;'\n"
+    "  enable_wildcard = true\n"
+    "  caption_suffix = 'suf'\n"
+    "\n"
+    "[[datasets]]\n"
+    "resolution = 64\n"
+    "batch_size = 3\n"
+    "enable_bucket = false\n"
+    "  [[datasets.subsets]]\n"
+    "  metadata_file = '%1$s/ft/meta_ft.json'\n"
+    "  image_dir = '%1$s/ft'\n";
+
+/* The command line under the dataset config (sd-scripts' argparse level): its
+ * resize_interpolation is datasets 2 and 3's. */
+static const char *const cli_settings[] = {
+    "resize_interpolation=lanczos", "enable_bucket=true", "bucket_no_upscale=false",
+    "min_bucket_reso=64", "max_bucket_reso=256", "caption_extension=.txt", "train_batch_size=4",
+    "cache_latents=false", "cache_latents_to_disk=false", "resolution=64"};
+
+/* Dataset 1 (train_util.DreamBoothDataset, BucketManager):
+ * - num_train_images 3 images x 3 = 9; num_reg_images 2 x 2 = 4 (before balancing).
+ * - buckets: make_bucket_resolutions((128, 64), 64, 256, 64), max_area 8192: (64, 64) from
+ *   sqrt; width 64 → height 8192 // 64 = 128 → (64, 128), (128, 64); width 128 → 64, the
+ *   same pair; 192 and 256 give heights under 64. Each image's own size is a bucket.
+ *   Train: 3 samples in each. Reg balancing to 9: r1, r2 registered with 2 each (n = 4),
+ *   then +1 in turn: r1 3, r2 3, r1 4, r2 4, r1 5 (n = 9). So (64, 64) 3 + 5 = 8,
+ *   (64, 128) 3, (128, 64) 3 + 4 = 7; bucket_info keys are the indices sorted by (w, h).
+ *   mean_img_ar_error: loratty writes None (sd-scripts: the mean |ar error|, 0.0 here).
+ * - tag_frequency: every subset's folder, reg included; tags split on ",", stripped,
+ *   lower-cased; t3 and the reg images read their class tokens.
+ * - the train subset's resize_interpolation comes from the dataset ("bicubic"). */
+#define DS1_SUBSETS                                                                            \
+    "[{\"img_count\": 3, \"num_repeats\": 3, \"color_aug\": false, \"flip_aug\": true, "         \
+    "\"random_crop\": false, \"shuffle_caption\": true, \"keep_tokens\": 1, "                    \
+    "\"keep_tokens_separator\": \"\", \"secondary_separator\": null, \"enable_wildcard\": false, " \
+    "\"caption_prefix\": \"pre\", \"caption_suffix\": null, \"resize_interpolation\": "          \
+    "\"bicubic\", \"image_dir\": \"train\", \"class_tokens\": \"sks char\", \"is_reg\": false}, " \
+    "{\"img_count\": 2, \"num_repeats\": 2, \"color_aug\": false, \"flip_aug\": false, "         \
+    "\"random_crop\": false, \"shuffle_caption\": true, \"keep_tokens\": 1, "                    \
+    "\"keep_tokens_separator\": \"\", \"secondary_separator\": null, \"enable_wildcard\": false, " \
+    "\"caption_prefix\": null, \"caption_suffix\": null, \"resize_interpolation\": \"cubic\", "   \
+    "\"image_dir\": \"reg\", \"class_tokens\": \"char\", \"is_reg\": true}]"
+#define DS1_TAGS                                                                               \
+    "\"train\": {\"red\": 2, \"blue\": 2, \"green\": 1, \"caf\\u00e9\": 1, \"sks char\": 1}, "    \
+    "\"reg\": {\"char\": 2}"
+#define DS1                                                                                    \
+    "{\"is_dreambooth\": true, \"batch_size_per_device\": 2, \"num_train_images\": 9, "         \
+    "\"num_reg_images\": 4, \"resolution\": [128, 64], \"enable_bucket\": true, "               \
+    "\"min_bucket_reso\": 64, \"max_bucket_reso\": 256, \"tag_frequency\": {" DS1_TAGS "}, "    \
+    "\"bucket_info\": {\"buckets\": {\"0\": {\"resolution\": [64, 64], \"count\": 8}, "          \
+    "\"1\": {\"resolution\": [64, 128], \"count\": 3}, \"2\": {\"resolution\": [128, 64], "      \
+    "\"count\": 7}}, \"mean_img_ar_error\": null}, \"resize_interpolation\": \"bicubic\", "     \
+    "\"subsets\": " DS1_SUBSETS "}"
+
+/* Dataset 2: 2 images x 2 = 4, no buckets: min/max_bucket_reso and bucket_info None. The
+ * dataset and the subset take the command line's "lanczos"; no class_tokens: None. With
+ * enable_wildcard read_caption joins the caption's non-empty lines with "\n", so one tag
+ * spans them; u2 has no caption and no class tokens: "". */
+#define DS2                                                                                    \
+    "{\"is_dreambooth\": true, \"batch_size_per_device\": 1, \"num_train_images\": 4, "         \
+    "\"num_reg_images\": 0, \"resolution\": [64, 64], \"enable_bucket\": false, "               \
+    "\"min_bucket_reso\": null, \"max_bucket_reso\": null, \"tag_frequency\": {\"train\": "     \
+    "{\"blue\": 1, \"yellow\\nsecond line\": 1, \"x\": 1}}, \"bucket_info\": null, "            \
+    "\"resize_interpolation\": \"lanczos\", \"subsets\": [{\"img_count\": 2, \"num_repeats\": 2, " \
+    "\"color_aug\": true, \"flip_aug\": false, \"random_crop\": true, \"shuffle_caption\": false, " \
+    "\"keep_tokens\": 1, \"keep_tokens_separator\": \"|||\", \"secondary_separator\": \";;;\", " \
+    "\"enable_wildcard\": true, \"caption_prefix\": null, \"caption_suffix\": \"suf\", "        \
+    "\"resize_interpolation\": \"lanczos\", \"image_dir\": \"train\", \"class_tokens\": null, " \
+    "\"is_reg\": false}]}"
+
+/* Dataset 3 (FineTuningDataset): 2 entries x 1; its tag frequency is the metadata's tags
+ * under the metadata file's name; the subset has metadata_file instead of class_tokens. */
+#define DS3_TAGS "\"meta_ft.json\": {\"tag a\": 1, \"tag b\": 1}"
+#define DS3                                                                                    \
+    "{\"is_dreambooth\": false, \"batch_size_per_device\": 3, \"num_train_images\": 2, "        \
+    "\"num_reg_images\": 0, \"resolution\": [64, 64], \"enable_bucket\": false, "               \
+    "\"min_bucket_reso\": null, \"max_bucket_reso\": null, \"tag_frequency\": {" DS3_TAGS "}, " \
+    "\"bucket_info\": null, \"resize_interpolation\": \"lanczos\", \"subsets\": [{"            \
+    "\"img_count\": 2, \"num_repeats\": 1, \"color_aug\": false, \"flip_aug\": false, "         \
+    "\"random_crop\": false, \"shuffle_caption\": true, \"keep_tokens\": 1, "                    \
+    "\"keep_tokens_separator\": \"\", \"secondary_separator\": null, \"enable_wildcard\": false, " \
+    "\"caption_prefix\": null, \"caption_suffix\": null, \"resize_interpolation\": \"lanczos\", " \
+    "\"image_dir\": \"ft\", \"metadata_file\": \"meta_ft.json\"}]}"
+
+static const char *const legacy_keys[] = {
+    "ss_batch_size_per_device", "ss_total_batch_size", "ss_resolution", "ss_color_aug",
+    "ss_flip_aug", "ss_random_crop", "ss_shuffle_caption", "ss_enable_bucket",
+    "ss_bucket_no_upscale", "ss_min_bucket_reso", "ss_max_bucket_reso", "ss_keep_tokens",
+    "ss_reg_dataset_dirs", "ss_bucket_info"};
+
+static void expect(const lora_metadata *md, const char *key, const char *want, const char *what)
+{
+    const char *got = lora_metadata_get(md, key);
+    CHECK(got && !strcmp(got, want), "%s: %s =\n  %s\nwant\n  %s", what, key, got ? got : "(missing)",
+          want);
+}
+
+/* The metadata of cfg's run; 0 when it was built. */
+static int build(config *cfg, const char *origin, lora_metadata *md, const char *what)
+{
+    error_info err = {0};
+    plan p;
+    int rc = plan_compute(cfg, origin, &p, &err);
+    CHECK(rc == 0, "%s: plan: %s (%s)", what, err.message, err.key);
+    if (rc == 0) {
+        train_run_info info = {.family = CKPT_SD1, .started_at = (double)time(NULL)};
+        rc = train_metadata_build(md, cfg, &p, &info, &err);
+        CHECK(rc == 0, "%s: metadata: %s", what, err.message);
+    }
+    plan_free(&p);
+    return rc;
+}
+
+static void check_dataset_config_keys(const lora_metadata *md, const char *what)
+{
+    expect(md, "ss_datasets", "[" DS1 ", " DS2 ", " DS3 "]", what);
+    /* merged: a folder name's tags once, from the first dataset that has it */
+    expect(md, "ss_tag_frequency", "{" DS1_TAGS ", " DS3_TAGS "}", what);
+    /* merged dirs: no reg subset, the second "train" numbered */
+    expect(md, "ss_dataset_dirs", "{\"train\": {\"n_repeats\": 3, \"img_count\": 3}, "
+                                  "\"train (2)\": {\"n_repeats\": 2, \"img_count\": 2}, "
+                                  "\"meta_ft.json\": {\"n_repeats\": 1, \"img_count\": 2}}", what);
+    /* 9 + 4 + 2 training samples, 4 reg; batches 2 x (8, 3, 7) → 4 + 2 + 4, 4 x 1, 2 / 3 → 1 */
+    expect(md, "ss_num_train_images", "15", what);
+    expect(md, "ss_num_reg_images", "4", what);
+    expect(md, "ss_num_batches_per_epoch", "15", what);
+    expect(md, "ss_resize_interpolation", "lanczos", what);
+    for (size_t i = 0; i < sizeof legacy_keys / sizeof *legacy_keys; i++)
+        CHECK(!lora_metadata_get(md, legacy_keys[i]), "%s: %s written with a dataset config", what,
+              legacy_keys[i]);
+}
+
+static int set_all(config *cfg, const char *const *sets, size_t n, error_info *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = config_set(cfg, sets[i], err);
+    return rc;
+}
+
+/* The same datasets from a dataset_config file and inline in the preset. */
+static void test_dataset_config(void)
+{
+    char text[8192], path[256];
+    snprintf(text, sizeof text, dataset_toml, tmp);
+    write_text("dataset.toml", text);
+    snprintf(text, sizeof text, "[model]\ndataset_config = \"%s/dataset.toml\"\n", tmp);
+    write_text("run.toml", text);
+
+    static const char *const files[] = {"run.toml", "dataset.toml"};
+    static const char *const what[] = {"dataset_config file", "[[datasets]] in the preset"};
+    for (int k = 0; k < 2; k++) {
+        config cfg;
+        config_init(&cfg);
+        config_warnings w = {0};
+        error_info err = {0};
+        snprintf(path, sizeof path, "%s/%s", tmp, files[k]);
+        int rc = config_load(&cfg, path, &w, &err);
+        config_warnings_free(&w);
+        if (rc == 0)
+            rc = set_all(&cfg, cli_settings, sizeof cli_settings / sizeof *cli_settings, &err);
+        CHECK(rc == 0, "%s: load: %s (%s)", what[k], err.message, err.key);
+        lora_metadata md = {0};
+        if (rc == 0 && build(&cfg, path, &md, what[k]) == 0)
+            check_dataset_config_keys(&md, what[k]);
+        lora_metadata_free(&md);
+        config_free(&cfg);
+    }
+}
+
+/* Folder mode: the `else:` branch. fold/img/3_Cat: 2 images, 3 repeats; fold/reg/1_cat: 1
+ * image. Values from the command line (args), batch 2 x accumulation 2. */
+static void test_folders(void)
+{
+    char set_img[300], set_reg[300];
+    snprintf(set_img, sizeof set_img, "train_data_dir=%s/fold/img", tmp);
+    snprintf(set_reg, sizeof set_reg, "reg_data_dir=%s/fold/reg", tmp);
+    const char *const sets[] = {set_img, set_reg, "resolution=64", "enable_bucket=true",
+                                "bucket_no_upscale=false", "min_bucket_reso=64",
+                                "max_bucket_reso=256", "train_batch_size=2",
+                                "gradient_accumulation_steps=2", "keep_tokens=2", "flip_aug=true",
+                                "shuffle_caption=true", "caption_extension=.txt",
+                                "cache_latents=false", "cache_latents_to_disk=false"};
+    config cfg;
+    config_init(&cfg);
+    error_info err = {0};
+    int rc = set_all(&cfg, sets, sizeof sets / sizeof *sets, &err);
+    CHECK(rc == 0, "folders: %s (%s)", err.message, err.key);
+    lora_metadata md = {0};
+    if (rc == 0 && build(&cfg, "folders", &md, "folders") == 0) {
+        static const char *const kv[][2] = {
+            {"ss_batch_size_per_device", "2"}, {"ss_total_batch_size", "4"},
+            {"ss_resolution", "(64, 64)"}, {"ss_color_aug", "False"}, {"ss_flip_aug", "True"},
+            {"ss_random_crop", "False"}, {"ss_shuffle_caption", "True"},
+            {"ss_enable_bucket", "True"}, {"ss_bucket_no_upscale", "False"},
+            {"ss_min_bucket_reso", "64"}, {"ss_max_bucket_reso", "256"}, {"ss_keep_tokens", "2"},
+            {"ss_dataset_dirs", "{\"3_Cat\": {\"n_repeats\": 3, \"img_count\": 2}}"},
+            {"ss_reg_dataset_dirs", "{\"1_cat\": {\"n_repeats\": 1, \"img_count\": 1}}"},
+            {"ss_num_train_images", "6"}, {"ss_num_reg_images", "1"}};
+        for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
+            expect(&md, kv[i][0], kv[i][1], "folders");
+        CHECK(lora_metadata_get(&md, "ss_tag_frequency") && lora_metadata_get(&md, "ss_bucket_info"),
+              "folders: ss_tag_frequency and ss_bucket_info");
+        CHECK(!lora_metadata_get(&md, "ss_datasets"), "folders: ss_datasets written");
+    }
+    lora_metadata_free(&md);
+    config_free(&cfg);
+}
+
+int main(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/loratty-test-meta-XXXXXX");
+    if (!mkdtemp(tmp))
+        return 1;
+    make_images();
+    test_dataset_config();
+    test_folders();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0)
+        return 1;
+    return failures != 0;
+}
