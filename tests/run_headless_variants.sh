@@ -9,7 +9,11 @@
 #  2. LoRA+ (loraplus_lr_ratio 16), the dropouts and block lr weights (down/mid/up_lr_weight with
 #     block_lr_zero_threshold, block_dims) train and exit 0; the LoRA+ run's ss_network_args
 #     holds the ratio, and its LoRA differs from a plain run's;
-#  3. an unsupported LyCORIS algo (iA3) is refused before training, naming lora_type.
+#  3. LoRA-FA (networks.lora_fa) over 2 epochs with a save per epoch: ss_network_module
+#     networks.lora_fa, kohya keys; between the epoch-1 file and the last every lora_down tensor
+#     is equal (frozen) and every lora_up tensor moved; continuing from the epoch-1 file
+#     (network_weights) keeps its downs too; LoRA+ with LoRA-FA is refused naming the ratio;
+#  4. an unsupported LyCORIS algo (iA3) is refused before training, naming lora_type.
 # While lora_type is still marked "not supported yet" in the parameter table, --run refuses
 # the non-Standard types before training: parts 1 and 3 then check that refusal and skip.
 top=${top_srcdir:-.}
@@ -190,7 +194,49 @@ inspect "$tmp/out/bdims.safetensors"
 grep -q "lora_unet_down_blocks_1_attentions_0_proj_in\.lora_down\.weight  *F[0-9]*  *\[2, " "$tmp/inspect" ||
     { grep down_blocks_1_attentions_0_proj_in "$tmp/inspect"; fail "block_dims: down block rank is not 2"; }
 
-# --- 3. an algo loratty does not have -----------------------------------------------------------
+# --- 3. LoRA-FA ----------------------------------------------------------------------------------
+lora_diff=${top_builddir:-.}/tests/lora_diff
+# diff_is A B KIND CHANGED: lora_diff's line for KIND says CHANGED ("none" or "all") of its
+# tensors differ between A and B, with at least one tensor and nonzero values in B
+diff_is() {
+    "$lora_diff" "$1" "$2" > "$tmp/diff" || { cat "$tmp/diff"; fail "lora_diff $1 $2"; }
+    line=$(grep "^$3 " "$tmp/diff") want=$4
+    set -- $line   # KIND CHANGED/TOTAL MAX_DIFF MAX_B
+    changed=${2%/*} total=${2#*/}
+    [ "$total" -gt 0 ] && [ "$4" != 0 ] || fail "no nonzero $1 tensors ($line)"
+    case $want in
+        none) [ "$changed" -eq 0 ] || fail "$changed of $total $1 tensors changed ($line)" ;;
+        all) [ "$changed" -eq "$total" ] || fail "only $changed of $total $1 tensors changed ($line)" ;;
+    esac
+    echo "ok    $line ($want changed)"
+}
+preset lorafa "" 'lora_type = "LoRA-FA"'
+# 2 epochs of 2 steps; saved in f32, so that AdamW's weight decay alone would show on a down
+sed -i -e 's/^max_train_steps = 2$/max_train_steps = 4/' \
+    -e 's/^output_name = .*/&\nsave_precision = "float"/' "$tmp/lorafa.toml"
+run lorafa
+[ "$rc" -eq 0 ] || { cat "$tmp/lorafa.out"; fail "LoRA-FA run exited $rc"; }
+first="$tmp/out/lorafa-000001.safetensors"
+[ -f "$first" ] || { ls "$tmp/out"; fail "LoRA-FA: no epoch-1 save"; }
+"$files" meta "$tmp/out/lorafa.safetensors" ss_network_module=networks.lora_fa || fail "LoRA-FA metadata"
+inspect "$tmp/out/lorafa.safetensors"
+grep -q "lora_unet_down_blocks_0_resnets_0_conv1\.lora_down" "$tmp/inspect" || fail "LoRA-FA: no conv modules"
+grep -q "lora_te_.*\.lora_up" "$tmp/inspect" || fail "LoRA-FA: no text encoder modules"
+diff_is "$first" "$tmp/out/lorafa.safetensors" lora_down none
+diff_is "$first" "$tmp/out/lorafa.safetensors" lora_up all
+preset lorafa2 "" 'lora_type = "LoRA-FA"' "network_weights = \"$first\""
+sed -i 's/^output_name = .*/&\nsave_precision = "float"/' "$tmp/lorafa2.toml"
+run lorafa2
+[ "$rc" -eq 0 ] || { cat "$tmp/lorafa2.out"; fail "LoRA-FA from network_weights exited $rc"; }
+diff_is "$first" "$tmp/out/lorafa2.safetensors" lora_down none
+diff_is "$first" "$tmp/out/lorafa2.safetensors" lora_up all
+preset lorafaplus "" 'lora_type = "LoRA-FA"
+loraplus_lr_ratio = 16'
+run lorafaplus
+[ "$rc" -eq 2 ] && grep -q "loraplus_lr_ratio" "$tmp/lorafaplus.out" ||
+    { cat "$tmp/lorafaplus.out"; fail "LoRA-FA with LoRA+: exit $rc, want 2 naming loraplus_lr_ratio"; }
+
+# --- 4. an algo loratty does not have -----------------------------------------------------------
 preset ia3 "" 'lora_type = "LyCORIS/iA3"'
 run ia3
 [ "$rc" -eq 2 ] || { cat "$tmp/ia3.out"; fail "iA3: exit $rc, want 2"; }

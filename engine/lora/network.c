@@ -48,7 +48,7 @@ static void fill_kaiming(float *w, size_t n, size_t fan_in, uint64_t seed, size_
         w[j] = init_uniform(seed, base + j, bound);
 }
 
-/* The initialisation of sd-scripts (LoRA) and LyCORIS (LoHa, LoKr): ΔW = 0 at step 0. */
+/* The initialisation of sd-scripts (LoRA, LoRA-FA) and LyCORIS (LoHa, LoKr): ΔW = 0 at step 0. */
 static void init_module(lora_network *n, network_module *m, uint64_t seed)
 {
     float *p = n->params;
@@ -72,6 +72,14 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
             fill_kaiming(p + m->w_off[2], m->w_size[2], (size_t)a->w2_rank, seed, m->w_off[2]);
         return;   /* w2 / w2b stay 0 from calloc */
     }
+    if (m->frozen_down) {
+        /* lora_fa.py: normal_(down, std=√(2 / (in_dim + rank))), in_dim = in_channels on a
+         * conv (not in·k·k); up = 0 */
+        float std = sqrtf(2.0f / (float)(m->in + m->rank));
+        for (size_t j = 0; j < m->w_size[0]; j++)
+            p[m->down_off + j] = init_normal(seed, m->down_off + j, std);
+        return;
+    }
     /* sd-scripts: kaiming_uniform_(down, a=√5) = U(±1/√fan_in), up = 0 */
     fill_kaiming(p + m->down_off, m->w_size[0], (size_t)m->in * m->kernel * m->kernel, seed,
                  m->down_off);
@@ -86,6 +94,10 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         return error_set(err, NULL, 0, 0, "network_dim", "must be at least 1 (got %d)", opts->dim);
     if (opts->algo < LORA_KIND_LORA || opts->algo > LORA_KIND_LOKR)
         return error_set(err, NULL, 0, 0, NULL, "unknown network kind %d", opts->algo);
+    if (opts->lora_fa && (opts->algo != LORA_KIND_LORA || opts->lycoris))
+        return error_set(err, NULL, 0, 0, NULL, "LoRA-FA is a networks.lora variant, not %s",
+                         opts->lycoris ? "LyCORIS"
+                         : opts->algo == LORA_KIND_LOHA ? "LoHa" : "LoKr");
     safetensors_file *wf = NULL;
     if (opts->dim_from_weights) {
         if (!opts->weights_path || !*opts->weights_path)
@@ -131,6 +143,7 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     }
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
+        m->frozen_down = opts->lora_fa;
         init_module(n, m, opts->seed);
         network_set_adapter(n, m);
         m->adapter.drop.network = opts->network_dropout;
@@ -155,7 +168,7 @@ void network_set_adapter(lora_network *n, network_module *m)
     if (a->kind == LORA_KIND_LORA) {
         a->down = n->params + m->down_off;
         a->up = n->params + m->up_off;
-        a->ddown = n->grads + m->down_off;
+        a->ddown = m->frozen_down ? NULL : n->grads + m->down_off;   /* NULL: backward skips dW */
         a->dup = n->grads + m->up_off;
         return;
     }
@@ -209,7 +222,7 @@ void network_set_trainable(lora_network *n, int te_side, int train)
                 m->adapter.dw[k] = train && m->w_size[k] ? n->grads + m->w_off[k] : NULL;
             continue;
         }
-        m->adapter.ddown = train ? n->grads + m->down_off : NULL;
+        m->adapter.ddown = train && !m->frozen_down ? n->grads + m->down_off : NULL;
         m->adapter.dup = train ? n->grads + m->up_off : NULL;
     }
 }

@@ -1,4 +1,5 @@
-/* network.h — a LoRA network (sd-scripts' networks/lora.py, "Standard" LoRA): one adapter per
+/* network.h — a LoRA network (sd-scripts' networks/lora.py, "Standard" LoRA, and lora_fa.py's
+ * LoRA-FA with frozen down matrices; LyCORIS' LoHa / LoKr in loha.c, lokr.c): one adapter per
  * injection point the models expose (engine/models/unet.h points, clip_lora_targets), named as
  * kohya names them, with sd-scripts' rank/alpha rules and initialisation. The adapters' down and
  * up weights live in one flat parameter buffer (and their gradients in one flat gradient
@@ -56,18 +57,22 @@ typedef struct network_options {
     const char *block_dims, *block_alphas, *conv_block_dims, *conv_block_alphas;
     const float *block_lr;
     int n_block_lr;
+    /* appended: sd-scripts' networks.lora_fa (LoRA-FA): networks.lora's modules and keys, but
+     * each down matrix is drawn N(0, 2 / (in + rank)) and then frozen; only the up matrices
+     * train. Set with algo LORA_KIND_LORA, lycoris 0. */
+    int lora_fa;
 } network_options;
 
 void network_options_init(network_options *o);
 
-/* Sets algo / lycoris from sd-scripts' network_module and LyCORIS' algo= (NULL: locon):
- * networks.lora, networks.loha, networks.lokr, lycoris.kohya with algo lora/locon/loha/lokr.
- * Other modules and algos are refused with a message naming them. */
+/* Sets algo / lycoris / lora_fa from sd-scripts' network_module and LyCORIS' algo= (NULL:
+ * locon): networks.lora, networks.lora_fa, networks.loha, networks.lokr, lycoris.kohya with
+ * algo lora/locon/loha/lokr. Other modules and algos are refused with a message naming them. */
 int network_options_set_module(network_options *o, const char *network_module, const char *algo,
                                error_info *err);
 /* ss_network_module as sd-scripts writes it for these options ("networks.lora",
- * "networks.loha", "networks.lokr" or "lycoris.kohya"); LyCORIS adds "algo": "<algo>" to
- * ss_network_args from its network_args, see network_algo_name. */
+ * "networks.lora_fa", "networks.loha", "networks.lokr" or "lycoris.kohya"); LyCORIS adds
+ * "algo": "<algo>" to ss_network_args from its network_args, see network_algo_name. */
 const char *network_module_name(const network_options *o);
 /* LyCORIS' algo= value: "locon" (LoRA kind under lycoris.kohya), "loha", "lokr". */
 const char *network_algo_name(const network_options *o);
@@ -87,6 +92,7 @@ typedef struct network_module {
      * down_off = w_off[0] and up_off = the module's end for them (no LoRA+ part) */
     size_t w_off[4], w_size[4];
     int hidden_rows;      /* extras: rows per sample of one call (0: H·W of the latent) */
+    int frozen_down;      /* LoRA-FA: down keeps its init (no gradient, not in the optimizer) */
 } network_module;
 
 typedef struct lora_network {
@@ -124,7 +130,8 @@ void network_zero_grad(lora_network *n);
 int network_load_weights(lora_network *n, const char *path, error_info *err);
 
 /* sd-scripts' apply_max_norm_regularization: for each module, scales down and up by
- * sqrt(min(1, max_norm / ‖scale · up·down‖_F)). LoHa / LoKr as LyCORIS' apply_max_norm: the
+ * sqrt(min(1, max_norm / ‖scale · up·down‖_F)) (LoRA-FA's frozen down too: lora_fa.py scales
+ * the state_dict tensors in place, frozen or not). LoHa / LoKr as LyCORIS' apply_max_norm: the
  * norm of scale · ΔW; LoKr scales each factor by ratio^(1/factors), LoHa scales hada_w1_a by
  * the ratio (LyCORIS folds its scalar into hada_w1_a when saving). Returns the number of modules scaled;
  * mean / max norm (after scaling) in *mean_norm / *max_norm when not NULL. */
@@ -161,12 +168,14 @@ typedef struct network_param_range {
     int plus;             /* a LoRA+ up matrix */
     int block;            /* block index (−1: none) */
     float lr_mult;
+    int frozen;           /* LoRA-FA's down matrices (lr_mult 0): never in the optimizer */
 } network_param_range;
 
 typedef struct network_lr_options {
     const float *block_lr;   /* network_block_lr_weights output, NULL for none */
     int n_block_lr;
-    /* LoRA+: up matrices × ratio; the side ratios win over loraplus_lr_ratio (0 = unset) */
+    /* LoRA+: up matrices × ratio; the side ratios win over loraplus_lr_ratio (0 = unset);
+     * LoRA-FA takes none (lora_fa.py has no LoRA+) */
     float loraplus_lr_ratio, loraplus_unet_lr_ratio, loraplus_text_encoder_lr_ratio;
 } network_lr_options;
 

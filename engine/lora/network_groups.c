@@ -155,9 +155,9 @@ size_t network_param_ranges(const lora_network *n, const network_lr_options *o,
         if (!te && o && o->block_lr && block >= 0 && block < o->n_block_lr)
             mult = o->block_lr[block];
         float ratio = 0.0f;
-        if (o)
+        if (o && !m->frozen_down)   /* lora_fa.py has no LoRA+ */
             ratio = te ? o->loraplus_text_encoder_lr_ratio : o->loraplus_unet_lr_ratio;
-        if (o && ratio == 0.0f)
+        if (o && !m->frozen_down && ratio == 0.0f)
             ratio = o->loraplus_lr_ratio;
         /* a module's parameters: [down_off, up_off) the down part, then the up matrix */
         size_t begin = m->down_off, end = i + 1 < n->n_mods ? n->mods[i + 1].down_off : n->n_params;
@@ -166,11 +166,14 @@ size_t network_param_ranges(const lora_network *n, const network_lr_options *o,
             if (parts[p][1] <= parts[p][0])
                 continue;
             network_param_range r = {parts[p][0], parts[p][1] - parts[p][0], te, p == 1 && ratio > 0.0f,
-                                     block, mult};
+                                     block, mult, p == 0 && m->frozen_down};
             if (r.plus)
                 r.lr_mult = mult * ratio;
+            if (r.frozen)   /* lora_fa.py's get_trainable_params: lora_up only */
+                r.lr_mult = 0.0f;
             if (count > 0 && prev.offset + prev.count == r.offset && prev.te == r.te &&
-                prev.plus == r.plus && prev.block == r.block && prev.lr_mult == r.lr_mult) {
+                prev.plus == r.plus && prev.block == r.block && prev.lr_mult == r.lr_mult &&
+                prev.frozen == r.frozen) {
                 prev.count += r.count;
                 if (count <= cap)
                     out[count - 1] = prev;

@@ -1,8 +1,8 @@
 /* network_targets.c — which injection points a network trains and at which rank: sd-scripts'
  * networks.lora rules (Transformer2DModel children; ResNet / sampler children with conv_dim;
- * block_dims and friends), its SDXL-only networks.loha / networks.lokr (same targets), and
- * LyCORIS' lycoris.kohya presets (lycoris/config.py PRESET) mapped onto our points. See
- * network.h and network_internal.h. */
+ * block_dims and friends; networks.lora_fa has the same), its SDXL-only networks.loha /
+ * networks.lokr (same targets), and LyCORIS' lycoris.kohya presets (lycoris/config.py PRESET)
+ * mapped onto our points. See network.h and network_internal.h. */
 #include "engine/lora/network_internal.h"
 
 #include <stdint.h>
@@ -23,9 +23,14 @@ int network_options_set_module(network_options *o, const char *module, const cha
                                error_info *err)
 {
     o->lycoris = 0;
+    o->lora_fa = 0;
     o->algo = LORA_KIND_LORA;
     if (!module || !strcmp(module, "networks.lora"))
         return 0;
+    if (!strcmp(module, "networks.lora_fa")) {
+        o->lora_fa = 1;
+        return 0;
+    }
     if (!strcmp(module, "networks.loha")) {
         o->algo = LORA_KIND_LOHA;
         return 0;
@@ -36,8 +41,9 @@ int network_options_set_module(network_options *o, const char *module, const cha
     }
     if (strcmp(module, "lycoris.kohya") != 0)
         return error_set(err, NULL, 0, 0, "network_module",
-                         "%s is not supported (networks.lora, networks.loha, networks.lokr and "
-                         "lycoris.kohya with algo lora/locon/loha/lokr are)", module);
+                         "%s is not supported (networks.lora, networks.lora_fa, networks.loha, "
+                         "networks.lokr and lycoris.kohya with algo lora/locon/loha/lokr are)",
+                         module);
     o->lycoris = 1;
     if (!algo || !*algo || !strcmp(algo, "lora") || !strcmp(algo, "locon"))
         return 0;
@@ -55,6 +61,8 @@ const char *network_module_name(const network_options *o)
 {
     if (o->lycoris)
         return "lycoris.kohya";
+    if (o->lora_fa)
+        return "networks.lora_fa";
     return o->algo == LORA_KIND_LOHA ? "networks.loha"
          : o->algo == LORA_KIND_LOKR ? "networks.lokr" : "networks.lora";
 }
@@ -348,6 +356,12 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
             return error_set(err, NULL, 0, 0, "network_module", "sd-scripts' %s trains SDXL only "
                              "(network_base.detect_arch_config); use LyCORIS/%s for SD 1.x/2.x",
                              network_module_name(o), o->algo == LORA_KIND_LOHA ? "LoHa" : "LoKr");
+        /* lora_fa.py's get_block_index knows the SD 1.x/2.x names only (NUM_OF_BLOCKS 12) */
+        if (o->lora_fa && sdxl &&
+            (given(o->block_dims) || given(o->conv_block_dims) || o->n_block_lr > 0))
+            return error_set(err, NULL, 0, 0, "block_dims", "sd-scripts' networks.lora_fa has "
+                             "SD 1.x/2.x blocks only; block_dims, conv_block_dims and "
+                             "down/mid/up_lr_weight do not apply to an SDXL LoRA-FA");
         r.conv_dim = o->conv_dim;
         r.conv_alpha = o->conv_alpha;
         r.conv_targets = o->conv_dim > 0;

@@ -123,8 +123,9 @@ static int module_tensors(const lora_network *net, const network_module *mo, opt
 /* sd-scripts' prepare_optimizer_params: parameter groups by side, block lr weight and LoRA+
  * (network_param_ranges), lr = (te ? text_encoder_lr : unet_lr) × lr_mult, unet_lr /
  * text_encoder_lr falling back to learning_rate (kohya_ss passes no 0 value, so 0 means
- * unset); ranges with lr_mult 0 are left out. U-Net groups come first, each tensor in the
- * group of the range holding its start. desc[g]: the group's TensorBoard name. */
+ * unset); ranges with lr_mult 0 and LoRA-FA's frozen down matrices are left out. U-Net
+ * groups come first, each tensor in the group of the range holding its start. desc[g]: the
+ * group's TensorBoard name. */
 static int same_group(const network_param_range *a, const network_param_range *b)
 {
     return (a->te != 0) == (b->te != 0) && a->lr_mult == b->lr_mult && a->plus == b->plus &&
@@ -167,7 +168,7 @@ static int build_optimizer(const train_run_settings *s, lora_network *net, optim
     int ns = 0;
     for (int side = 0; side < 2; side++)
         for (size_t q = 0; q < nr; q++) {
-            if ((r[q].te != 0) != side || r[q].lr_mult == 0.0f)
+            if ((r[q].te != 0) != side || r[q].lr_mult == 0.0f || r[q].frozen)
                 continue;
             int same = -1;   /* an earlier range of the same group */
             for (size_t e = 0; e < q && same < 0; e++)

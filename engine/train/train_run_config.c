@@ -113,6 +113,15 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
     toml_free(args);
     if (rc != 0)
         return rc;
+    /* lora_fa.py ignores the LoRA+ arguments; say so rather than train something else */
+    const network_lr_options *lg = &s->lr_groups;
+    if (o->lora_fa && (lg->loraplus_lr_ratio > 0.0f || lg->loraplus_unet_lr_ratio > 0.0f ||
+                       lg->loraplus_text_encoder_lr_ratio > 0.0f))
+        return error_set(err, NULL, 0, 0, lg->loraplus_lr_ratio > 0.0f ? "loraplus_lr_ratio"
+                         : lg->loraplus_unet_lr_ratio > 0.0f ? "loraplus_unet_lr_ratio"
+                         : "loraplus_text_encoder_lr_ratio",
+                         "LoRA-FA (sd-scripts' networks.lora_fa) trains only the up matrices and "
+                         "has no LoRA+ ratios; set them to 0");
     int nb = network_block_lr_weights(s->want_sdxl, down, mid, up, zero_threshold, s->block_lr, err);
     if (nb < 0)
         return -1;

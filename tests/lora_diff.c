@@ -1,0 +1,76 @@
+/* lora_diff.c — which tensors of a LoRA file a training run changed: for two kohya LoRA files
+ * with the same keys, prints per kind (lora_down = *.lora_down.weight, lora_up =
+ * *.lora_up.weight, alpha = *.alpha) the number of tensors that differ, the largest absolute
+ * difference and the largest |value| in B, one line each: "<kind> <changed>/<total> <max diff>
+ * <max |B|>". Exits 1 when the key sets differ. Used by tests/run_headless_variants.sh
+ * (LoRA-FA: the down matrices never change). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/dtype.h"
+#include "engine/safetensors.h"
+
+enum { N_KINDS = 3 };
+static const char *const kinds[N_KINDS][2] = {{"lora_down", ".lora_down.weight"},
+                                              {"lora_up", ".lora_up.weight"},
+                                              {"alpha", ".alpha"}};
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: lora_diff A.safetensors B.safetensors\n");
+        return 2;
+    }
+    safetensors_file *a = NULL, *b = NULL;
+    error_info err = {0};
+    if (safetensors_open(argv[1], &a, &err) != 0 || safetensors_open(argv[2], &b, &err) != 0) {
+        fprintf(stderr, "lora_diff: %s\n", err.message);
+        return 2;
+    }
+    int rc = safetensors_count(a) == safetensors_count(b) ? 0 : 1;
+    size_t changed[N_KINDS] = {0}, total[N_KINDS] = {0};
+    double maxd[N_KINDS] = {0}, maxb[N_KINDS] = {0};
+    for (size_t i = 0; i < safetensors_count(a); i++) {
+        const safetensors_tensor *ta = safetensors_tensor_at(a, i);
+        const safetensors_tensor *tb = safetensors_find(b, ta->name);
+        if (!tb || tb->nelements != ta->nelements) {
+            fprintf(stderr, "lora_diff: %s: not in both files alike\n", ta->name);
+            rc = 1;
+            continue;
+        }
+        int k = -1;
+        for (int j = 0; j < N_KINDS; j++)
+            if (ends_with(ta->name, kinds[j][1]))
+                k = j;
+        if (k < 0 || !dtype_is_float_convertible(ta->dtype) || !dtype_is_float_convertible(tb->dtype))
+            continue;
+        float *x = malloc((ta->nelements + 1) * sizeof *x), *y = malloc((tb->nelements + 1) * sizeof *y);
+        if (!x || !y || safetensors_read_f32(ta, x, &err) || safetensors_read_f32(tb, y, &err)) {
+            fprintf(stderr, "lora_diff: %s\n", err.message[0] ? err.message : "out of memory");
+            return 2;
+        }
+        double d = 0.0;
+        for (uint64_t e = 0; e < ta->nelements; e++) {
+            d = fmax(d, fabs((double)x[e] - y[e]));
+            maxb[k] = fmax(maxb[k], fabs((double)y[e]));
+        }
+        total[k]++;
+        changed[k] += d > 0.0;
+        maxd[k] = fmax(maxd[k], d);
+        free(x);
+        free(y);
+    }
+    for (int k = 0; k < N_KINDS; k++)
+        printf("%s %zu/%zu %g %g\n", kinds[k][0], changed[k], total[k], maxd[k], maxb[k]);
+    safetensors_close(a);
+    safetensors_close(b);
+    return rc;
+}
