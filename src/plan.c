@@ -41,6 +41,24 @@ static void count_bucket(plan_bucket **list, size_t *count, bucket_reso b, long 
     grown[(*count)++] = (plan_bucket){b.width, b.height, n};
 }
 
+/* Counts the image's samples into its bucket and, with buckets, notes its aspect-ratio error
+ * as BucketManager.select_bucket computes it (for the metadata's mean_img_ar_error). */
+static int place_image(const dataset_group *g, const bucket_reso *list, size_t n,
+                       const dataset_image *img, long long samples, plan_bucket **buckets,
+                       size_t *bucket_count, plan_dataset *pd)
+{
+    bucket_reso b = buckets_select(&g->buckets, list, n, img->width, img->height, NULL);
+    count_bucket(buckets, bucket_count, b, samples);
+    if (!g->buckets.enabled)
+        return 0;
+    double *grown = realloc(pd->ar_errors, (pd->ar_error_count + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    pd->ar_errors = grown;
+    grown[pd->ar_error_count++] = fabs((double)b.width / b.height - (double)img->width / img->height);
+    return 0;
+}
+
 static int cmp_bucket(const void *a, const void *b)
 {
     const plan_bucket *x = a, *y = b;
@@ -293,6 +311,9 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
          * dataset also has */
         plan_bucket *gb = NULL;
         size_t gn = 0;
+        plan_dataset *pd = &p->datasets[gi];
+        rc = 0;
+        /* sd-scripts registers the training images first, then the reg images it uses */
         for (size_t s = 0; s < g->subset_count; s++) {
             dataset_subset *sub = &g->subsets[s];
             if (sub->is_reg) {
@@ -301,30 +322,30 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
             }
             p->train_images += (long long)sub->image_count;
             group_train += (long long)sub->image_count * sub->num_repeats;
-            for (size_t i = 0; i < sub->image_count; i++)
-                count_bucket(&gb, &gn, buckets_select(&g->buckets, list, n, sub->images[i].width,
-                                                      sub->images[i].height, NULL), sub->num_repeats);
+            for (size_t i = 0; i < sub->image_count && rc == 0; i++)
+                rc = place_image(g, list, n, &sub->images[i], sub->num_repeats, &gb, &gn, pd);
         }
         p->train_samples += group_train;
         long long *reg_repeats = reg_balance_repeats(g, group_train);
-        if (!reg_repeats) {
-            free(gb);
-            return error_set(err, NULL, 0, 0, NULL, "out of memory");
-        }
+        if (!reg_repeats)
+            rc = -1;
         size_t k = 0;
-        for (size_t s = 0; s < g->subset_count; s++) {
+        for (size_t s = 0; rc == 0 && s < g->subset_count; s++) {
             dataset_subset *sub = &g->subsets[s];
             if (!sub->is_reg)
                 continue;
-            for (size_t i = 0; i < sub->image_count; i++, k++) {
+            for (size_t i = 0; i < sub->image_count && rc == 0; i++, k++) {
                 if (!reg_repeats[k])
                     continue;
                 p->reg_samples += reg_repeats[k];
-                count_bucket(&gb, &gn, buckets_select(&g->buckets, list, n, sub->images[i].width,
-                                                      sub->images[i].height, NULL), reg_repeats[k]);
+                rc = place_image(g, list, n, &sub->images[i], reg_repeats[k], &gb, &gn, pd);
             }
         }
         free(reg_repeats);
+        if (rc != 0) {
+            free(gb);
+            return error_set(err, NULL, 0, 0, NULL, "out of memory");
+        }
         for (size_t b = 0; b < gn; b++) {
             p->batches_per_epoch += (gb[b].count + g->batch_size - 1) / g->batch_size;
             count_bucket(&p->buckets, &p->bucket_count, (bucket_reso){gb[b].width, gb[b].height},
@@ -332,8 +353,8 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
         }
         if (gn > 1)
             qsort(gb, gn, sizeof *gb, cmp_bucket);
-        p->datasets[gi].buckets = gb;
-        p->datasets[gi].bucket_count = gn;
+        pd->buckets = gb;
+        pd->bucket_count = gn;
     }
     if (p->bucket_count > 1)
         qsort(p->buckets, p->bucket_count, sizeof *p->buckets, cmp_bucket);
@@ -469,6 +490,7 @@ void plan_free(plan *p)
     for (size_t i = 0; p->datasets && i < p->data.group_count; i++) {
         free(p->datasets[i].buckets);
         free(p->datasets[i].resize_interpolation);
+        free(p->datasets[i].ar_errors);
     }
     free(p->datasets);
     dataset_set_free(&p->data);

@@ -20,6 +20,8 @@ typedef struct plan_dataset {
     plan_bucket *buckets;         /* its own, reg samples balanced, sorted by width then height */
     size_t bucket_count;
     char *resize_interpolation;   /* dataset → general → command line; NULL = None */
+    double *ar_errors;            /* with buckets: |bucket w/h - image w/h| of each image used */
+    size_t ar_error_count;        /* (once each, reg ones balanced in), in sd-scripts' order */
 } plan_dataset;
 
 typedef struct plan {

@@ -4,8 +4,10 @@
  * repeats, its own buckets with the reg images balanced, its tag frequency, each subset's
  * options, class_tokens and is_reg or metadata_file), ss_tag_frequency / ss_dataset_dirs
  * merged across datasets, and none of the legacy keys. In folder mode its `else:` branch:
- * the legacy keys, and no ss_datasets. Every expected value is worked out by hand from
- * sd-scripts' code in the comments. */
+ * the legacy keys (bucket settings None / False without buckets, tags of every folder, reg
+ * ones too, lower-cased beyond ASCII, the mean aspect-ratio error summed as numpy does), and
+ * no ss_datasets. Every expected value is worked out by hand from sd-scripts' code in the
+ * comments. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +65,14 @@ static void make_dir(const char *rel)
 /* Dataset 1 (DreamBooth, buckets): a/train t1 128x64 "Red, blue, red", t2 64x64
  * "blue, green, Café", t3 64x128 without caption (class tokens); reg r1 64x64, r2 128x64
  * without captions. Dataset 2: b/train (the same folder name) u1 64x64 with a two-line
- * caption, u2 96x64 without one. Dataset 3 (fine-tuning): ft/meta_ft.json naming f1, f2. */
+ * caption, u2 96x64 without one. Dataset 3 (fine-tuning): ft/meta_ft.json naming f1, f2.
+ * Folder mode: fold/img/3_Cat c1..c9 (sizes in test_folders; c1 captioned), an empty
+ * fold/img/2_empty, fold/reg/1_cat q1 64x64. */
 static void make_images(void)
 {
     static const char *const dirs[] = {"a", "a/train", "reg", "b", "b/train", "ft", "fold",
-                                       "fold/img", "fold/img/3_Cat", "fold/reg", "fold/reg/1_cat"};
+                                       "fold/img", "fold/img/3_Cat", "fold/img/2_empty",
+                                       "fold/reg", "fold/reg/1_cat"};
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
         make_dir(dirs[i]);
     write_bmp("a/train/t1.bmp", 128, 64);
@@ -85,9 +90,16 @@ static void make_images(void)
     write_text("ft/meta_ft.json",
                "{\"f1.bmp\": {\"caption\": \"a photo\", \"tags\": \"Tag A, tag b\", \"image_size\": [64, 64]},\n"
                " \"f2.bmp\": {\"caption\": \"another\", \"image_size\": [64, 64]}}\n");
-    write_bmp("fold/img/3_Cat/c1.bmp", 64, 64);
-    write_text("fold/img/3_Cat/c1.txt", "cat, sitting\n");
-    write_bmp("fold/img/3_Cat/c2.bmp", 64, 128);
+    static const int cat_sizes[9][2] = {{64, 64}, {64, 128}, {64, 80}, {100, 64}, {64, 96},
+                                        {112, 64}, {72, 64}, {64, 72}, {64, 96}};
+    for (int i = 0; i < 9; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "fold/img/3_Cat/c%d.bmp", i + 1);
+        write_bmp(name, cat_sizes[i][0], cat_sizes[i][1]);
+    }
+    /* "Cat, sitting,<NBSP>ÉCOLE<IDEOGRAPHIC SPACE>, ΟΔΟΣ ΣΟΦΟΣ, İ" */
+    write_text("fold/img/3_Cat/c1.txt", "Cat, sitting,\xc2\xa0\xc3\x89" "COLE\xe3\x80\x80, "
+               "\xce\x9f\xce\x94\xce\x9f\xce\xa3 \xce\xa3\xce\x9f\xce\xa6\xce\x9f\xce\xa3, \xc4\xb0\n");
     write_bmp("fold/reg/1_cat/q1.bmp", 64, 64);
 }
 
@@ -102,7 +114,7 @@ static const char *dataset_toml =
     "batch_size = 2\n"
     "enable_bucket = true\n"
     "min_bucket_reso = 64\n"
-    "max_bucket_reso = 256\n"
+    "max_bucket_reso = 200\n"
     "resize_interpolation = 'bicubic'\n"
     "  [[datasets.subsets]]\n"
     "  image_dir = '%1$s/a/train'\n"
@@ -149,13 +161,16 @@ static const char *const cli_settings[] = {
 
 /* Dataset 1 (train_util.DreamBoothDataset, BucketManager):
  * - num_train_images 3 images x 3 = 9; num_reg_images 2 x 2 = 4 (before balancing).
+ * - max_bucket_reso 200 is raised to the step (adjust_min_max_bucket_reso_by_steps):
+ *   200 + 64 - 200 % 64 = 256; min 64 stays.
  * - buckets: make_bucket_resolutions((128, 64), 64, 256, 64), max_area 8192: (64, 64) from
  *   sqrt; width 64 → height 8192 // 64 = 128 → (64, 128), (128, 64); width 128 → 64, the
  *   same pair; 192 and 256 give heights under 64. Each image's own size is a bucket.
  *   Train: 3 samples in each. Reg balancing to 9: r1, r2 registered with 2 each (n = 4),
  *   then +1 in turn: r1 3, r2 3, r1 4, r2 4, r1 5 (n = 9). So (64, 64) 3 + 5 = 8,
  *   (64, 128) 3, (128, 64) 3 + 4 = 7; bucket_info keys are the indices sorted by (w, h).
- *   mean_img_ar_error: loratty writes None (sd-scripts: the mean |ar error|, 0.0 here).
+ *   mean_img_ar_error: every image has a bucket of its own size, so each |ar error| is 0 and
+ *   np.mean gives the float 0.0.
  * - tag_frequency: every subset's folder, reg included; tags split on ",", stripped,
  *   lower-cased; t3 and the reg images read their class tokens.
  * - the train subset's resize_interpolation comes from the dataset ("bicubic"). */
@@ -179,7 +194,7 @@ static const char *const cli_settings[] = {
     "\"min_bucket_reso\": 64, \"max_bucket_reso\": 256, \"tag_frequency\": {" DS1_TAGS "}, "    \
     "\"bucket_info\": {\"buckets\": {\"0\": {\"resolution\": [64, 64], \"count\": 8}, "          \
     "\"1\": {\"resolution\": [64, 128], \"count\": 3}, \"2\": {\"resolution\": [128, 64], "      \
-    "\"count\": 7}}, \"mean_img_ar_error\": null}, \"resize_interpolation\": \"bicubic\", "     \
+    "\"count\": 7}}, \"mean_img_ar_error\": 0.0}, \"resize_interpolation\": \"bicubic\", "     \
     "\"subsets\": " DS1_SUBSETS "}"
 
 /* Dataset 2: 2 images x 2 = 4, no buckets: min/max_bucket_reso and bucket_info None. The
@@ -298,43 +313,88 @@ static void test_dataset_config(void)
     }
 }
 
-/* Folder mode: the `else:` branch. fold/img/3_Cat: 2 images, 3 repeats; fold/reg/1_cat: 1
- * image. Values from the command line (args), batch 2 x accumulation 2. */
+/* Folder mode's tag frequency (BaseDataset.set_tag_frequency for every folder that exists):
+ * - 2_empty has no images: {} (its subset is dropped afterwards, so not in ss_dataset_dirs).
+ * - 3_Cat: c1's caption split on ",": "Cat" → "cat"; "sitting"; "<NBSP>ÉCOLE<U+3000>"
+ *   stripped (both are str.isspace()) and lowered → "école"; "ΟΔΟΣ ΣΟΦΟΣ" → "οδος σοφος":
+ *   a Σ after a letter and before none is final ς, the one after the space is σ; "İ" lowers
+ *   to "i" + U+0307. c2..c9 have no caption: the class tokens "Cat" → cat 1 + 8 = 9.
+ * - the reg folder 1_cat: q1's class tokens "cat". */
+#define FOLDER_TAGS                                                                            \
+    "{\"2_empty\": {}, \"3_Cat\": {\"cat\": 9, \"sitting\": 1, \"\\u00e9cole\": 1, "              \
+    "\"\\u03bf\\u03b4\\u03bf\\u03c2 \\u03c3\\u03bf\\u03c6\\u03bf\\u03c2\": 1, \"i\\u0307\": 1}, "        \
+    "\"1_cat\": {\"cat\": 1}}"
+
+/* Folder mode: the `else:` branch. fold/img/3_Cat: 9 images, 3 repeats = 27 samples;
+ * fold/reg/1_cat: 1 image, balanced to 27. Values from the command line (args), batch 2 x
+ * accumulation 2. With buckets (resolution 64, min 70 → 64 and max 200 → 256 by the steps):
+ * make_bucket_resolutions((64, 64), 64, 256, 64) has only (64, 64) (width 128 gives height
+ * 4096 // 128 // 64 * 64 = 0), so every image is there: 27 + 27 = 54 samples. Each image's
+ * ar error is |64/64 - w/h| (select_bucket), in order c1..c9 then the reg q1:
+ *   0, 0.5, 1 - 0.8 = 0.19999999999999996, 0.5625, 1 - 0.6666666666666666 =
+ *   0.33333333333333337, 0.75, 0.125, 1 - 0.8888888888888888 = 0.11111111111111116,
+ *   0.33333333333333337, 0.
+ * np.mean sums ten values pairwise: the first eight in lanes, ((0 + 0.5) + (0.19999999999999996
+ * + 0.5625)) + ((0.33333333333333337 + 0.75) + (0.125 + 0.11111111111111116)) = (0.5 + 0.7625)
+ * + (1.0833333333333335 + 0.23611111111111116) = 2.581944444444445, then + 0.33333333333333337
+ * + 0 = 2.9152777777777783; / 10 = 0.29152777777777783 (a running sum gives 2.915277777777778
+ * and 0.2915277777777778). Without buckets the dataset's min/max_bucket_reso are None, its
+ * bucket_no_upscale False (even when set) and bucket_info None. */
 static void test_folders(void)
 {
     char set_img[300], set_reg[300];
     snprintf(set_img, sizeof set_img, "train_data_dir=%s/fold/img", tmp);
     snprintf(set_reg, sizeof set_reg, "reg_data_dir=%s/fold/reg", tmp);
-    const char *const sets[] = {set_img, set_reg, "resolution=64", "enable_bucket=true",
-                                "bucket_no_upscale=false", "min_bucket_reso=64",
-                                "max_bucket_reso=256", "train_batch_size=2",
+    const char *const sets[] = {set_img, set_reg, "resolution=64", "min_bucket_reso=70",
+                                "max_bucket_reso=200", "train_batch_size=2",
                                 "gradient_accumulation_steps=2", "keep_tokens=2", "flip_aug=true",
                                 "shuffle_caption=true", "caption_extension=.txt",
                                 "cache_latents=false", "cache_latents_to_disk=false"};
-    config cfg;
-    config_init(&cfg);
-    error_info err = {0};
-    int rc = set_all(&cfg, sets, sizeof sets / sizeof *sets, &err);
-    CHECK(rc == 0, "folders: %s (%s)", err.message, err.key);
-    lora_metadata md = {0};
-    if (rc == 0 && build(&cfg, "folders", &md, "folders") == 0) {
-        static const char *const kv[][2] = {
-            {"ss_batch_size_per_device", "2"}, {"ss_total_batch_size", "4"},
-            {"ss_resolution", "(64, 64)"}, {"ss_color_aug", "False"}, {"ss_flip_aug", "True"},
-            {"ss_random_crop", "False"}, {"ss_shuffle_caption", "True"},
-            {"ss_enable_bucket", "True"}, {"ss_bucket_no_upscale", "False"},
-            {"ss_min_bucket_reso", "64"}, {"ss_max_bucket_reso", "256"}, {"ss_keep_tokens", "2"},
-            {"ss_dataset_dirs", "{\"3_Cat\": {\"n_repeats\": 3, \"img_count\": 2}}"},
-            {"ss_reg_dataset_dirs", "{\"1_cat\": {\"n_repeats\": 1, \"img_count\": 1}}"},
-            {"ss_num_train_images", "6"}, {"ss_num_reg_images", "1"}};
-        for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
-            expect(&md, kv[i][0], kv[i][1], "folders");
-        CHECK(lora_metadata_get(&md, "ss_tag_frequency") && lora_metadata_get(&md, "ss_bucket_info"),
-              "folders: ss_tag_frequency and ss_bucket_info");
-        CHECK(!lora_metadata_get(&md, "ss_datasets"), "folders: ss_datasets written");
+    static const struct {
+        const char *enable, *no_upscale;
+        const char *kv[5][2];
+    } cases[] = {
+        {"enable_bucket=true", "bucket_no_upscale=false",
+         {{"ss_enable_bucket", "True"}, {"ss_bucket_no_upscale", "False"},
+          {"ss_min_bucket_reso", "64"}, {"ss_max_bucket_reso", "256"},
+          {"ss_bucket_info", "{\"buckets\": {\"0\": {\"resolution\": [64, 64], \"count\": 54}}, "
+                             "\"mean_img_ar_error\": 0.29152777777777783}"}}},
+        {"enable_bucket=false", "bucket_no_upscale=true",
+         {{"ss_enable_bucket", "False"}, {"ss_bucket_no_upscale", "False"},
+          {"ss_min_bucket_reso", "None"}, {"ss_max_bucket_reso", "None"},
+          {"ss_bucket_info", "null"}}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char what[64];
+        snprintf(what, sizeof what, "folders, %s", cases[c].enable);
+        config cfg;
+        config_init(&cfg);
+        error_info err = {0};
+        int rc = set_all(&cfg, sets, sizeof sets / sizeof *sets, &err);
+        if (rc == 0)
+            rc = config_set(&cfg, cases[c].enable, &err);
+        if (rc == 0)
+            rc = config_set(&cfg, cases[c].no_upscale, &err);
+        CHECK(rc == 0, "%s: %s (%s)", what, err.message, err.key);
+        lora_metadata md = {0};
+        if (rc == 0 && build(&cfg, "folders", &md, what) == 0) {
+            static const char *const kv[][2] = {
+                {"ss_batch_size_per_device", "2"}, {"ss_total_batch_size", "4"},
+                {"ss_resolution", "(64, 64)"}, {"ss_color_aug", "False"}, {"ss_flip_aug", "True"},
+                {"ss_random_crop", "False"}, {"ss_shuffle_caption", "True"}, {"ss_keep_tokens", "2"},
+                {"ss_dataset_dirs", "{\"3_Cat\": {\"n_repeats\": 3, \"img_count\": 9}}"},
+                {"ss_reg_dataset_dirs", "{\"1_cat\": {\"n_repeats\": 1, \"img_count\": 1}}"},
+                {"ss_num_train_images", "27"}, {"ss_num_reg_images", "1"},
+                {"ss_tag_frequency", FOLDER_TAGS}};
+            for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
+                expect(&md, kv[i][0], kv[i][1], what);
+            for (size_t i = 0; i < 5; i++)
+                expect(&md, cases[c].kv[i][0], cases[c].kv[i][1], what);
+            CHECK(!lora_metadata_get(&md, "ss_datasets"), "%s: ss_datasets written", what);
+        }
+        lora_metadata_free(&md);
+        config_free(&cfg);
     }
-    lora_metadata_free(&md);
-    config_free(&cfg);
 }
 
 int main(void)

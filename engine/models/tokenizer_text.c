@@ -270,6 +270,35 @@ static size_t split_lower(const uint32_t *in, size_t n, uint32_t *out)
     return m;
 }
 
+char *clip_text_strip_lower(const char *text, size_t len)
+{
+    uint32_t *cps = malloc((len + 1) * sizeof *cps);
+    char *out = malloc(8 * len + 1);   /* a code point lowers to at most two of 4 bytes */
+    if (!cps || !out) {
+        free(cps);
+        free(out);
+        return NULL;
+    }
+    size_t n = utf8_decode(text, len, cps), s = 0, m = 0;
+    while (s < n && in_ranges(uc_split, NELEM(uc_split), cps[s]))
+        s++;
+    while (n > s && in_ranges(uc_split, NELEM(uc_split), cps[n - 1]))
+        n--;
+    for (size_t i = s; i < n; i++) {
+        if (cps[i] == 0x3A3) {
+            m += (size_t)clip_utf8_put(lower_sigma(cps + s, n - s, i - s), out + m);
+            continue;
+        }
+        const uint32_t *l = find_row(&uc_lower[0][0], NELEM(uc_lower), 3, cps[i]);
+        m += (size_t)clip_utf8_put(l ? l[1] : cps[i], out + m);
+        if (l && l[2])
+            m += (size_t)clip_utf8_put(l[2], out + m);
+    }
+    out[m] = '\0';
+    free(cps);
+    return out;
+}
+
 /* cp equals the ASCII character ch under the pattern's IGNORECASE (simple case folding). */
 static bool fold_eq(uint32_t cp, char ch)
 {

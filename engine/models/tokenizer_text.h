@@ -20,6 +20,11 @@ typedef int (*clip_piece_fn)(void *ctx, const uint32_t *cps, size_t n);
  * out of memory, or the callback's nonzero value. */
 int clip_text_split(const char *text, size_t len, clip_piece_fn fn, void *ctx);
 
+/* Python's text.strip().lower() (str.isspace() characters off both ends, then the full
+ * lower-case mapping with final sigma), as sd-scripts normalises a tag. Invalid UTF-8 bytes
+ * read as U+FFFD. Returns a malloc'd string, NULL when out of memory. */
+char *clip_text_strip_lower(const char *text, size_t len);
+
 /* Appends the UTF-8 form of cp to out (at most 4 bytes); returns the byte count. */
 int clip_utf8_put(uint32_t cp, char *out);
 

@@ -20,6 +20,7 @@
 
 #include "engine/data/captions.h"
 #include "engine/models/checkpoint.h"
+#include "engine/models/tokenizer_text.h"
 #include "network_types.h"
 
 static void set_float(lora_metadata *md, const char *key, double v)
@@ -53,13 +54,15 @@ static void set_bool(lora_metadata *md, const char *key, const config *cfg, cons
     lora_metadata_set(md, key, "%s", py_bool_str(config_bool(cfg, name)));
 }
 
-/* json.dumps' text: separators ", " and ": ", and ensure_ascii's escapes in lower case
- * (\u00e9; jansson writes \u00E9), DEL escaped too. */
+/* json.dumps' text: separators ", " and ": ", ensure_ascii's escapes in lower case
+ * (\u00e9; jansson writes \u00E9), DEL escaped too, and floats as repr() writes them
+ * (jansson writes 17 digits, which read back to the same double). */
 static void set_json(lora_metadata *md, const char *key, json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
     size_t n = s ? strlen(s) : 0, k = 0;
-    char *o = s ? malloc(n * 6 + 1) : NULL;
+    /* a character grows to at most 6 (\u007f); a float, 3 characters or more, to at most 24 */
+    char *o = s ? malloc(n * 9 + 1) : NULL;
     bool in_str = false;
     for (size_t i = 0; o && i < n; i++) {
         char c = s[i];
@@ -74,6 +77,16 @@ static void set_json(lora_metadata *md, const char *key, json_t *j)
         } else if (in_str && c == 0x7f) {
             memcpy(o + k, "\\u007f", 6);
             k += 6;
+        } else if (!in_str && (c == '-' || (c >= '0' && c <= '9'))) {
+            size_t len = strspn(s + i, "0123456789+-.eE");
+            char num[64];
+            if (strcspn(s + i, ".eE") < len)
+                py_float_str(strtod(s + i, NULL), num, sizeof num);
+            else
+                snprintf(num, sizeof num, "%.*s", (int)len, s + i);
+            memcpy(o + k, num, strlen(num));
+            k += strlen(num);
+            i += len - 1;
         } else {
             o[k++] = c;
             if (c == '"')
@@ -97,81 +110,23 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* sd-scripts' tag frequency: caption split on ",", stripped, lower-cased (ASCII only here;
- * Python's lower() also folds other scripts), repeats not counted. */
-static void add_tags(json_t *freq, const char *caption, bool lower)
+/* BaseDataset.set_tag_frequency: the caption split on ",", each tag strip()ped and
+ * lower()ed as Python does (beyond ASCII too), empty ones skipped; a tag twice in a caption
+ * counts twice, num_repeats not at all. */
+static void add_tags(json_t *freq, const char *caption)
 {
     char *c = strdup(caption), *save = NULL;
     if (!c)
         return;
     for (char *t = strtok_r(c, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
-            t++;
-        size_t n = strlen(t);
-        while (n && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\n' || t[n - 1] == '\r'))
-            t[--n] = '\0';
-        if (!n)
-            continue;
-        for (char *q = t; lower && *q; q++)
-            if (*q >= 'A' && *q <= 'Z')
-                *q = (char)(*q - 'A' + 'a');
-        json_t *v = json_object_get(freq, t);
-        json_object_set_new(freq, t, json_integer(v ? json_integer_value(v) + 1 : 1));
+        char *tag = clip_text_strip_lower(t, strlen(t));
+        if (tag && tag[0]) {
+            json_t *v = json_object_get(freq, tag);
+            json_object_set_new(freq, tag, json_integer(v ? json_integer_value(v) + 1 : 1));
+        }
+        free(tag);
     }
     free(c);
-}
-
-/* Folder mode: the `else:` branch of train_network.py's metadata, one dataset. */
-static void folder_dataset_keys(lora_metadata *md, const plan *p)
-{
-    json_t *dirs = json_object(), *reg = json_object(), *tags = json_object();
-    for (size_t g = 0; g < p->data.group_count; g++) {
-        const dataset_group *gr = &p->data.groups[g];
-        for (size_t i = 0; i < gr->subset_count; i++) {
-            const dataset_subset *sub = &gr->subsets[i];
-            json_t *target = sub->is_reg ? reg : dirs;
-            /* a fine-tuning subset is named after its metadata file, as sd-scripts does */
-            const char *dir = sub->metadata_file ? sub->metadata_file : sub->image_dir;
-            char name[1100];
-            snprintf(name, sizeof name, "%s", base_name(dir));
-            for (int k = 2; json_object_get(target, name); k++)
-                snprintf(name, sizeof name, "%s (%d)", base_name(dir), k);
-            json_object_set_new(target, name, json_pack("{s:i,s:i}", "n_repeats", sub->num_repeats,
-                                                        "img_count", (json_int_t)sub->image_count));
-            if (sub->is_reg)
-                continue;
-            json_t *freq = json_object();
-            for (size_t j = 0; j < sub->image_count; j++) {
-                const dataset_image *img = &sub->images[j];
-                if (sub->metadata_file) {   /* FineTuningDataset counts the metadata's tags */
-                    if (img->tags)
-                        add_tags(freq, img->tags, false);
-                    continue;
-                }
-                char *cap = NULL;
-                if (dataset_image_caption(sub, img, false, &cap, NULL) == 0 && cap)
-                    add_tags(freq, cap, false);
-                free(cap);
-            }
-            json_object_set_new(tags, name, freq);
-        }
-    }
-    set_json(md, "ss_dataset_dirs", dirs);
-    set_json(md, "ss_reg_dataset_dirs", reg);
-    set_json(md, "ss_tag_frequency", tags);
-    json_t *buckets = json_object();
-    for (size_t i = 0, k = 0; i < p->bucket_count; i++) {
-        if (!p->buckets[i].count)
-            continue;
-        char idx[24];
-        snprintf(idx, sizeof idx, "%zu", k++);
-        json_object_set_new(buckets, idx, json_pack("{s:[i,i],s:I}", "resolution", p->buckets[i].width,
-                                                    p->buckets[i].height, "count",
-                                                    (json_int_t)p->buckets[i].count));
-    }
-    /* mean_img_ar_error needs each image's aspect-ratio error; sd-scripts writes None when
-     * bucketing is off */
-    set_json(md, "ss_bucket_info", json_pack("{s:o,s:n}", "buckets", buckets, "mean_img_ar_error"));
 }
 
 /* The name sd-scripts gives a subset's folder in the metadata: a fine-tuning subset is
@@ -191,6 +146,32 @@ static bool subset_used(const dataset_subset *sub)
 static json_t *str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
+}
+
+/* A fine-tuning image's tags as FineTuningDataset counts them: with enable_wildcard their
+ * lines are joined by caption_separator. */
+static void add_metadata_tags(json_t *freq, const dataset_subset *sub, const char *tags)
+{
+    const char *sep = sub->opt.captions.caption_separator ? sub->opt.captions.caption_separator : ",";
+    if (!sub->opt.captions.enable_wildcard || !strchr(tags, '\n')) {
+        add_tags(freq, tags);
+        return;
+    }
+    char *joined = malloc(strlen(tags) * (strlen(sep) + 1) + 1);
+    if (!joined)
+        return;
+    size_t k = 0;
+    for (const char *c = tags; *c; c++) {
+        if (*c != '\n') {
+            joined[k++] = *c;
+            continue;
+        }
+        memcpy(joined + k, sep, strlen(sep));
+        k += strlen(sep);
+    }
+    joined[k] = '\0';
+    add_tags(freq, joined);
+    free(joined);
 }
 
 /* BaseDataset.tag_frequency: {folder: {tag: n}} for every subset, reg ones too, in order
@@ -214,21 +195,48 @@ static json_t *group_tag_frequency(const dataset_group *g)
             const dataset_image *img = &sub->images[j];
             if (sub->metadata_file) {   /* FineTuningDataset counts the metadata's tags */
                 if (img->tags)
-                    add_tags(freq, img->tags, true);
+                    add_metadata_tags(freq, sub, img->tags);
                 continue;
             }
             char *cap = NULL;
             if (dataset_image_caption(sub, img, sub->opt.captions.enable_wildcard, &cap, NULL) == 0 && cap)
-                add_tags(freq, cap, true);
+                add_tags(freq, cap);
             free(cap);
         }
     }
     return freqs;
 }
 
-/* DatasetGroup's bucket_info: the dataset's own buckets by index (sorted by resolution),
- * None without buckets. mean_img_ar_error needs each image's aspect-ratio error; written
- * None, as in folder mode. */
+/* numpy's pairwise summation (DOUBLE_pairwise_sum, numpy/_core/src/umath/loops_utils.h.src),
+ * which np.mean uses on a float64 array: a plain running sum differs in the last bits. */
+static double numpy_pairwise_sum(const double *a, size_t n)
+{
+    if (n < 8) {
+        double sum = 0.0;
+        for (size_t i = 0; i < n; i++)
+            sum += a[i];
+        return sum;
+    }
+    if (n <= 128) {
+        double r[8];
+        memcpy(r, a, sizeof r);
+        size_t i;
+        for (i = 8; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += a[i + j];
+        double sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            sum += a[i];
+        return sum;
+    }
+    size_t half = n / 2;
+    half -= half % 8;
+    return numpy_pairwise_sum(a, half) + numpy_pairwise_sum(a + half, n - half);
+}
+
+/* BaseDataset.bucket_info: the dataset's own buckets by index (sorted by resolution) and
+ * np.mean(|ar error|) over its images without repeats (int 0 when there are none); None
+ * without buckets. */
 static json_t *group_bucket_info(const dataset_group *g, const plan_dataset *pd)
 {
     if (!g->buckets.enabled)
@@ -243,7 +251,51 @@ static json_t *group_bucket_info(const dataset_group *g, const plan_dataset *pd)
                                                     pd->buckets[i].height, "count",
                                                     (json_int_t)pd->buckets[i].count));
     }
-    return json_pack("{s:o,s:n}", "buckets", buckets, "mean_img_ar_error");
+    json_t *mean = pd->ar_error_count
+                       ? json_real(numpy_pairwise_sum(pd->ar_errors, pd->ar_error_count) /
+                                   (double)pd->ar_error_count)
+                       : json_integer(0);
+    return json_pack("{s:o,s:o}", "buckets", buckets, "mean_img_ar_error", mean);
+}
+
+/* Folder mode: the `else:` branch of train_network.py's metadata. Its one dataset's bucket
+ * settings are None / False without buckets, else as adjusted to the steps; the dirs list
+ * the subsets with images (reg ones apart), the tags every folder's. */
+static void folder_dataset_keys(lora_metadata *md, const config *cfg, const plan *p, long long accum)
+{
+    const dataset_group *g = &p->data.groups[0];
+    const bucket_settings *b = &g->buckets;
+    long long bs = config_int(cfg, "train_batch_size");
+    lora_metadata_set(md, "ss_batch_size_per_device", "%lld", bs);
+    lora_metadata_set(md, "ss_total_batch_size", "%lld", bs * (accum > 0 ? accum : 1));
+    lora_metadata_set(md, "ss_resolution", "(%d, %d)", b->width, b->height);
+    set_bool(md, "ss_color_aug", cfg, "color_aug");
+    set_bool(md, "ss_flip_aug", cfg, "flip_aug");
+    set_bool(md, "ss_random_crop", cfg, "random_crop");
+    set_bool(md, "ss_shuffle_caption", cfg, "shuffle_caption");
+    lora_metadata_set(md, "ss_enable_bucket", "%s", py_bool_str(b->enabled));
+    lora_metadata_set(md, "ss_bucket_no_upscale", "%s", py_bool_str(b->enabled && b->no_upscale));
+    if (b->enabled) {
+        lora_metadata_set(md, "ss_min_bucket_reso", "%d", b->min_reso);
+        lora_metadata_set(md, "ss_max_bucket_reso", "%d", b->max_reso);
+    } else {
+        lora_metadata_set(md, "ss_min_bucket_reso", "None");
+        lora_metadata_set(md, "ss_max_bucket_reso", "None");
+    }
+    lora_metadata_set(md, "ss_keep_tokens", "%lld", config_int(cfg, "keep_tokens"));
+
+    json_t *dirs = json_object(), *reg = json_object();
+    for (size_t i = 0; i < g->subset_count; i++) {
+        const dataset_subset *sub = &g->subsets[i];
+        if (subset_used(sub))
+            json_object_set_new(sub->is_reg ? reg : dirs, subset_name(sub),
+                                json_pack("{s:i,s:I}", "n_repeats", sub->num_repeats, "img_count",
+                                          (json_int_t)sub->image_count));
+    }
+    set_json(md, "ss_dataset_dirs", dirs);
+    set_json(md, "ss_reg_dataset_dirs", reg);
+    set_json(md, "ss_tag_frequency", group_tag_frequency(g));
+    set_json(md, "ss_bucket_info", group_bucket_info(g, &p->datasets[0]));
 }
 
 static json_t *subset_metadata(const dataset_subset *sub, bool dreambooth)
@@ -517,24 +569,10 @@ int train_metadata_build(lora_metadata *md, const config *cfg, const plan *p,
         width = p->data.groups[0].buckets.width;
         height = p->data.groups[0].buckets.height;
     }
-    if (p->mode && strcmp(p->mode, "folders") != 0) {
+    if (p->mode && strcmp(p->mode, "folders") != 0)
         dataset_config_keys(md, p);
-    } else {   /* sd-scripts' legacy keys, written only without --dataset_config */
-        long long bs = config_int(cfg, "train_batch_size");
-        lora_metadata_set(md, "ss_batch_size_per_device", "%lld", bs);
-        lora_metadata_set(md, "ss_total_batch_size", "%lld", bs * (accum > 0 ? accum : 1));
-        lora_metadata_set(md, "ss_resolution", "(%d, %d)", width, height);
-        set_bool(md, "ss_color_aug", cfg, "color_aug");
-        set_bool(md, "ss_flip_aug", cfg, "flip_aug");
-        set_bool(md, "ss_random_crop", cfg, "random_crop");
-        set_bool(md, "ss_shuffle_caption", cfg, "shuffle_caption");
-        set_bool(md, "ss_enable_bucket", cfg, "enable_bucket");
-        set_bool(md, "ss_bucket_no_upscale", cfg, "bucket_no_upscale");
-        lora_metadata_set(md, "ss_min_bucket_reso", "%lld", config_int(cfg, "min_bucket_reso"));
-        lora_metadata_set(md, "ss_max_bucket_reso", "%lld", config_int(cfg, "max_bucket_reso"));
-        lora_metadata_set(md, "ss_keep_tokens", "%lld", config_int(cfg, "keep_tokens"));
-        folder_dataset_keys(md, p);
-    }
+    else if (p->data.group_count)   /* sd-scripts' legacy keys, only without --dataset_config */
+        folder_dataset_keys(md, cfg, p, accum);
 
     const char *model = config_string(cfg, "pretrained_model_name_or_path");
     lora_metadata_set(md, "ss_sd_model_name", "%s", base_name(model));
