@@ -13,7 +13,12 @@
 #     networks.lora_fa, kohya keys; between the epoch-1 file and the last every lora_down tensor
 #     is equal (frozen) and every lora_up tensor moved; continuing from the epoch-1 file
 #     (network_weights) keeps its downs too; LoRA+ with LoRA-FA is refused naming the ratio;
-#  4. an unsupported LyCORIS algo (iA3) is refused before training, naming lora_type.
+#  4. Kohya DyLoRA (networks.dylora, unit 2 of network_dim 4, conv_dim 4, 2 micro-batches per
+#     step): ss_network_module networks.dylora, ss_network_args holding unit; the same seed
+#     trains the same file, and 2 steps + save_state + resume to 4 equal 4 steps straight; the
+#     file has a Kohya LoCon file's keys and shapes and loads as one (network_weights); conv_dim
+#     other than network_dim, scale_weight_norms and network_dropout are refused;
+#  5. an unsupported LyCORIS algo (iA3) is refused before training, naming lora_type.
 # While lora_type is still marked "not supported yet" in the parameter table, --run refuses
 # the non-Standard types before training: parts 1 and 3 then check that refusal and skip.
 top=${top_srcdir:-.}
@@ -236,7 +241,62 @@ run lorafaplus
 [ "$rc" -eq 2 ] && grep -q "loraplus_lr_ratio" "$tmp/lorafaplus.out" ||
     { cat "$tmp/lorafaplus.out"; fail "LoRA-FA with LoRA+: exit $rc, want 2 naming loraplus_lr_ratio"; }
 
-# --- 4. an algo loratty does not have -----------------------------------------------------------
+# --- 4. DyLoRA ----------------------------------------------------------------------------------
+# dypreset NAME STEPS [extra [advanced] lines] [extra [loratty] lines]
+dypreset() {
+    preset "$1" "gradient_accumulation_steps = 2
+$3" 'lora_type = "Kohya DyLoRA"
+unit = 2
+conv_dim = 4
+conv_alpha = 1.0
+'"$4"
+    sed -i "s/^max_train_steps = 2\$/max_train_steps = $2/" "$tmp/$1.toml"
+}
+dypreset dylora 4
+run dylora
+[ "$rc" -eq 0 ] || { cat "$tmp/dylora.out"; fail "DyLoRA run exited $rc"; }
+"$files" meta "$tmp/out/dylora.safetensors" ss_network_module=networks.dylora ss_network_dim=4 \
+    ss_network_args='{"conv_dim": "4", "conv_alpha": "1", "unit": "2"}' ss_steps=4 ||
+    fail "DyLoRA metadata"
+dypreset dylora_again 4
+run dylora_again
+[ "$rc" -eq 0 ] || { cat "$tmp/dylora_again.out"; fail "second DyLoRA run exited $rc"; }
+"$files" same "$tmp/out/dylora.safetensors" "$tmp/out/dylora_again.safetensors" ||
+    fail "DyLoRA: the same seed trained another file"
+dypreset dyres 2 "save_state_on_train_end = true"
+run dyres
+[ "$rc" -eq 0 ] || { cat "$tmp/dyres.out"; fail "DyLoRA 2-step run exited $rc"; }
+dypreset dyres 4 "resume = \"$tmp/out/dyres-state\""
+run dyres
+[ "$rc" -eq 0 ] && grep -q "resumed from" "$tmp/dyres.out" ||
+    { cat "$tmp/dyres.out"; fail "resumed DyLoRA run: exit $rc"; }
+"$files" same "$tmp/out/dylora.safetensors" "$tmp/out/dyres.safetensors" ||
+    fail "DyLoRA: 2 steps + resume differs from 4 steps straight"
+# a plain LoCon of the same ranks continues from it: the same keys and shapes
+preset dyload "" 'lora_type = "Kohya LoCon"
+conv_dim = 4
+conv_alpha = 2.0' "network_weights = \"$tmp/out/dylora.safetensors\""
+run dyload
+[ "$rc" -eq 0 ] || { cat "$tmp/dyload.out"; fail "LoCon from the DyLoRA file exited $rc"; }
+"$lora_diff" "$tmp/out/dylora.safetensors" "$tmp/out/dyload.safetensors" > "$tmp/diff" ||
+    { cat "$tmp/diff"; fail "the DyLoRA file and a LoCon file have other keys or shapes"; }
+echo "ok    DyLoRA: reproducible, resumes bit-exact, loads as a LoCon file of the same keys"
+# refused KEY: the dybad run exits 2 before training, naming KEY
+refused() {
+    run dybad
+    [ "$rc" -eq 2 ] && grep -q "$1" "$tmp/dybad.out" ||
+        { cat "$tmp/dybad.out"; fail "DyLoRA with $1: exit $rc, want 2 naming $1"; }
+}
+dypreset dybad 2
+sed -i 's/^conv_dim = 4$/conv_dim = 1/' "$tmp/dybad.toml"   # kohya_ss's default conv_dim
+refused conv_dim
+dypreset dybad 2 "" "scale_weight_norms = 1.0"
+refused scale_weight_norms
+dypreset dybad 2 "" "network_dropout = 0.1"
+refused network_dropout
+echo "ok    DyLoRA refuses conv_dim ≠ network_dim, scale_weight_norms, network_dropout"
+
+# --- 5. an algo loratty does not have -----------------------------------------------------------
 preset ia3 "" 'lora_type = "LyCORIS/iA3"'
 run ia3
 [ "$rc" -eq 2 ] || { cat "$tmp/ia3.out"; fail "iA3: exit $rc, want 2"; }

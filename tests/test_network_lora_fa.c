@@ -407,7 +407,7 @@ static void refusal_check(void)
           o.algo == LORA_KIND_LORA && !o.lycoris, "networks.lora_fa options");
     CHECK(network_options_set_module(&o, "networks.lora", NULL, &err) == 0 && !o.lora_fa,
           "networks.lora after lora_fa keeps the flag");
-    CHECK(network_options_set_module(&o, "networks.dylora", NULL, &err) != 0 &&
+    CHECK(network_options_set_module(&o, "networks.oft", NULL, &err) != 0 &&
           strstr(err.message, "networks.lora_fa"), "the refusal lists lora_fa: %s", err.message);
     unet_config fc;
     unet_model fm;

@@ -3,3 +3,4 @@ libloratty_a_SOURCES += engine/lora/lora_file.c engine/lora/lora_file.h
 libloratty_a_SOURCES += engine/lora/network.c engine/lora/network_save.c engine/lora/network.h
 libloratty_a_SOURCES += engine/lora/loha.c engine/lora/lokr.c engine/lora/lycoris.h
 libloratty_a_SOURCES += engine/lora/network_groups.c engine/lora/network_targets.c engine/lora/network_internal.h
+libloratty_a_SOURCES += engine/lora/dylora.c

@@ -48,7 +48,8 @@ static void fill_kaiming(float *w, size_t n, size_t fan_in, uint64_t seed, size_
         w[j] = init_uniform(seed, base + j, bound);
 }
 
-/* The initialisation of sd-scripts (LoRA, LoRA-FA) and LyCORIS (LoHa, LoKr): ΔW = 0 at step 0. */
+/* The initialisation of sd-scripts (LoRA, LoRA-FA, DyLoRA) and LyCORIS (LoHa, LoKr): ΔW = 0 at
+ * step 0. */
 static void init_module(lora_network *n, network_module *m, uint64_t seed)
 {
     float *p = n->params;
@@ -80,9 +81,47 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
             p[m->down_off + j] = init_normal(seed, m->down_off + j, std);
         return;
     }
-    /* sd-scripts: kaiming_uniform_(down, a=√5) = U(±1/√fan_in), up = 0 */
+    /* sd-scripts: kaiming_uniform_(down, a=√5) = U(±1/√fan_in), up = 0; dylora.py draws each
+     * row lora_A[i] ([1, in] or [1, in, k, k]) alike: the same fan_in */
     fill_kaiming(p + m->down_off, m->w_size[0], (size_t)m->in * m->kernel * m->kernel, seed,
                  m->down_off);
+}
+
+/* DyLoRA's buffers (see network.h): the layers' gradients, the transposed up matrices and the
+ * trained flags; every rank a multiple of unit (dylora.py's assert). */
+static int dylora_alloc(lora_network *n, int unit, error_info *err)
+{
+    size_t ranks = 0;
+    n->n_up_t = 0;
+    for (size_t i = 0; i < n->n_mods; i++) {
+        network_module *m = &n->mods[i];
+        if (m->rank % unit != 0)
+            return error_set(err, NULL, 0, 0, "unit", "%s: rank %d is not a multiple of unit %d "
+                             "(dylora.py: rank must be a multiple of unit)", m->name, m->rank, unit);
+        m->up_t_off = n->n_up_t;
+        n->n_up_t += (size_t)m->out * m->rank;
+        ranks += (size_t)m->rank;
+    }
+    n->dylora_unit = unit;
+    n->dylora_grads = calloc(n->n_params ? n->n_params : 1, sizeof *n->dylora_grads);
+    n->up_t = calloc(n->n_up_t ? n->n_up_t : 1, sizeof *n->up_t);
+    n->dup_t = calloc(n->n_up_t ? n->n_up_t : 1, sizeof *n->dup_t);
+    n->dylora_flags = calloc(ranks ? ranks : 1, 1);
+    if (!n->dylora_grads || !n->up_t || !n->dup_t || !n->dylora_flags)
+        return error_set(err, NULL, 0, 0, NULL, "out of memory for the DyLoRA buffers");
+    ranks = 0;
+    for (size_t i = 0; i < n->n_mods; i++) {
+        n->mods[i].dylora_trained = n->dylora_flags + ranks;
+        ranks += (size_t)n->mods[i].rank;
+    }
+    return 0;
+}
+
+/* Where the layers write gradients: DyLoRA's go through dylora_grads, see
+ * network_dylora_end_micro_step. */
+static float *layer_grads(const lora_network *n)
+{
+    return n->dylora_unit ? n->dylora_grads : n->grads;
 }
 
 int network_create(lora_network *n, const network_options *opts, const unet_model *unet,
@@ -97,6 +136,10 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     if (opts->lora_fa && (opts->algo != LORA_KIND_LORA || opts->lycoris))
         return error_set(err, NULL, 0, 0, NULL, "LoRA-FA is a networks.lora variant, not %s",
                          opts->lycoris ? "LyCORIS"
+                         : opts->algo == LORA_KIND_LOHA ? "LoHa" : "LoKr");
+    if (opts->dylora_unit && (opts->algo != LORA_KIND_LORA || opts->lycoris || opts->lora_fa))
+        return error_set(err, NULL, 0, 0, NULL, "DyLoRA is a networks.lora variant, not %s",
+                         opts->lycoris ? "LyCORIS" : opts->lora_fa ? "LoRA-FA"
                          : opts->algo == LORA_KIND_LOHA ? "LoHa" : "LoKr");
     safetensors_file *wf = NULL;
     if (opts->dim_from_weights) {
@@ -141,6 +184,10 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         network_free(n);
         return error_set(err, NULL, 0, 0, NULL, "out of memory for %zu LoRA parameters", off);
     }
+    if (opts->dylora_unit && dylora_alloc(n, opts->dylora_unit, err) != 0) {
+        network_free(n);
+        return -1;
+    }
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
         m->frozen_down = opts->lora_fa;
@@ -168,8 +215,9 @@ void network_set_adapter(lora_network *n, network_module *m)
     if (a->kind == LORA_KIND_LORA) {
         a->down = n->params + m->down_off;
         a->up = n->params + m->up_off;
-        a->ddown = m->frozen_down ? NULL : n->grads + m->down_off;   /* NULL: backward skips dW */
-        a->dup = n->grads + m->up_off;
+        /* NULL: backward skips dW */
+        a->ddown = m->frozen_down ? NULL : layer_grads(n) + m->down_off;
+        a->dup = layer_grads(n) + m->up_off;
         return;
     }
     for (int k = 0; k < 4; k++) {
@@ -222,8 +270,8 @@ void network_set_trainable(lora_network *n, int te_side, int train)
                 m->adapter.dw[k] = train && m->w_size[k] ? n->grads + m->w_off[k] : NULL;
             continue;
         }
-        m->adapter.ddown = train && !m->frozen_down ? n->grads + m->down_off : NULL;
-        m->adapter.dup = train ? n->grads + m->up_off : NULL;
+        m->adapter.ddown = train && !m->frozen_down ? layer_grads(n) + m->down_off : NULL;
+        m->adapter.dup = train ? layer_grads(n) + m->up_off : NULL;
     }
 }
 
@@ -253,6 +301,10 @@ void network_free(lora_network *n)
     free(n->grads);
     free(n->hidden);
     free(n->norm_work);
+    free(n->dylora_grads);
+    free(n->up_t);
+    free(n->dup_t);
+    free(n->dylora_flags);
     memset(n, 0, sizeof *n);
 }
 
@@ -260,6 +312,11 @@ void network_zero_grad(lora_network *n)
 {
     if (n->grads)   /* none in the whole-model training modes */
         memset(n->grads, 0, n->n_params * sizeof *n->grads);
+    if (n->dylora_unit) {   /* torch: zero_grad(set_to_none=True), no slot has a gradient */
+        memset(n->dylora_grads, 0, n->n_params * sizeof *n->dylora_grads);
+        for (size_t i = 0; i < n->n_mods; i++)
+            memset(n->mods[i].dylora_trained, 0, (size_t)n->mods[i].rank);
+    }
 }
 
 int network_module_keys(const network_module *m, const char *keys[4])

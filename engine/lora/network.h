@@ -1,5 +1,6 @@
-/* network.h — a LoRA network (sd-scripts' networks/lora.py, "Standard" LoRA, and lora_fa.py's
- * LoRA-FA with frozen down matrices; LyCORIS' LoHa / LoKr in loha.c, lokr.c): one adapter per
+/* network.h — a LoRA network (sd-scripts' networks/lora.py, "Standard" LoRA, lora_fa.py's
+ * LoRA-FA with frozen down matrices and dylora.py's DyLoRA in dylora.c; LyCORIS' LoHa / LoKr in
+ * loha.c, lokr.c): one adapter per
  * injection point the models expose (engine/models/unet.h points, clip_lora_targets), named as
  * kohya names them, with sd-scripts' rank/alpha rules and initialisation. The adapters' down and
  * up weights live in one flat parameter buffer (and their gradients in one flat gradient
@@ -61,17 +62,23 @@ typedef struct network_options {
      * each down matrix is drawn N(0, 2 / (in + rank)) and then frozen; only the up matrices
      * train. Set with algo LORA_KIND_LORA, lycoris 0. */
     int lora_fa;
+    /* appended: sd-scripts' networks.dylora (DyLoRA, see dylora.c): 0 = not DyLoRA, else its
+     * unit (network_args unit=, 1 by default); every rank must be a multiple of it. Set with
+     * algo LORA_KIND_LORA, lycoris 0. */
+    int dylora_unit;
 } network_options;
 
 void network_options_init(network_options *o);
 
-/* Sets algo / lycoris / lora_fa from sd-scripts' network_module and LyCORIS' algo= (NULL:
- * locon): networks.lora, networks.lora_fa, networks.loha, networks.lokr, lycoris.kohya with
- * algo lora/locon/loha/lokr. Other modules and algos are refused with a message naming them. */
+/* Sets algo / lycoris / lora_fa / dylora_unit (1) from sd-scripts' network_module and LyCORIS'
+ * algo= (NULL: locon): networks.lora, networks.lora_fa, networks.dylora, networks.loha,
+ * networks.lokr, lycoris.kohya with algo lora/locon/loha/lokr. Other modules and algos are
+ * refused with a message naming them. */
 int network_options_set_module(network_options *o, const char *network_module, const char *algo,
                                error_info *err);
 /* ss_network_module as sd-scripts writes it for these options ("networks.lora",
- * "networks.lora_fa", "networks.loha", "networks.lokr" or "lycoris.kohya"); LyCORIS adds
+ * "networks.lora_fa", "networks.dylora", "networks.loha", "networks.lokr" or
+ * "lycoris.kohya"); LyCORIS adds
  * "algo": "<algo>" to ss_network_args from its network_args, see network_algo_name. */
 const char *network_module_name(const network_options *o);
 /* LyCORIS' algo= value: "locon" (LoRA kind under lycoris.kohya), "loha", "lokr". */
@@ -93,6 +100,12 @@ typedef struct network_module {
     size_t w_off[4], w_size[4];
     int hidden_rows;      /* extras: rows per sample of one call (0: H·W of the latent) */
     int frozen_down;      /* LoRA-FA: down keeps its init (no gradient, not in the optimizer) */
+    /* DyLoRA: this micro-step's slice [dylora_b, dylora_b + unit) of the rank, the slots
+     * trained since the last optimizer step (rank flags), and where its up matrix sits in
+     * the network's transposed copy */
+    int dylora_b;
+    uint8_t *dylora_trained;
+    size_t up_t_off;
 } network_module;
 
 typedef struct lora_network {
@@ -108,6 +121,14 @@ typedef struct lora_network {
     float module_dropout;      /* appended: per-step probability of skipping a module */
     float *norm_work;          /* appended: ΔW of one LoHa / LoKr module for max-norm */
     size_t norm_work_floats;
+    /* appended: DyLoRA (dylora.c), all 0 / NULL otherwise. The layers write a micro-step's
+     * full gradients into dylora_grads (n_params); up_t / dup_t hold every up matrix and its
+     * gradient transposed ([rank, out], n_up_t floats) for the optimizer; dylora_flags holds
+     * the modules' dylora_trained flags. */
+    int dylora_unit;
+    float *dylora_grads, *up_t, *dup_t;
+    size_t n_up_t;
+    uint8_t *dylora_flags;
 } lora_network;
 
 /* Builds the modules for `unet` (may be NULL) and `te[0..n_te)` (SD1/2: one, SDXL: two).
@@ -141,8 +162,9 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
 
 /* Call before each step's forward: training = 1 turns the dropouts on with this step's masks
  * (a pure function of (seed, step), so a resumed run draws the same), module_dropout decides
- * which modules sit this step out; batch = samples in the step (the linear layers' rows are
- * batch × tokens). training = 0 (sampling, validation) turns them all off. */
+ * which modules sit this step out, DyLoRA draws its slices; batch = samples in the step (the
+ * linear layers' rows are batch × tokens). training = 0 (sampling, validation) turns them all
+ * off (DyLoRA: the full rank). */
 void network_begin_step(lora_network *n, int training, uint64_t seed, uint64_t step, int batch);
 
 /* sd-scripts' get_block_index: the block of a kohya U-Net module name (SD1/2 diffusers names:
@@ -183,6 +205,35 @@ typedef struct network_lr_options {
  * and returns how many there are (call with cap 0 to count). */
 size_t network_param_ranges(const lora_network *n, const network_lr_options *o,
                             network_param_range *out, size_t cap);
+
+/* ---- DyLoRA (dylora.c) ----
+ * dylora.py keeps each row of down (lora_A[i]) and each column of up (lora_B[i]) as a
+ * parameter of its own. In training every forward of a module draws b from {0, unit, …,
+ * rank − unit}, runs the whole rank scaled by alpha / rank · √(rank / (b + unit)), and only
+ * the slots [b, b + unit) get a gradient; the others get none, so the optimizer skips them
+ * (no update, no weight decay, no moment decay, their own step count). The file holds the
+ * plain lora_down / lora_up / alpha of networks.lora. No-ops for other kinds. */
+
+/* The slice of every module for one forward (called by network_begin_step): training = 1
+ * draws b from the project RNG at (seed, step, module), a pure function so that a resumed run
+ * draws the same; training = 0 (sampling) runs the full rank at alpha / rank, as the file. */
+void network_dylora_begin_step(lora_network *n, int training, uint64_t seed, uint64_t step);
+/* After a micro-step's backward: adds each trained module's slice of the layers' gradients
+ * (dylora_grads) to grads, marks those slots trained, clears dylora_grads. */
+void network_dylora_end_micro_step(lora_network *n);
+/* Around anything the optimizer does to the weights (a step, schedule-free's eval / train):
+ * _to_optimizer copies the up matrices and their gradients into up_t / dup_t, where the
+ * optimizer's up-column tensors live; _from_optimizer copies up_t back. */
+void network_dylora_to_optimizer(lora_network *n);
+void network_dylora_from_optimizer(lora_network *n);
+/* Module m's rank slot r as the optimizer sees it: down row r (in · k · k floats in params /
+ * grads) and up column r (out floats in up_t / dup_t). network_zero_grad clears the trained
+ * marks. */
+void network_dylora_slot(const lora_network *n, const network_module *m, int r, float **down,
+                         const float **ddown, float **up, const float **dup);
+/* The gradient of the optimizer tensor starting at `data` (a slot's down row or up column)
+ * for this step: NULL when its slot was not trained, as torch leaves such a grad None. */
+const float *network_dylora_grad(const lora_network *n, const float *data);
 
 /* ---- saving (network_save.c) ---- */
 

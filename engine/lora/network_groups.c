@@ -1,6 +1,7 @@
-/* network_groups.c — per-step dropout state and sd-scripts' learning-rate groups: block
- * indices of kohya module names (get_block_index), down/mid/up_lr_weight with
- * block_lr_zero_threshold (get_block_lr_weight), LoRA+ ratios on the up matrices. See network.h. */
+/* network_groups.c — per-step dropout state (and DyLoRA's rank slice, dylora.c) and sd-scripts'
+ * learning-rate groups: block indices of kohya module names (get_block_index),
+ * down/mid/up_lr_weight with block_lr_zero_threshold (get_block_lr_weight), LoRA+ ratios on
+ * the up matrices. See network.h. */
 #include "engine/lora/network.h"
 
 #include <math.h>
@@ -27,6 +28,7 @@ void network_begin_step(lora_network *n, int training, uint64_t seed, uint64_t s
             d->skip = k_rng_uniform(r[0]) < n->module_dropout;   /* torch.rand(1) < p */
         }
     }
+    network_dylora_begin_step(n, training, seed, step);
 }
 
 int network_block_index(const char *name)

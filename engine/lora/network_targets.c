@@ -1,6 +1,7 @@
 /* network_targets.c — which injection points a network trains and at which rank: sd-scripts'
  * networks.lora rules (Transformer2DModel children; ResNet / sampler children with conv_dim;
- * block_dims and friends; networks.lora_fa has the same), its SDXL-only networks.loha /
+ * block_dims and friends; networks.lora_fa has the same, networks.dylora the same without
+ * block arguments and with conv_dim = network_dim), its SDXL-only networks.loha /
  * networks.lokr (same targets), and LyCORIS' lycoris.kohya presets (lycoris/config.py PRESET)
  * mapped onto our points. See network.h and network_internal.h. */
 #include "engine/lora/network_internal.h"
@@ -24,11 +25,16 @@ int network_options_set_module(network_options *o, const char *module, const cha
 {
     o->lycoris = 0;
     o->lora_fa = 0;
+    o->dylora_unit = 0;
     o->algo = LORA_KIND_LORA;
     if (!module || !strcmp(module, "networks.lora"))
         return 0;
     if (!strcmp(module, "networks.lora_fa")) {
         o->lora_fa = 1;
+        return 0;
+    }
+    if (!strcmp(module, "networks.dylora")) {
+        o->dylora_unit = 1;   /* dylora.py: unit None → 1 */
         return 0;
     }
     if (!strcmp(module, "networks.loha")) {
@@ -41,9 +47,9 @@ int network_options_set_module(network_options *o, const char *module, const cha
     }
     if (strcmp(module, "lycoris.kohya") != 0)
         return error_set(err, NULL, 0, 0, "network_module",
-                         "%s is not supported (networks.lora, networks.lora_fa, networks.loha, "
-                         "networks.lokr and lycoris.kohya with algo lora/locon/loha/lokr are)",
-                         module);
+                         "%s is not supported (networks.lora, networks.lora_fa, networks.dylora, "
+                         "networks.loha, networks.lokr and lycoris.kohya with algo "
+                         "lora/locon/loha/lokr are)", module);
     o->lycoris = 1;
     if (!algo || !*algo || !strcmp(algo, "lora") || !strcmp(algo, "locon"))
         return 0;
@@ -63,6 +69,8 @@ const char *network_module_name(const network_options *o)
         return "lycoris.kohya";
     if (o->lora_fa)
         return "networks.lora_fa";
+    if (o->dylora_unit)
+        return "networks.dylora";
     return o->algo == LORA_KIND_LOHA ? "networks.loha"
          : o->algo == LORA_KIND_LOKR ? "networks.lokr" : "networks.lora";
 }
@@ -335,6 +343,37 @@ static int file_rank(const safetensors_file *f, const char *name, int kind, int 
     return 1;
 }
 
+/* What dylora.py's create_network takes: conv_dim equal to network_dim (its assert), no block
+ * arguments (it reads none), rank a multiple of unit; create_network_from_weights builds
+ * the network with unit 1 and the SDXL text encoders both under lora_te (names collide). */
+static int dylora_rules(const network_options *o, int n_te, int from_weights, error_info *err)
+{
+    if (o->dylora_unit < 1)
+        return error_set(err, NULL, 0, 0, "unit", "must be at least 1 (got %d)", o->dylora_unit);
+    if (given(o->block_dims) || given(o->block_alphas) || given(o->conv_block_dims) ||
+        given(o->conv_block_alphas) || o->n_block_lr > 0)
+        return error_set(err, NULL, 0, 0, given(o->block_dims) ? "block_dims" : given(o->block_alphas)
+                         ? "block_alphas" : given(o->conv_block_dims) ? "conv_block_dims"
+                         : given(o->conv_block_alphas) ? "conv_block_alphas" : "down_lr_weight",
+                         "sd-scripts' networks.dylora takes no block arguments (block_dims, "
+                         "block_alphas, conv_block_*, down/mid/up_lr_weight); leave them empty");
+    if (o->conv_dim > 0 && o->conv_dim != o->dim)
+        return error_set(err, NULL, 0, 0, "conv_dim", "DyLoRA needs conv_dim equal to network_dim "
+                         "(%d) or 0 (got %d): dylora.py asserts it", o->dim, o->conv_dim);
+    if (from_weights && o->dylora_unit != 1)
+        return error_set(err, NULL, 0, 0, "unit", "with dim_from_weights sd-scripts builds the "
+                         "DyLoRA network from the file with unit 1 (got %d); set unit = 1",
+                         o->dylora_unit);
+    if (!from_weights && o->dim % o->dylora_unit != 0)
+        return error_set(err, NULL, 0, 0, "unit", "network_dim %d is not a multiple of unit %d "
+                         "(dylora.py: rank must be a multiple of unit)", o->dim, o->dylora_unit);
+    if (o->train_te && n_te > 1)
+        return error_set(err, NULL, 0, 0, "network_train_unet_only", "sd-scripts' networks.dylora "
+                         "names both SDXL text encoders' modules lora_te_…, so they collide; "
+                         "train the U-Net only (network_train_unet_only)");
+    return 0;
+}
+
 int network_collect(lora_network *n, const network_options *o, const unet_model *unet,
                     clip_model *const *te, int n_te, const safetensors_file *wf, error_info *err)
 {
@@ -364,6 +403,10 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
                              "down/mid/up_lr_weight do not apply to an SDXL LoRA-FA");
         r.conv_dim = o->conv_dim;
         r.conv_alpha = o->conv_alpha;
+        if (o->dylora_unit && dylora_rules(o, n_te, wf != NULL, err) != 0)
+            return -1;
+        if (o->dylora_unit)   /* dylora.py gives the 3x3 convs network_alpha, not conv_alpha */
+            r.conv_alpha = o->alpha;
         r.conv_targets = o->conv_dim > 0;
         if (unet && block_rules(&r, o, sdxl, err) != 0)
             return -1;

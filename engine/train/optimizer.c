@@ -373,6 +373,12 @@ const optim_param *optim_param_at(const optim *o, int i)
     return &o->params[i];
 }
 
+void optim_set_grad(optim *o, int i, const float *grad)
+{
+    if (i >= 0 && i < o->nparams)
+        o->params[i].grad = grad;
+}
+
 size_t optim_state_size(const optim *o)
 {
     return sizeof(state_header) + sizeof(optim_scalars) + (size_t)o->ngroups * sizeof(gsaved) +

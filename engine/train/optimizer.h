@@ -118,6 +118,9 @@ void optim_eval(optim *o);
 /* The tensors the optimizer updates, in group order (what a whole-model state saves). */
 int optim_param_count(const optim *o);
 const optim_param *optim_param_at(const optim *o, int i);
+/* Points tensor i at another gradient for the next steps; NULL skips it (torch: .grad None),
+ * as DyLoRA's untrained slots are skipped step by step. */
+void optim_set_grad(optim *o, int i, const float *grad);
 
 /* Bytes of state (scalars + moments) for saving, and save / load of it. */
 size_t optim_state_size(const optim *o);

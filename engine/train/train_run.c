@@ -80,12 +80,40 @@ static int check_family(const train_run_settings *s, sd_model *m, error_info *er
     return 0;
 }
 
+/* DyLoRA: dylora.py's lora_A[i] [1, in] (3x3 conv: [1, in, 3, 3]) and lora_B[i] [out, 1]
+ * ([out, 1, 1, 1]), all A then all B; at[] gets the params offset of the slot's range. */
+static int dylora_tensors(const lora_network *net, const network_module *mo, optim_param *ps,
+                          size_t *at)
+{
+    int conv3 = mo->conv && mo->kernel != 1;
+    for (int r = 0; ps && r < mo->rank; r++) {
+        float *dd, *ud;
+        const float *dg, *ug;
+        network_dylora_slot(net, mo, r, &dd, &dg, &ud, &ug);
+        ps[r] = conv3 ? (optim_param){dd, dg, 4, {1, mo->in, mo->kernel, mo->kernel}}
+                      : (optim_param){dd, dg, 2, {1, mo->in}};
+        ps[mo->rank + r] = conv3 ? (optim_param){ud, ug, 4, {mo->out, 1, 1, 1}}
+                                 : (optim_param){ud, ug, 2, {mo->out, 1}};
+        at[r] = (size_t)(dd - net->params);
+        at[mo->rank + r] = mo->up_off + (size_t)r;
+    }
+    return 2 * mo->rank;
+}
+
 /* The adapter tensors of one module as the optimizer sees them (each its own parameter, so
- * factored optimizers see sd-scripts' matrix shapes). Returns how many (≤ 4). */
-static int module_tensors(const lora_network *net, const network_module *mo, optim_param *ps)
+ * factored optimizers see sd-scripts' matrix shapes), with the params offset of each one's
+ * range in at[]. Returns how many (≤ 4, DyLoRA 2 · rank); ps NULL: only counts. */
+static int module_tensors(const lora_network *net, const network_module *mo, optim_param *ps,
+                          size_t *at)
 {
     const lora_adapter *a = &mo->adapter;
+    if (net->dylora_unit)
+        return dylora_tensors(net, mo, ps, at);
+    if (!ps)
+        return a->kind == LORA_KIND_LORA ? 2 : (mo->w_size[0] > 0) + (mo->w_size[1] > 0) +
+                                               (mo->w_size[2] > 0) + (mo->w_size[3] > 0);
     if (a->kind == LORA_KIND_LORA) {
+        at[0] = mo->down_off, at[1] = mo->up_off;
         float *dd = net->params + mo->down_off, *ud = net->params + mo->up_off;
         const float *dg = net->grads + mo->down_off, *ug = net->grads + mo->up_off;
         if (mo->conv) {
@@ -111,6 +139,7 @@ static int module_tensors(const lora_network *net, const network_module *mo, opt
     for (int i = 0; i < 4; i++) {
         if (!mo->w_size[i])
             continue;
+        at[n] = mo->w_off[i];
         optim_param *q = &ps[n++];
         *q = (optim_param){net->params + mo->w_off[i], net->grads + mo->w_off[i], 2,
                            {sh[i][0], sh[i][1]}};
@@ -135,17 +164,20 @@ static int same_group(const network_param_range *a, const network_param_range *b
 static int build_optimizer(const train_run_settings *s, lora_network *net, optim **opt,
                            opt_groups *og, error_info *err)
 {
-    size_t nr = network_param_ranges(net, &s->lr_groups, NULL, 0);
+    size_t nr = network_param_ranges(net, &s->lr_groups, NULL, 0), nt = 0;
+    for (size_t i = 0; i < net->n_mods; i++)
+        nt += (size_t)module_tensors(net, &net->mods[i], NULL, NULL);
     network_param_range *r = calloc(nr + 1, sizeof *r);
-    optim_param *ps = calloc(net->n_mods * 4 + 1, sizeof *ps);
-    int *key = calloc(net->n_mods * 4 + 1, sizeof *key);      /* tensor → range */
+    optim_param *ps = calloc(nt + 1, sizeof *ps);
+    size_t *at = calloc(nt + 1, sizeof *at);       /* tensor → params offset of its range */
+    int *key = calloc(nt + 1, sizeof *key);        /* tensor → range */
     optim_group *g = calloc(nr + 1, sizeof *g);
-    optim_param *sorted = calloc(net->n_mods * 4 + 1, sizeof *sorted);
+    optim_param *sorted = calloc(nt + 1, sizeof *sorted);
     og->base_lr = calloc(nr + 1, sizeof *og->base_lr);
     og->desc = calloc(nr + 1, sizeof *og->desc);
     og->n = 0;
     int rc = -1;
-    if (!r || !ps || !key || !g || !sorted || !og->base_lr || !og->desc) {
+    if (!r || !ps || !at || !key || !g || !sorted || !og->base_lr || !og->desc) {
         error_set(err, NULL, 0, 0, NULL, "out of memory");
         goto out;
     }
@@ -155,9 +187,9 @@ static int build_optimizer(const train_run_settings *s, lora_network *net, optim
             r[q].block = -1;
     int np = 0;
     for (size_t i = 0; i < net->n_mods; i++) {
-        int k = module_tensors(net, &net->mods[i], ps + np);
+        int k = module_tensors(net, &net->mods[i], ps + np, at + np);
         for (int j = np; j < np + k; j++) {
-            size_t off = (size_t)(ps[j].data - net->params), q = 0;
+            size_t off = at[j], q = 0;
             while (q < nr && !(off >= r[q].offset && off < r[q].offset + r[q].count))
                 q++;
             key[j] = q < nr ? (int)q : -1;
@@ -202,10 +234,19 @@ static int build_optimizer(const train_run_settings *s, lora_network *net, optim
 out:
     free(r);
     free(ps);
+    free(at);
     free(key);
     free(g);
     free(sorted);
     return rc;
+}
+
+/* DyLoRA: a slot not trained this step has no gradient, so the optimizer skips it (as torch
+ * skips a parameter whose grad is None: no update, no weight decay, no moment decay). */
+static void dylora_point_grads(optim *opt, const lora_network *net)
+{
+    for (int i = 0; i < optim_param_count(opt); i++)
+        optim_set_grad(opt, i, network_dylora_grad(net, optim_param_at(opt, i)->data));
 }
 
 typedef struct loop_bufs {
@@ -528,6 +569,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                     goto out;
                 if (te_train && !frz.saved && !full.te_frozen && isfinite(loss))
                     trun_te_backward(&te, buf.dctx);
+                network_dylora_end_micro_step(&net);
                 if (step + 1 == nan_at)
                     loss = NAN;
                 if (!isfinite(loss)) {
@@ -552,8 +594,12 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
             double factor = lr_schedule_factor(&sched, step);
             for (int g = 0; g < og.n; g++)
                 optim_set_lr(opt, g, og.base_lr[g] * factor);
+            network_dylora_to_optimizer(&net);
+            if (net.dylora_unit)
+                dylora_point_grads(opt, &net);
             if (optim_step(opt, err) != 0)
                 goto out;
+            network_dylora_from_optimizer(&net);
             if (frz.saved)
                 te_freeze_restore(&frz, &net);
             trun_full_restore_te(&full);

@@ -98,6 +98,8 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
             mid = str;
         else if (!strcmp(key, "up_lr_weight"))
             up = str;
+        else if (!strcmp(key, "unit") && o->dylora_unit)
+            o->dylora_unit = atoi(v);
         else if (!strcmp(key, "block_lr_zero_threshold"))
             zero_threshold = (float)atof(v);
         else if (!strcmp(key, "loraplus_lr_ratio"))
@@ -122,6 +124,13 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
                          : "loraplus_text_encoder_lr_ratio",
                          "LoRA-FA (sd-scripts' networks.lora_fa) trains only the up matrices and "
                          "has no LoRA+ ratios; set them to 0");
+    /* dylora.py has no dropout (it ignores neuron_dropout, rank_dropout, module_dropout) */
+    if (o->dylora_unit && (o->network_dropout > 0.0f || o->rank_dropout > 0.0f ||
+                           o->module_dropout > 0.0f))
+        return error_set(err, NULL, 0, 0, o->network_dropout > 0.0f ? "network_dropout"
+                         : o->rank_dropout > 0.0f ? "rank_dropout" : "module_dropout",
+                         "DyLoRA (sd-scripts' networks.dylora) has no dropout; set network_dropout, "
+                         "rank_dropout and module_dropout to 0");
     int nb = network_block_lr_weights(s->want_sdxl, down, mid, up, zero_threshold, s->block_lr, err);
     if (nb < 0)
         return -1;
@@ -237,6 +246,11 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->lr.args = strs->lr_args;
     s->max_grad_norm = (float)config_float(cfg, "max_grad_norm");
     s->scale_weight_norms = (float)config_float(cfg, "scale_weight_norms");
+    /* train_network.py drops it with a warning: DyLoRANetwork has no
+     * apply_max_norm_regularization */
+    if (s->mode == TRAIN_MODE_LORA && s->net.dylora_unit && s->scale_weight_norms > 0.0f)
+        return error_set(err, NULL, 0, 0, "scale_weight_norms", "DyLoRA (sd-scripts' "
+                         "networks.dylora) has no max-norm regularisation; set it to 0");
 
     train_step_options_init(&s->step);
     const char *lt = config_string(cfg, "loss_type");

@@ -149,5 +149,9 @@ int trun_save_lora(trun_save *sv, int kind, long long n, long long step, long lo
 /* The state folder <stem>-state (kind as above), pruned likewise. */
 int trun_save_state(trun_save *sv, int kind, long long n, const train_progress *p,
                     error_info *err);
+/* optim_eval / optim_train (schedule-free moves the weights) with DyLoRA's up matrices, which
+ * the optimizer holds transposed, brought along. */
+void trun_optim_eval(optim *opt, lora_network *net);
+void trun_optim_train(optim *opt, lora_network *net);
 
 #endif

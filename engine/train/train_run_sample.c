@@ -108,7 +108,7 @@ int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoc
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/sample", s->output_dir && s->output_dir[0] ? s->output_dir : ".");
     mkdir(dir, 0777);
-    optim_eval(c->opt);
+    trun_optim_eval(c->opt, c->net);
     network_begin_step(c->net, 0, s->seed, (uint64_t)step, 1);   /* dropouts off */
     int mult = sd_model_size_multiple(c->m), T = sd_model_context_rows(s->max_token_length);
     const char *text = s->sample_prompts;
@@ -164,7 +164,7 @@ int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoc
         free(rgb);
         index++;
     }
-    optim_train(c->opt);
+    trun_optim_train(c->opt, c->net);
     /* back to the training plan of the adapters' hidden buffers */
     if (rc == 0 && c->st->planned)
         rc = network_plan_unet(c->net, &c->m->unet, c->st->B, c->st->H, c->st->W, c->st->T, err);

@@ -82,16 +82,30 @@ static long long remove_no(int kind, long long n, int every, int last_n)
     return r > 0 ? r : -1;
 }
 
+void trun_optim_eval(optim *opt, lora_network *net)
+{
+    network_dylora_to_optimizer(net);
+    optim_eval(opt);
+    network_dylora_from_optimizer(net);
+}
+
+void trun_optim_train(optim *opt, lora_network *net)
+{
+    network_dylora_to_optimizer(net);
+    optim_train(opt);
+    network_dylora_from_optimizer(net);
+}
+
 int trun_save_lora(trun_save *sv, int kind, long long n, long long step, long long epoch,
                    error_info *err)
 {
     char path[4300];
     stem_path(sv, kind, n, ".safetensors", path, sizeof path);
     train_metadata_update(sv->md, step, epoch);
-    optim_eval(sv->opt);   /* schedule-free: save x, not y */
+    trun_optim_eval(sv->opt, sv->net);   /* schedule-free: save x, not y */
     int rc = sv->full ? trun_full_save(sv->full, path, sv->s->save_dtype, sv->md, err)
                       : network_save(sv->net, path, sv->s->save_dtype, sv->md, err);
-    optim_train(sv->opt);
+    trun_optim_train(sv->opt, sv->net);
     if (rc != 0)
         return -1;
     if (sv->h->saved)
