@@ -278,6 +278,8 @@ void optim_free(optim *o)
 {
     if (!o)
         return;
+    for (int j = 0; o->ps && j < o->nparams; j++)
+        free(o->ps[j].y_kept);
     free(o->scratch);
     free(o->qstate);
     free(o->fstate);

@@ -14,6 +14,7 @@ typedef struct optim_pstate {
     float *s, *p0;          /* D-adaptation sums; Prodigy's initial point */
     int64_t ns;             /* elements of s and p0 (Prodigy's slice_p) */
     float *z;               /* schedule-free z sequence */
+    float *y_kept;          /* schedule-free: y while the weights hold x (optim_eval) */
     float *row, *col;       /* Adafactor factored second moments */
     int64_t rows, cols, batch;   /* factored view: batch × rows × cols */
     uint8_t *q1, *q2;       /* AdamW8bit quantised moments */

@@ -4,10 +4,15 @@
  * y = lerp(z, x, β1) while training. Each step: v ← β2·v + (1−β2)·g², ĝ = g/(√(v/(1−β2ᵗ)) + eps)
  * (+ wd·y), y ← lerp(y, z, c) + lr·(β1(1−c) − 1)·ĝ, z ← z − lr·ĝ, with c = wₜ/Σw and
  * wₜ = t^r · lr_max^weight_lr_power; lr warms up linearly over warmup_steps.
- * optim_eval moves the weights to x (lerp towards z by 1 − 1/β1), optim_train back to y. */
+ * optim_eval moves the weights to x (lerp towards z by 1 − 1/β1), optim_train back to y.
+ * schedulefree's train() recomputes y from x, which loses the last bits; here optim_eval keeps
+ * y and optim_train puts it back exactly, so a save (or a sample) in the middle of a run
+ * leaves the run bit-identical to one without it (save_state / resume depends on that). */
 #include "engine/train/optimizer_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 void optim_schedulefree_step(optim *o)
 {
@@ -66,6 +71,18 @@ void optim_schedulefree_swap(optim *o, int to_train)
             if (!ps->inited)
                 continue;
             float *x = o->params[j].data;
+            if (to_train && ps->y_kept) {
+                memcpy(x, ps->y_kept, (size_t)ps->n * sizeof *x);
+                free(ps->y_kept);
+                ps->y_kept = NULL;
+                continue;
+            }
+            if (!to_train) {   /* without memory for the copy, y is recomputed on the way back */
+                free(ps->y_kept);
+                ps->y_kept = malloc((size_t)ps->n * sizeof *x);
+                if (ps->y_kept)
+                    memcpy(ps->y_kept, x, (size_t)ps->n * sizeof *x);
+            }
             for (int64_t i = 0; i < ps->n; i++)
                 x[i] = optim_lerp(x[i], ps->z[i], w);
         }
