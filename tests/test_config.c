@@ -179,6 +179,14 @@ static void test_export_uses_sd_scripts_names(void **state)
     assert_null(strstr(lokr, "noise_offset = ")); /* Multires: the offset options do not apply */
     free(lokr);
     config_free(&cfg);
+    /* kohya_ss passes DyLoRA's unit whenever it is set (its default 1 included) */
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "lora_type=Kohya DyLoRA", &err), 0);
+    char *dylora = config_export_sdscripts_toml(&cfg);
+    assert_non_null(strstr(dylora, "network_module = \"networks.dylora\""));
+    assert_non_null(strstr(dylora, "\"unit=1\""));
+    free(dylora);
+    config_free(&cfg);
     config_init(&cfg);
     config_set(&cfg, "optimizer_type=Lion", &err);
     char *toml = config_export_sdscripts_toml(&cfg);
