@@ -153,7 +153,7 @@ sed -i 's/^cache_latents = true/cache_latents_to_disk = true/' "$tmp/k.toml"
 
 # --- 3. SIGINT mid-run ----------------------------------------------------------------------
 preset c 5000 "save_state = true"
-"$prog" --run "$tmp/sfr.toml" > "$tmp/sfr.out" 2>&1 &
+"$prog" --run "$tmp/c.toml" > "$tmp/c.out" 2>&1 &
 pid=$!
 i=0
 while ! grep -q "^step" "$tmp/c.out" 2>/dev/null; do
