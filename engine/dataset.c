@@ -157,18 +157,33 @@ dataset_subset *dataset_add_subset(dataset_group *g)
     return s;
 }
 
-/* sd-scripts: `<N>_<tokens>`; int(N) >= 1, the rest re-joined is the class tokens. */
+/* sd-scripts: the name split on "_"; int() of the first part (spaces around and a sign
+ * allowed, as Python's int) must be >= 1, the rest re-joined is the class tokens ("10" alone:
+ * none; captions then come from the caption files). */
 static bool parse_folder_name(const char *name, int *repeats, const char **tokens)
 {
     const char *us = strchr(name, '_');
-    if (!us || us == name)
+    size_t len = us ? (size_t)(us - name) : strlen(name);
+    char first[32];
+    if (len == 0 || len >= sizeof first)
+        return false;
+    memcpy(first, name, len);
+    first[len] = '\0';
+    const char *p = first;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '+' || *p == '-')
+        p++;
+    if (*p < '0' || *p > '9')
         return false;
     char *end;
-    long n = strtol(name, &end, 10);
-    if (end != us || n < 1 || n > 1000000)
+    long n = strtol(first, &end, 10);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end || n < 1 || n > 1000000)
         return false;
     *repeats = (int)n;
-    *tokens = us + 1;
+    *tokens = us ? us + 1 : "";
     return true;
 }
 

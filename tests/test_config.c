@@ -430,6 +430,61 @@ static void test_plan_arithmetic(void **state)
     config_free(&cfg);
 }
 
+/* sd-scripts' folder names: split on "_", int() of the first part (Python's int: spaces and a
+ * sign allowed) must be >= 1, the rest re-joined is the class tokens; "10" alone has none. */
+static void test_folder_names(void **state)
+{
+    (void)state;
+    static const struct { const char *name; int repeats; const char *tokens; } kept[] = {
+        {"3", 3, ""}, {" 2_x y", 2, "x y"}, {"+4_z", 4, "z"}, {"7_a_b", 7, "a_b"}, {"12_", 12, ""},
+    };
+    static const char *const skipped[] = {"0_zero", "-1_neg", "x_5", "_9", "5x_y", "1 2_q"};
+    char img[600], path[800];
+    snprintf(img, sizeof img, "%s/names", tmpdir);
+    mkdir(img, 0755);
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", img, kept[i].name); mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/%s/1.png", img, kept[i].name); write_png(path, 64, 64);
+    }
+    for (size_t i = 0; i < sizeof skipped / sizeof skipped[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", img, skipped[i]); mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/%s/1.png", img, skipped[i]); write_png(path, 64, 64);
+    }
+    config cfg;
+    config_init(&cfg);
+    error_info err = {0};
+    char set[800];
+    snprintf(set, sizeof set, "train_data_dir=%s", img);
+    assert_int_equal(config_set(&cfg, set, &err), 0);
+    plan p;
+    if (plan_compute(&cfg, "test", &p, &err))
+        fail_msg("plan: %s", err.message);
+    assert_int_equal(p.data.group_count, 1);
+    const dataset_group *g = &p.data.groups[0];
+    assert_int_equal(g->subset_count, sizeof kept / sizeof kept[0]);
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        const dataset_subset *sub = NULL;
+        for (size_t k = 0; k < g->subset_count; k++) {
+            const char *base = strrchr(g->subsets[k].image_dir, '/');
+            if (base && strcmp(base + 1, kept[i].name) == 0)
+                sub = &g->subsets[k];
+        }
+        if (!sub)
+            fail_msg("folder \"%s\" was not used", kept[i].name);
+        assert_int_equal(sub->num_repeats, kept[i].repeats);
+        assert_string_equal(sub->class_tokens, kept[i].tokens);
+    }
+    for (size_t i = 0; i < sizeof skipped / sizeof skipped[0]; i++) {
+        bool noted = false;
+        for (size_t k = 0; k < p.data.note_count; k++)
+            noted |= strstr(p.data.notes[k], skipped[i]) != NULL;
+        if (!noted)
+            fail_msg("folder \"%s\" was skipped without a note", skipped[i]);
+    }
+    plan_free(&p);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/loratty-test-config-XXXXXX");
@@ -444,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_text_encoder_lr_list),
         cmocka_unit_test(test_kohya_legacy_keys),
         cmocka_unit_test(test_plan_arithmetic),
+        cmocka_unit_test(test_folder_names),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
