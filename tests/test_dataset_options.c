@@ -16,30 +16,10 @@
 #include "config.h"
 #include "engine/data/batches.h"
 #include "plan.h"
+#include "tests/bmp_fixture.h"
 
 static char tmp[64];
 
-/* An all-grey 24-bit BMP of w x h (enough for stbi_info). */
-static void write_bmp(const char *path, int w, int h)
-{
-    int row = (w * 3 + 3) & ~3;
-    unsigned size = 54u + (unsigned)(row * h);
-    unsigned char hd[54] = {'B', 'M'};
-    unsigned v[] = {size, 0, 54, 40, (unsigned)w, (unsigned)h};
-    for (int i = 0; i < 6; i++)
-        for (int k = 0; k < 4; k++)
-            hd[2 + 4 * i + k] = (unsigned char)(v[i] >> (8 * k));
-    hd[26] = 1;
-    hd[28] = 24;
-    FILE *f = fopen(path, "wb");
-    fwrite(hd, 1, 54, f);
-    unsigned char *px = calloc((size_t)row, 1);
-    memset(px, 128, (size_t)row);
-    for (int y = 0; y < h; y++)
-        fwrite(px, 1, (size_t)row, f);
-    free(px);
-    fclose(f);
-}
 
 static void write_text(const char *path, const char *text)
 {
@@ -63,22 +43,22 @@ static void make_images(void)
     }
     for (int i = 0; i < 2; i++) {   /* a: 64x64, no captions: class tokens */
         snprintf(p, sizeof p, "%s/a/%d.bmp", tmp, i);
-        write_bmp(p, 64, 64);
+        bmp_fixture_write(p, 64, 64, 128);
     }
     snprintf(p, sizeof p, "%s/reg/r.bmp", tmp);
-    write_bmp(p, 64, 64);
+    bmp_fixture_write(p, 64, 64, 128);
     snprintf(p, sizeof p, "%s/reg/r.caption", tmp);   /* the command line's extension */
     write_text(p, "x, y, z\n");
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/c/%d.bmp", tmp, i);
-        write_bmp(p, 128, 64);
+        bmp_fixture_write(p, 128, 64, 128);
         snprintf(p, sizeof p, "%s/c/%d.txt", tmp, i);
         write_text(p, "a, b, c, d\n");
     }
     snprintf(p, sizeof p, "%s/d/0.bmp", tmp);
-    write_bmp(p, 64, 64);
+    bmp_fixture_write(p, 64, 64, 128);
     snprintf(p, sizeof p, "%s/f/x_1_2_three_4.bmp", tmp);   /* not a face name sd-scripts reads */
-    write_bmp(p, 64, 64);
+    bmp_fixture_write(p, 64, 64, 128);
 }
 
 static const char *dataset_toml =

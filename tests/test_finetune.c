@@ -14,28 +14,9 @@
 #include "config.h"
 #include "engine/data/batches.h"
 #include "plan.h"
+#include "tests/bmp_fixture.h"
 
 static char tmp[64];
-
-static void write_bmp(const char *path, int w, int h)
-{
-    int row = (w * 3 + 3) & ~3;
-    unsigned size = 54u + (unsigned)(row * h);
-    unsigned char hd[54] = {'B', 'M'};
-    unsigned v[] = {size, 0, 54, 40, (unsigned)w, (unsigned)h};
-    for (int i = 0; i < 6; i++)
-        for (int k = 0; k < 4; k++)
-            hd[2 + 4 * i + k] = (unsigned char)(v[i] >> (8 * k));
-    hd[26] = 1;
-    hd[28] = 24;
-    FILE *f = fopen(path, "wb");
-    fwrite(hd, 1, 54, f);
-    unsigned char *px = calloc((size_t)row, 1);
-    for (int y = 0; y < h; y++)
-        fwrite(px, 1, (size_t)row, f);
-    free(px);
-    fclose(f);
-}
 
 static void write_file(const char *rel, const char *text)
 {
@@ -56,7 +37,7 @@ static void make_files(void)
     static const char *const names[] = {"img/a.bmp", "img/c.bmp", "img/f.bmp", "abs/e.bmp", "img/w.bmp"};
     for (int i = 0; i < 5; i++) {
         snprintf(p, sizeof p, "%s/%s", tmp, names[i]);
-        write_bmp(p, 64, 64);
+        bmp_fixture_write(p, 64, 64, 0);
     }
     snprintf(text, sizeof text,
              "{\n"

@@ -22,6 +22,7 @@
 #include "tests/gradcheck.h"
 
 #include "tests/check.h"
+#include "tests/tiny_sd1.h"
 
 enum { DIM = 6, UNIT = 2, SEED = 5 };
 
@@ -564,22 +565,11 @@ static void refusal_check(unet_model *um, clip_model **tes, const network_option
 int main(void)
 {
     const char *top = getenv("top_srcdir");
-    char path[4096];
     error_info err = {0};
-    unet_config ucfg;
     unet_model um;
-    clip_config ccfg;
     clip_model cm;
-    snprintf(path, sizeof path, "%s/tests/fixtures/unet-sd1/config.json", top ? top : ".");
-    if (unet_config_load(&ucfg, path, &err) != 0 || unet_build(&um, &ucfg, &err) != 0) {
+    if (tiny_sd1_build(top ? top : ".", &um, &cm, &err) != 0) {
         fprintf(stderr, "%s\n", err.message);
-        return 1;
-    }
-    snprintf(path, sizeof path, "%s/tests/fixtures/clip-sd1/config.json", top ? top : ".");
-    if (clip_config_from_json(&ccfg, path, &err) != 0 ||
-        clip_create(&cm, &ccfg, "lora_te", &err) != 0) {
-        fprintf(stderr, "%s\n", err.message);
-        unet_free(&um);
         return 1;
     }
     clip_model *tes[1] = {&cm};

@@ -18,6 +18,7 @@
 #include "tests/gradcheck.h"
 
 #include "tests/check.h"
+#include "tests/tiny_sd1.h"
 
 static int set_kind(network_options *o, int fa)
 {
@@ -221,21 +222,11 @@ static int optimizer_steps(lora_network *n, const network_lr_options *lo, int st
 
 static void train_check(const char *top)
 {
-    char path[4096];
     error_info err = {0};
-    unet_config ucfg;
     unet_model um;
-    clip_config ccfg;
     clip_model cm;
-    snprintf(path, sizeof path, "%s/tests/fixtures/unet-sd1/config.json", top);
-    if (unet_config_load(&ucfg, path, &err) != 0 || unet_build(&um, &ucfg, &err) != 0) {
+    if (tiny_sd1_build(top, &um, &cm, &err) != 0) {
         CHECK(0, "%s", err.message);
-        return;
-    }
-    snprintf(path, sizeof path, "%s/tests/fixtures/clip-sd1/config.json", top);
-    if (clip_config_from_json(&ccfg, path, &err) != 0 || clip_create(&cm, &ccfg, "lora_te", &err) != 0) {
-        CHECK(0, "%s", err.message);
-        unet_free(&um);
         return;
     }
     clip_model *tes[1] = {&cm};

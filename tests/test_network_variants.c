@@ -17,6 +17,7 @@
 
 
 #include "tests/check.h"
+#include "tests/tiny_sd1.h"
 
 static float *load(const safetensors_file *f, const char *name, size_t *n)
 {
@@ -352,19 +353,10 @@ static void network_golden(const char *top)
 {
     char path[4096];
     error_info err = {0};
-    unet_config ucfg;
     unet_model um;
-    clip_config ccfg;
     clip_model cm;
-    snprintf(path, sizeof path, "%s/tests/fixtures/unet-sd1/config.json", top);
-    if (unet_config_load(&ucfg, path, &err) != 0 || unet_build(&um, &ucfg, &err) != 0) {
+    if (tiny_sd1_build(top, &um, &cm, &err) != 0) {
         CHECK(0, "%s", err.message);
-        return;
-    }
-    snprintf(path, sizeof path, "%s/tests/fixtures/clip-sd1/config.json", top);
-    if (clip_config_from_json(&ccfg, path, &err) != 0 || clip_create(&cm, &ccfg, "lora_te", &err) != 0) {
-        CHECK(0, "%s", err.message);
-        unet_free(&um);
         return;
     }
     clip_model *tes[1] = {&cm};

@@ -20,30 +20,16 @@
 #include "engine/models/checkpoint.h"
 #include "engine/train/train_run_config.h"
 #include "plan.h"
+#include "tests/bmp_fixture.h"
 
 static char tmp[64];
 
-/* An all-grey 24-bit BMP of w x h (enough for stbi_info). */
+/* A black BMP of w x h under tmp (only its size matters). */
 static void write_bmp(const char *rel, int w, int h)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", tmp, rel);
-    int row = (w * 3 + 3) & ~3;
-    unsigned size = 54u + (unsigned)(row * h);
-    unsigned char hd[54] = {'B', 'M'};
-    unsigned v[] = {size, 0, 54, 40, (unsigned)w, (unsigned)h};
-    for (int i = 0; i < 6; i++)
-        for (int k = 0; k < 4; k++)
-            hd[2 + 4 * i + k] = (unsigned char)(v[i] >> (8 * k));
-    hd[26] = 1;
-    hd[28] = 24;
-    FILE *f = fopen(path, "wb");
-    fwrite(hd, 1, 54, f);
-    unsigned char *px = calloc((size_t)row, 1);
-    for (int y = 0; y < h; y++)
-        fwrite(px, 1, (size_t)row, f);
-    free(px);
-    fclose(f);
+    bmp_fixture_write(path, w, h, 0);
 }
 
 static void write_text(const char *rel, const char *text)
