@@ -169,14 +169,7 @@ static bool parse_folder_name(const char *name, int *repeats, const char **token
         return false;
     memcpy(first, name, len);
     first[len] = '\0';
-    const char *p = first;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (*p < '0' || *p > '9')
-        return false;
-    char *end;
+    char *end;   /* strtol skips leading space and reads a sign, as int() does */
     long n = strtol(first, &end, 10);
     while (*end == ' ' || *end == '\t')
         end++;
