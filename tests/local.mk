@@ -22,6 +22,8 @@ include tests/sample.mk
 include tests/data.mk
 include tests/data_subsets.mk
 include tests/lora_variants.mk
+include tests/lycoris_glora.mk
+include tests/lycoris_oft.mk
 include tests/tensorboard.mk
 include tests/train_run.mk
 include tests/prep.mk

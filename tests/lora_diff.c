@@ -1,9 +1,10 @@
-/* lora_diff.c — which tensors of a LoRA file a training run changed: for two kohya LoRA files
- * with the same keys, prints per kind (lora_down = *.lora_down.weight, lora_up =
- * *.lora_up.weight, alpha = *.alpha) the number of tensors that differ, the largest absolute
- * difference and the largest |value| in B, one line each: "<kind> <changed>/<total> <max diff>
- * <max |B|>". Exits 1 when the key sets differ. Used by tests/run_headless_variants.sh
- * (LoRA-FA: the down matrices never change). */
+/* lora_diff.c — which tensors of a LoRA file a training run changed: for two LoRA files with
+ * the same keys, prints per kind (the key after the module name without a trailing ".weight":
+ * lora_down, lora_up, alpha, hada_w1_a, a1, oft_blocks, diff_b ...) the number of tensors that
+ * differ, the largest absolute difference and the largest |value| in B, one line each in
+ * order of first appearance: "<kind> <changed>/<total> <max diff> <max |B|>". Exits 1 when
+ * the key sets differ. Used by tests/run_headless_variants.sh (LoRA-FA: the down matrices
+ * never change) and tests/run_lycoris_algos.sh. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,15 +13,27 @@
 #include "engine/dtype.h"
 #include "engine/safetensors.h"
 
-enum { N_KINDS = 3 };
-static const char *const kinds[N_KINDS][2] = {{"lora_down", ".lora_down.weight"},
-                                              {"lora_up", ".lora_up.weight"},
-                                              {"alpha", ".alpha"}};
+enum { MAX_KINDS = 16 };
+static char kinds[MAX_KINDS][32];
+static int n_kinds;
 
-static int ends_with(const char *s, const char *suffix)
+/* The kind of a key: what follows the module name, without a trailing ".weight" (iA3's
+ * "<module>.weight" is kind "weight"); −1 when the table is full. */
+static int kind_of(const char *key)
 {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
+    const char *dot = strchr(key, '.');
+    char kind[32];
+    snprintf(kind, sizeof kind, "%s", dot ? dot + 1 : key);
+    size_t n = strlen(kind);
+    if (n > 7 && !strcmp(kind + n - 7, ".weight"))
+        kind[n - 7] = '\0';
+    for (int k = 0; k < n_kinds; k++)
+        if (!strcmp(kinds[k], kind))
+            return k;
+    if (n_kinds == MAX_KINDS)
+        return -1;
+    snprintf(kinds[n_kinds], sizeof kinds[0], "%s", kind);
+    return n_kinds++;
 }
 
 int main(int argc, char **argv)
@@ -36,8 +49,8 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc = safetensors_count(a) == safetensors_count(b) ? 0 : 1;
-    size_t changed[N_KINDS] = {0}, total[N_KINDS] = {0};
-    double maxd[N_KINDS] = {0}, maxb[N_KINDS] = {0};
+    size_t changed[MAX_KINDS] = {0}, total[MAX_KINDS] = {0};
+    double maxd[MAX_KINDS] = {0}, maxb[MAX_KINDS] = {0};
     for (size_t i = 0; i < safetensors_count(a); i++) {
         const safetensors_tensor *ta = safetensors_tensor_at(a, i);
         const safetensors_tensor *tb = safetensors_find(b, ta->name);
@@ -46,10 +59,7 @@ int main(int argc, char **argv)
             rc = 1;
             continue;
         }
-        int k = -1;
-        for (int j = 0; j < N_KINDS; j++)
-            if (ends_with(ta->name, kinds[j][1]))
-                k = j;
+        int k = kind_of(ta->name);
         if (k < 0 || !dtype_is_float_convertible(ta->dtype) || !dtype_is_float_convertible(tb->dtype))
             continue;
         float *x = malloc((ta->nelements + 1) * sizeof *x), *y = malloc((tb->nelements + 1) * sizeof *y);
@@ -68,8 +78,8 @@ int main(int argc, char **argv)
         free(x);
         free(y);
     }
-    for (int k = 0; k < N_KINDS; k++)
-        printf("%s %zu/%zu %g %g\n", kinds[k][0], changed[k], total[k], maxd[k], maxb[k]);
+    for (int k = 0; k < n_kinds; k++)
+        printf("%s %zu/%zu %g %g\n", kinds[k], changed[k], total[k], maxd[k], maxb[k]);
     safetensors_close(a);
     safetensors_close(b);
     return rc;

@@ -175,20 +175,26 @@ static double dloss(void *p)
     return s;
 }
 
-static void dropout_check(int conv, lora_kind kind, float pn, float pr, int skip)
+/* Finite differences of the layer with an adapter of `kind` (LoRA, LoHa, LoKr with their
+ * dropouts; iA3 (on_input) and LyCORIS' full with its bias diff) for the input and every factor. */
+static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, int on_input)
 {
     uint64_t st = 99 + (uint64_t)conv * 7 + (uint64_t)kind;
     int I = 8, O = 6, K = conv ? 3 : 1, R = 3, rows = 10;
     size_t cols = (size_t)I * K * K;
     lora_adapter a;
     memset(&a, 0, sizeof a);
-    a.rank = R, a.kind = kind, a.scale = 0.7f;
+    a.rank = R, a.kind = kind, a.scale = 0.7f, a.in_channels = I, a.on_input = on_input;
     a.drop = (lora_dropout){pn, pr, kind != LORA_KIND_LORA, 1, skip, 2, 1234, 5678};
     size_t sizes[4] = {0}, nd = (size_t)R * cols, nu = (size_t)O * R;
     if (kind == LORA_KIND_LOHA)
         loha_sizes(O, cols, R, sizes);
     else if (kind == LORA_KIND_LOKR)
         lokr_shapes(&a, O, I, K, 1, 2, 1, sizes);
+    else if (kind == LORA_KIND_IA3)
+        sizes[0] = ia3_size(O, I, on_input);
+    else if (kind == LORA_KIND_FULL)
+        sizes[0] = (size_t)O * cols, sizes[1] = (size_t)O;
     float *w = malloc(O * cols * sizeof *w), *b = malloc(O * sizeof *b);
     gc_fill_uniform(w, O * cols, &st, -0.5f, 0.5f);
     gc_fill_uniform(b, O, &st, -0.5f, 0.5f);
@@ -227,8 +233,8 @@ static void dropout_check(int conv, lora_kind kind, float pn, float pr, int skip
     gc_opts o = gc_default_opts();
     o.quiet = 1;
     char nm[96];
-    snprintf(nm, sizeof nm, "%s kind %d p_net %.1f p_rank %.1f skip %d: input", conv ? "conv" : "linear",
-             (int)kind, pn, pr, skip);
+    snprintf(nm, sizeof nm, "%s kind %d p_net %.1f p_rank %.1f skip %d on_input %d: input",
+             conv ? "conv" : "linear", (int)kind, pn, pr, skip, on_input);
     CHECK(gc_check(nm, dloss, &c, c.x, dx, nx, &o) == 0, "%s", nm);
     if (kind == LORA_KIND_LORA) {
         CHECK(gc_check("down", dloss, &c, down, ddown, nd, &o) == 0, "%s down", nm);
@@ -301,6 +307,108 @@ static void groups_check(const char *top)
     unet_free(&m);
 }
 
+/* iA3 by hand on a Linear 3 → 2: y = (W ⊙ (1 + s·w)) x + b, per row or per input column. */
+static void ia3_values(void)
+{
+    float W[6] = {1, 2, 3, -1, 0.5f, 2}, b[2] = {0.25f, -0.5f}, x[3] = {1, -2, 0.5f};
+    float w_out[2] = {0.5f, -1.0f}, w_in[3] = {2.0f, 0.0f, -0.5f}, y[2], scratch[64];
+    lora_adapter a;
+    memset(&a, 0, sizeof a);
+    a.kind = LORA_KIND_IA3, a.rank = 1, a.scale = 0.5f, a.in_channels = 3;
+    linear_layer l = {3, 2, W, b, NULL, NULL, &a};
+    CHECK(linear_layer_scratch_floats(&l, 1) <= 64, "iA3 scratch");
+    a.w[0] = w_out;
+    linear_layer_forward(&l, y, x, 1, scratch);
+    /* row 0: (1 − 4 + 1.5) · 1.25 + 0.25 = −1.625; row 1: (−1 − 1 + 1) · 0.5 − 0.5 = −1 */
+    CHECK(fabsf(y[0] + 1.625f) < 1e-6f && fabsf(y[1] + 1.0f) < 1e-6f, "iA3 output rows: %g %g", y[0], y[1]);
+    a.on_input = 1, a.w[0] = w_in;
+    linear_layer_forward(&l, y, x, 1, scratch);
+    /* columns scaled by 2, 1, 0.75: row 0: 2 − 4 + 1.125 + 0.25 = −0.625; row 1: −2 − 1 + 0.75 − 0.5 */
+    CHECK(fabsf(y[0] + 0.625f) < 1e-6f && fabsf(y[1] + 2.75f) < 1e-6f, "iA3 input columns: %g %g", y[0], y[1]);
+}
+
+/* LyCORIS/iA3 on the tiny SD1 model: exactly the iA3 targets, on_input on the feed-forward
+ * output layers with train_on_input, LyCORIS' keys (weight, on_input, no alpha), load back. */
+static void ia3_network(const char *top)
+{
+    error_info err = {0};
+    unet_model um;
+    clip_model cm;
+    if (tiny_sd1_build(top, &um, &cm, &err) != 0) {
+        CHECK(0, "%s", err.message);
+        return;
+    }
+    clip_model *tes[1] = {&cm};
+    size_t want = 0;
+    for (size_t i = 0; i < um.n_points; i++)
+        want += network_ia3_target(um.points[i].name) != 0;
+    int nt = clip_lora_targets(&cm, NULL, 0);
+    clip_lora_target *t = calloc((size_t)nt, sizeof *t);
+    clip_lora_targets(&cm, t, nt);
+    for (int i = 0; i < nt; i++)
+        want += network_ia3_target(t[i].name) != 0;
+    free(t);
+    network_options o;
+    network_options_init(&o);
+    CHECK(network_options_set_module(&o, "lycoris.kohya", "ia3", &err) == 0 && o.algo == LORA_KIND_IA3, "ia3");
+    o.ia3_train_on_input = 1;
+    o.preset = "full";
+    lora_network n;
+    if (network_create(&n, &o, &um, tes, 1, &err) != 0) {
+        CHECK(0, "iA3: %s", err.message);
+        clip_free(&cm);
+        unet_free(&um);
+        return;
+    }
+    CHECK(n.n_mods == want && want > 0, "iA3: %zu modules, want %zu", n.n_mods, want);
+    size_t ffn = 0;
+    for (size_t i = 0; i < n.n_mods; i++) {
+        const network_module *m = &n.mods[i];
+        int ff = network_ia3_target(m->name) == 2;
+        ffn += ff;
+        CHECK(m->adapter.on_input == ff && m->w_size[0] == (size_t)(ff ? m->in : m->out),
+              "%s: on_input %d, %zu scales", m->name, m->adapter.on_input, m->w_size[0]);
+    }
+    CHECK(ffn > 0 && ffn < n.n_mods, "iA3: %zu feed-forward modules of %zu", ffn, n.n_mods);
+    uint64_t st = 3;
+    gc_fill_uniform(n.params, n.n_params, &st, -1.0f, 1.0f);
+    char tmp[] = "/tmp/test_network_ia3_XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd >= 0)
+        close(fd);
+    safetensors_file *f;
+    if (network_save(&n, tmp, DTYPE_F16, NULL, &err) == 0 && safetensors_open(tmp, &f, &err) == 0) {
+        CHECK(safetensors_count(f) == 2 * n.n_mods, "iA3 file: %zu tensors for %zu modules",
+              safetensors_count(f), n.n_mods);
+        char key[200];
+        snprintf(key, sizeof key, "lora_te_text_model_encoder_layers_0_mlp_fc2.on_input");
+        const safetensors_tensor *on = safetensors_find(f, key);
+        float v = 0.0f;
+        CHECK(on && on->ndim == 0 && safetensors_read_f32(on, &v, &err) == 0 && v == 1.0f, "%s = 1", key);
+        snprintf(key, sizeof key, "lora_te_text_model_encoder_layers_0_self_attn_k_proj.weight");
+        const safetensors_tensor *w = safetensors_find(f, key);
+        CHECK(w && w->ndim == 1 && w->dtype == DTYPE_F16, "%s: a 1-D fp16 vector", key);
+        snprintf(key, sizeof key, "lora_te_text_model_encoder_layers_0_self_attn_k_proj.alpha");
+        CHECK(!safetensors_find(f, key), "iA3 has no alpha");
+        safetensors_close(f);
+        lora_network n2;
+        if (network_create(&n2, &o, &um, tes, 1, &err) == 0) {
+            CHECK(network_load_weights(&n2, tmp, &err) == 0, "iA3 load: %s", err.message);
+            double worst = 0.0;
+            for (size_t j = 0; j < n.n_params; j++)
+                worst = fmax(worst, fabs((double)n2.params[j] - n.params[j]));
+            CHECK(worst < 1e-3, "iA3 fp16 round trip off by %g", worst);
+            network_free(&n2);
+        }
+    } else
+        CHECK(0, "iA3 save: %s", err.message);
+    remove(tmp);
+    printf("iA3: %zu modules (%zu on their input)\n", n.n_mods, ffn);
+    network_free(&n);
+    clip_free(&cm);
+    unet_free(&um);
+}
+
 /* ---- network level: LyCORIS' module sets, keys and shapes (tests/fixtures/lycoris-network),
  * init statistics, the save → load round trip, block dims ---- */
 
@@ -316,6 +424,9 @@ static void options_from_case(network_options *o, json_t *c)
     o->conv_alpha = json_object_get(c, "conv_alpha") ? (float)json_number_value(json_object_get(c, "conv_alpha")) : 0.0f;
     o->factor = json_object_get(c, "factor") ? (int)json_integer_value(json_object_get(c, "factor")) : -1;
     o->decompose_both = json_is_true(json_object_get(c, "decompose_both"));
+    o->constraint = (float)json_number_value(json_object_get(c, "constraint"));   /* 0 when absent */
+    o->rescaled = json_is_true(json_object_get(c, "rescaled"));
+    o->train_te = !json_is_true(json_object_get(c, "unet_only"));
     o->seed = 11;
 }
 
@@ -345,6 +456,26 @@ static void init_stats(const lora_network *n, const char *cname)
                 CHECK(fabsf(p[m->w_off[0] + j]) <= bound, "%s %s: lokr_w1 beyond ±1/√fan_in", cname, m->name);
             if (!a->w1_rank && !a->w2_rank)
                 CHECK(m->alpha == (float)m->rank, "%s %s: full w1 and w2 force alpha = dim", cname, m->name);
+        } else if (m->adapter.kind == LORA_KIND_GLORA) {
+            /* a1, b1 kaiming-uniform (fan_in = rank), a2, b2 zero */
+            float bound = 1.0f / sqrtf((float)m->rank);
+            double s2 = 0.0;
+            for (int k = 0; k < 4; k++)
+                for (size_t j = 0; j < m->w_size[k]; j++) {
+                    float v = p[m->w_off[k] + j];
+                    if (k % 2)
+                        CHECK(v == 0.0f, "%s %s: GLoRA a2 / b2 not zero", cname, m->name);
+                    else
+                        CHECK(fabsf(v) <= bound, "%s %s: GLoRA a1 / b1 beyond ±1/√rank", cname, m->name);
+                    s2 += k % 2 ? 0.0 : (double)v * v;
+                }
+            CHECK(s2 > 0.0, "%s %s: GLoRA a1 / b1 all zero", cname, m->name);
+        } else if (m->adapter.kind != LORA_KIND_LORA) {
+            /* iA3, full, OFT blocks start at zero, OFT's rescale at one */
+            for (int k = 0; k < 2; k++)
+                for (size_t j = 0; j < m->w_size[k]; j++)
+                    CHECK(p[m->w_off[k] + j] == (k == 1 && m->adapter.kind >= LORA_KIND_DIAG_OFT ? 1.0f : 0.0f),
+                          "%s %s: factor %d not at its initial value", cname, m->name, k);
         }
     }
 }
@@ -450,7 +581,13 @@ static void network_golden(const char *top)
     network_options_set_module(&o, "lycoris.kohya", "loha", &err);
     o.preset = "my.toml";
     CHECK(network_create(&n, &o, &um, tes, 1, &err) != 0 && strstr(err.message, "my.toml"), "toml preset");
-    CHECK(network_options_set_module(&o, "lycoris.kohya", "ia3", &err) != 0, "ia3 refused");
+    CHECK(network_options_set_module(&o, "lycoris.kohya", "dylora", &err) != 0 &&
+          strstr(err.message, "dylora"), "LyCORIS' dylora refused: %s", err.message);
+    CHECK(network_options_set_module(&o, "lycoris.kohya", "diag-oft", &err) == 0 &&
+          o.algo == LORA_KIND_DIAG_OFT && !strcmp(network_algo_name(&o), "diag-oft"), "diag-oft");
+    o.preset = "ia3";
+    CHECK(network_create(&n, &o, &um, tes, 1, &err) != 0 && strstr(err.message, "is for LyCORIS/iA3"),
+          "the ia3 preset: %s", err.message);
     CHECK(!strcmp(network_module_name(&o), "lycoris.kohya"), "module name");
 
     /* sd-scripts block dims: 25 values, 0 = no module; lr weight 0 → no module */
@@ -519,16 +656,21 @@ int main(void)
     json_decref(cfg);
 
     for (int conv = 0; conv < 2; conv++) {
-        dropout_check(conv, LORA_KIND_LORA, 0.3f, 0.0f, 0);
-        dropout_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0);
-        dropout_check(conv, LORA_KIND_LORA, 0.25f, 0.4f, 0);
-        dropout_check(conv, LORA_KIND_LORA, 0.0f, 0.0f, 1);
-        dropout_check(conv, LORA_KIND_LOHA, 0.0f, 0.4f, 0);
-        dropout_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0);
-        dropout_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 1);
+        delta_check(conv, LORA_KIND_LORA, 0.3f, 0.0f, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.25f, 0.4f, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.0f, 1, 0);
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.4f, 0, 0);
+        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0);
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 1, 0);
+        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 0);
+        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 1);
+        delta_check(conv, LORA_KIND_FULL, 0.0f, 0.0f, 0, 0);
     }
     groups_check(top ? top : ".");
     network_golden(top ? top : ".");
+    ia3_values();
+    ia3_network(top ? top : ".");
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
     return failures ? 1 : 0;

@@ -4,9 +4,8 @@
  *   meta FILE K=V…  FILE has every key K with value V ("K=*" only requires the key, "K=#N"
  *                   a value of N characters, "!K" requires its absence), its JSON keys parse
  *                   (the dirs, tags and bucket info of folder mode, or ss_datasets and the
- *                   merged dirs and tags of a dataset config), every tensor is a kohya
- *                   lora_unet_ / lora_te name ending in .lora_down.weight, .lora_up.weight or
- *                   .alpha. */
+ *                   merged dirs and tags of a dataset config), every tensor is a key of a
+ *                   kohya lora_unet_ / lora_te module (a LoRA file: 3 tensors per module). */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -100,24 +99,26 @@ static int meta(const char *path, char **kv, int nkv)
     bad |= json_shape(f, "ss_tag_frequency", JSON_OBJECT, false);
     bad |= user_config ? json_shape(f, "ss_datasets", JSON_ARRAY, false)
                        : json_shape(f, "ss_bucket_info", JSON_OBJECT, true);
-    size_t n = safetensors_count(f), unet = 0;
+    /* kohya module names; LoRA's three tensors per module, or LyCORIS' keys (hada_*, lokr_*,
+     * oft_blocks ...) */
+    size_t n = safetensors_count(f), unet = 0, lora = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name = safetensors_tensor_at(f, i)->name;
-        int kohya = (!strncmp(name, "lora_unet_", 10) || !strncmp(name, "lora_te", 7)) &&
-                    (ends_with(name, ".lora_down.weight") || ends_with(name, ".lora_up.weight") ||
-                     ends_with(name, ".alpha"));
+        int kohya = (!strncmp(name, "lora_unet_", 10) || !strncmp(name, "lora_te", 7)) && strchr(name, '.');
         if (!kohya) {
             printf("FAIL  tensor name %s\n", name);
             bad = 1;
         }
+        lora += ends_with(name, ".lora_down.weight") || ends_with(name, ".lora_up.weight") ||
+                ends_with(name, ".alpha");
         unet += !strncmp(name, "lora_unet_", 10);
     }
-    if (!unet || n % 3) {
+    if (!unet || (lora == n && n % 3)) {
         printf("FAIL  %zu tensors, %zu lora_unet_\n", n, unet);
         bad = 1;
     }
     if (!bad)
-        printf("ok    %d metadata values, %zu kohya tensors in %s\n", nkv, n, path);
+        printf("ok    %d metadata values, %zu tensors of kohya modules in %s\n", nkv, n, path);
     safetensors_close(f);
     return bad;
 }

@@ -1,13 +1,8 @@
-/* loha.c — LyCORIS' LoHa: ΔW = scale · (w1a·w1b) ⊙ (w2a·w2b), its gradients, and the dispatch
- * of the layers' ΔW calls to LoHa or LoKr (lokr.c). */
+/* loha.c — LyCORIS' LoHa: ΔW = scale · (w1a·w1b) ⊙ (w2a·w2b) and its gradients. */
 #include "engine/lora/lycoris.h"
 
 #include <cblas.h>
 #include <string.h>
-
-void lokr_delta_build(const lora_adapter *a, float *dw, int out, size_t cols);
-size_t lokr_work_floats(const lora_adapter *a);
-void lokr_delta_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work);
 
 void loha_sizes(int out, size_t cols, int rank, size_t sizes[4])
 {
@@ -34,13 +29,8 @@ static void product_backward(float *da, float *db, const float *t, const float *
                     (int)n);
 }
 
-void lora_delta_build(const lora_adapter *a, float *dw, int out, size_t cols)
+void loha_delta_build(const lora_adapter *a, float *dw, int out, size_t cols)
 {
-    if (a->kind == LORA_KIND_LOKR) {
-        lokr_delta_build(a, dw, out, cols);
-        return;
-    }
-    size_t n = (size_t)out * cols;
     product(dw, a->w[0], a->w[1], out, a->rank, cols);
     /* the second product row by row, so no extra buffer */
     for (int i = 0; i < out; i++) {
@@ -53,22 +43,10 @@ void lora_delta_build(const lora_adapter *a, float *dw, int out, size_t cols)
             row[j] *= s;
         }
     }
-    (void)n;
 }
 
-size_t lora_delta_work_floats(const lora_adapter *a, int out, size_t cols)
+void loha_delta_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work)
 {
-    if (a->kind == LORA_KIND_LOKR)
-        return lokr_work_floats(a);
-    return (size_t)out * cols;
-}
-
-void lora_delta_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work)
-{
-    if (a->kind == LORA_KIND_LOKR) {
-        lokr_delta_backward(a, g, out, cols, work);
-        return;
-    }
     size_t n = (size_t)out * cols;
     /* d(P1 ⊙ P2)/dP1 = g ⊙ P2, and the other way round */
     product(work, a->w[2], a->w[3], out, a->rank, cols);

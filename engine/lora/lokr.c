@@ -4,10 +4,6 @@
 
 #include <string.h>
 
-void lokr_delta_build(const lora_adapter *a, float *dw, int out, size_t cols);
-size_t lokr_work_floats(const lora_adapter *a);
-void lokr_delta_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work);
-
 void lokr_factorization(int dimension, int factor, int *m_out, int *n_out)
 {
     if (factor > 0 && dimension % factor == 0) {

@@ -1,5 +1,9 @@
-/* lycoris.h — LyCORIS' LoHa and LoKr factor shapes (engine/lora/loha.c, lokr.c); the ΔW
- * build and its backward are declared in engine/models/layers.h next to the adapter. */
+/* lycoris.h — LyCORIS' algorithms other than LoRA/LoCon: factor shapes and the ΔW build and
+ * backward of each (loha.c, lokr.c, ia3.c, glora.c, oft.c; native fine-tuning in delta.c,
+ * which dispatches the layers' calls declared in engine/models/layers.h). Every build writes
+ * ΔW / scale [out, cols] for a layer of weight w [out, cols], cols = in_channels · k · k, and
+ * every backward adds the factors' gradients (into a->dw[i] where not NULL) from
+ * g = dL/d(ΔW / scale). `work` holds the algorithm's *_work_floats floats. */
 #ifndef LORATTY_LYCORIS_H
 #define LORATTY_LYCORIS_H
 
@@ -16,8 +20,39 @@ void lokr_factorization(int dimension, int factor, int *m, int *n);
  * in sizes[4]. */
 void lokr_shapes(lora_adapter *a, int out, int in, int kernel, int rank, int factor,
                  int decompose_both, size_t sizes[4]);
+size_t lokr_work_floats(const lora_adapter *a);
+void lokr_delta_build(const lora_adapter *a, float *dw, int out, size_t cols);
+void lokr_delta_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work);
 
-/* LoHa factor sizes: w1a, w1b, w2a, w2b. */
+/* LoHa factor sizes: w1a, w1b, w2a, w2b; work: out · cols. */
 void loha_sizes(int out, size_t cols, int rank, size_t sizes[4]);
+void loha_delta_build(const lora_adapter *a, float *dw, int out, size_t cols);
+void loha_delta_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work);
+
+/* iA3 (LyCORIS' IA3Module): one scale per output row, or per input channel with a->on_input;
+ * ΔW / scale = W ⊙ w broadcast. No work. */
+size_t ia3_size(int out, int in_channels, int on_input);
+void ia3_delta_build(const lora_adapter *a, const float *w, float *dw, int out, size_t cols);
+void ia3_delta_backward(const lora_adapter *a, const float *w, const float *g, int out, size_t cols);
+
+/* GLoRA (LyCORIS' GLoRAModule, use_tucker off): sizes of a1, a2, b1, b2 (see layers.h). */
+void glora_sizes(int out, int in_channels, size_t cols, int rank, size_t sizes[4]);
+size_t glora_work_floats(const lora_adapter *a, int out, size_t cols);
+void glora_delta_build(const lora_adapter *a, const float *w, float *dw, int out, size_t cols,
+                       float *work);
+void glora_delta_backward(const lora_adapter *a, const float *w, const float *g, int out,
+                          size_t cols, float *work);
+
+/* Diag-OFT (boft = 0, LyCORIS' DiagOFTModule) and BOFT (boft = 1, ButterflyOFTModule): sets
+ * a->oft_size, oft_blocks, boft_m for a layer of `out` rows and lora_dim `rank` (Diag-OFT:
+ * lokr_factorization(out, rank) → (block size, block count); BOFT: LyCORIS'
+ * power2factorization) and sizes[0] = oft_blocks floats, sizes[1] = rescale (out when
+ * rescaled, else 0). Returns -1 when BOFT cannot split `out` under its constraints. */
+int oft_shapes(lora_adapter *a, int boft, int out, int rank, int rescaled, size_t sizes[4]);
+size_t oft_work_floats(const lora_adapter *a, int out, size_t cols);
+void oft_delta_build(const lora_adapter *a, const float *w, float *dw, int out, size_t cols,
+                     float *work);
+void oft_delta_backward(const lora_adapter *a, const float *w, const float *g, int out,
+                        size_t cols, float *work);
 
 #endif

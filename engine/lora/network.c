@@ -12,17 +12,48 @@
 
 enum { NETWORK_RNG_INIT = 3 };   /* rng purpose tag: distinct from dropout (1) and noise (2) */
 
-/* Sizes of a module's factors, in parameter order (LoRA: down, up). */
-static void module_sizes(network_module *m, int factor, int decompose_both, size_t sizes[4])
+/* Sizes of a module's factors, in parameter order (LoRA: down, up), and the adapter's shape
+ * fields; −1 with err set when the algorithm cannot take the layer (BOFT's factorization). */
+static int module_sizes(network_module *m, const network_options *o, size_t sizes[4], error_info *err)
 {
+    lora_adapter *a = &m->adapter;
     size_t cols = (size_t)m->in * m->kernel * m->kernel;
+    /* kohya's networks.lokr keeps w1 whole; LyCORIS decomposes it on request */
+    int factor = o->factor == 0 ? -1 : o->factor;
     memset(sizes, 0, 4 * sizeof *sizes);
-    if (m->adapter.kind == LORA_KIND_LOHA)
+    a->in_channels = m->in;
+    switch (a->kind) {
+    case LORA_KIND_LOHA:
         loha_sizes(m->out, cols, m->rank, sizes);
-    else if (m->adapter.kind == LORA_KIND_LOKR)
-        lokr_shapes(&m->adapter, m->out, m->in, m->kernel, m->rank, factor, decompose_both, sizes);
-    else
+        break;
+    case LORA_KIND_LOKR:
+        lokr_shapes(a, m->out, m->in, m->kernel, m->rank, factor, o->lycoris && o->decompose_both, sizes);
+        break;
+    case LORA_KIND_IA3:
+        a->on_input = o->ia3_train_on_input && network_ia3_target(m->name) == 2;
+        sizes[0] = ia3_size(m->out, m->in, a->on_input);
+        break;
+    case LORA_KIND_FULL:
+        sizes[0] = (size_t)m->out * cols;
+        sizes[1] = m->has_bias ? (size_t)m->out : 0;
+        break;
+    case LORA_KIND_GLORA:
+        glora_sizes(m->out, m->in, cols, m->rank, sizes);
+        break;
+    case LORA_KIND_DIAG_OFT:
+    case LORA_KIND_BOFT:
+        if (oft_shapes(a, a->kind == LORA_KIND_BOFT, m->out, m->rank, o->rescaled, sizes) != 0)
+            return error_set(err, NULL, 0, 0, "network_dim", "%s: BOFT cannot split %d output "
+                             "channels with network_dim %d (LyCORIS needs out = 2k · 2^p with "
+                             "2k ≤ network_dim)", m->name, m->out, m->rank);
+        a->oft_constraint = o->constraint * (float)m->out;   /* LyCORIS: constraint · out_dim */
+        m->alpha = o->constraint;                           /* saved as the module's alpha */
+        break;
+    default:
         sizes[0] = (size_t)m->rank * cols, sizes[1] = (size_t)m->out * m->rank;
+        break;
+    }
+    return 0;
 }
 
 static float init_uniform(uint64_t seed, size_t idx, float bound)
@@ -48,11 +79,28 @@ static void fill_kaiming(float *w, size_t n, size_t fan_in, uint64_t seed, size_
         w[j] = init_uniform(seed, base + j, bound);
 }
 
-/* The initialisation of sd-scripts (LoRA, LoRA-FA, DyLoRA) and LyCORIS (LoHa, LoKr): ΔW = 0 at
- * step 0. */
+/* The initialisation of sd-scripts (LoRA, LoRA-FA, DyLoRA) and LyCORIS (LoHa, LoKr, GLoRA;
+ * iA3, full and OFT start at zero, OFT's rescale at one): ΔW = 0 at step 0. */
 static void init_module(lora_network *n, network_module *m, uint64_t seed)
 {
     float *p = n->params;
+    switch (m->adapter.kind) {
+    case LORA_KIND_IA3:
+    case LORA_KIND_FULL:
+        return;   /* zeros from calloc */
+    case LORA_KIND_GLORA:
+        /* a1, b1 kaiming_uniform_(a=√5) on [in, r] / [out, r] (fan_in r); a2, b2 zero */
+        fill_kaiming(p + m->w_off[0], m->w_size[0], (size_t)m->rank, seed, m->w_off[0]);
+        fill_kaiming(p + m->w_off[2], m->w_size[2], (size_t)m->rank, seed, m->w_off[2]);
+        return;
+    case LORA_KIND_DIAG_OFT:
+    case LORA_KIND_BOFT:
+        for (size_t j = 0; j < m->w_size[1]; j++)
+            p[m->w_off[1] + j] = 1.0f;
+        return;
+    default:
+        break;
+    }
     if (m->adapter.kind == LORA_KIND_LOHA) {
         /* w1a N(0, 0.1), w1b N(0, 1), w2a 0, w2b N(0, 1) */
         const float stds[4] = {0.1f, 1.0f, 0.0f, 1.0f};
@@ -131,16 +179,14 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     n->multiplier = opts->multiplier;
     if (opts->dim < 1)
         return error_set(err, NULL, 0, 0, "network_dim", "must be at least 1 (got %d)", opts->dim);
-    if (opts->algo < LORA_KIND_LORA || opts->algo > LORA_KIND_LOKR)
+    if (opts->algo < LORA_KIND_LORA || opts->algo > LORA_KIND_BOFT)
         return error_set(err, NULL, 0, 0, NULL, "unknown network kind %d", opts->algo);
     if (opts->lora_fa && (opts->algo != LORA_KIND_LORA || opts->lycoris))
         return error_set(err, NULL, 0, 0, NULL, "LoRA-FA is a networks.lora variant, not %s",
-                         opts->lycoris ? "LyCORIS"
-                         : opts->algo == LORA_KIND_LOHA ? "LoHa" : "LoKr");
+                         network_module_name(opts));
     if (opts->dylora_unit && (opts->algo != LORA_KIND_LORA || opts->lycoris || opts->lora_fa))
         return error_set(err, NULL, 0, 0, NULL, "DyLoRA is a networks.lora variant, not %s",
-                         opts->lycoris ? "LyCORIS" : opts->lora_fa ? "LoRA-FA"
-                         : opts->algo == LORA_KIND_LOHA ? "LoHa" : "LoKr");
+                         network_module_name(opts));
     safetensors_file *wf = NULL;
     if (opts->dim_from_weights) {
         if (!opts->weights_path || !*opts->weights_path)
@@ -157,14 +203,14 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         network_free(n);
         return -1;
     }
-    /* kohya's networks.lokr keeps w1 whole; LyCORIS decomposes it on request */
-    int factor = opts->factor == 0 ? -1 : opts->factor;
-    int decompose_both = opts->lycoris && opts->decompose_both;
     /* one flat buffer: UNet modules first, then TE modules; a module's factors in order */
     size_t off = 0;
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
-        module_sizes(m, factor, decompose_both, m->w_size);
+        if (module_sizes(m, opts, m->w_size, err) != 0) {
+            network_free(n);
+            return -1;
+        }
         for (int k = 0; k < 4; k++) {
             m->w_off[k] = off;
             off += m->w_size[k];
@@ -206,12 +252,27 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     return 0;
 }
 
+/* multiplier · alpha / rank; iA3, full and the OFTs have no alpha scaling (OFT's alpha is its
+ * constraint). */
+float network_module_scale(const lora_network *n, const network_module *m)
+{
+    switch (m->adapter.kind) {
+    case LORA_KIND_IA3:
+    case LORA_KIND_FULL:
+    case LORA_KIND_DIAG_OFT:
+    case LORA_KIND_BOFT:
+        return n->multiplier;
+    default:
+        return n->multiplier * m->alpha / (float)m->rank;
+    }
+}
+
 /* Points the adapter at the module's parameters and gradients, with its scale. */
 void network_set_adapter(lora_network *n, network_module *m)
 {
     lora_adapter *a = &m->adapter;
     a->rank = m->rank;
-    a->scale = n->multiplier * m->alpha / (float)m->rank;
+    a->scale = network_module_scale(n, m);
     if (a->kind == LORA_KIND_LORA) {
         a->down = n->params + m->down_off;
         a->up = n->params + m->up_off;
@@ -321,12 +382,17 @@ void network_zero_grad(lora_network *n)
 
 int network_module_keys(const network_module *m, const char *keys[4])
 {
+    static const char *const fixed[][4] = {
+        [LORA_KIND_LORA] = {"lora_down.weight", "lora_up.weight"},
+        [LORA_KIND_LOHA] = {"hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"},
+        [LORA_KIND_IA3] = {"weight"},
+        [LORA_KIND_FULL] = {"diff", "diff_b"},
+        [LORA_KIND_GLORA] = {"a1.weight", "a2.weight", "b1.weight", "b2.weight"},
+        [LORA_KIND_DIAG_OFT] = {"oft_blocks", "rescale"},
+        [LORA_KIND_BOFT] = {"oft_blocks", "rescale"},
+    };
     const lora_adapter *a = &m->adapter;
     keys[0] = keys[1] = keys[2] = keys[3] = NULL;
-    if (a->kind == LORA_KIND_LOHA) {
-        keys[0] = "hada_w1_a", keys[1] = "hada_w1_b", keys[2] = "hada_w2_a", keys[3] = "hada_w2_b";
-        return 4;
-    }
     if (a->kind == LORA_KIND_LOKR) {
         if (a->w1_rank)
             keys[0] = "lokr_w1_a", keys[1] = "lokr_w1_b";
@@ -338,8 +404,28 @@ int network_module_keys(const network_module *m, const char *keys[4])
             keys[2] = "lokr_w2";
         return (a->w1_rank ? 2 : 1) + (a->w2_rank ? 2 : 1);
     }
-    keys[0] = "lora_down.weight", keys[1] = "lora_up.weight";
-    return 2;
+    int count = 0;
+    for (int k = 0; k < 4; k++)
+        if (fixed[a->kind][k] && (a->kind == LORA_KIND_LORA || m->w_size[k])) {
+            keys[k] = fixed[a->kind][k];
+            count++;
+        }
+    return count;
+}
+
+int network_module_has_alpha(const network_module *m)
+{
+    return m->adapter.kind != LORA_KIND_IA3 && m->adapter.kind != LORA_KIND_FULL;
+}
+
+static const char *kind_label(lora_kind kind)
+{
+    static const char *const labels[] = {
+        [LORA_KIND_LORA] = "LoRA", [LORA_KIND_LOHA] = "LoHa", [LORA_KIND_LOKR] = "LoKr",
+        [LORA_KIND_IA3] = "iA3", [LORA_KIND_FULL] = "LyCORIS full (native fine-tuning)",
+        [LORA_KIND_GLORA] = "GLoRA", [LORA_KIND_DIAG_OFT] = "Diag-OFT", [LORA_KIND_BOFT] = "BOFT",
+    };
+    return labels[kind];
 }
 
 int network_load_weights(lora_network *n, const char *path, error_info *err)
@@ -356,7 +442,7 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
         float alpha = m->alpha;
         int present = 0;
         for (int k = 0; k < 5 && rc == 0; k++) {
-            if (k < 4 && !keys[k])
+            if ((k < 4 && !keys[k]) || (k == 4 && !network_module_has_alpha(m)))
                 continue;
             char key[192];
             snprintf(key, sizeof key, "%s.%s", m->name, k < 4 ? keys[k] : "alpha");
@@ -376,14 +462,13 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
         if (present) {
             found++;
             m->alpha = alpha;
-            m->adapter.scale = n->multiplier * m->alpha / (float)m->rank;
+            m->adapter.scale = network_module_scale(n, m);
         }
     }
     if (rc == 0 && found == 0)
         rc = error_set(err, path, 0, 0, "network_weights",
                        "none of the network's %zu modules is in this file (is it a %s file?)",
-                       n->n_mods, n->n_mods && n->mods[0].adapter.kind == LORA_KIND_LOHA ? "LoHa"
-                                  : n->n_mods && n->mods[0].adapter.kind == LORA_KIND_LOKR ? "LoKr" : "LoRA");
+                       n->n_mods, n->n_mods ? kind_label(n->mods[0].adapter.kind) : "LoRA");
     safetensors_close(f);
     return rc;
 }
@@ -404,11 +489,12 @@ static double product_norm2(const float *up, const float *down, int out, int r, 
     return s;
 }
 
-/* LyCORIS' apply_max_norm for LoHa / LoKr: the norm of scale · ΔW (built into work). */
+/* LyCORIS' apply_max_norm for LoHa / LoKr: the norm of scale · ΔW (built into work; neither
+ * needs the layer's weight or a work buffer). */
 static double delta_norm(const network_module *m, float *work)
 {
     size_t cols = (size_t)m->in * m->kernel * m->kernel, nw = (size_t)m->out * cols;
-    lora_delta_build(&m->adapter, work, m->out, cols);
+    lora_delta_build(&m->adapter, NULL, work, m->out, cols, NULL);
     double s = 0.0;
     for (size_t j = 0; j < nw; j++)
         s += (double)work[j] * work[j];
@@ -419,11 +505,22 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
 {
     int scaled = 0;
     double sum = 0.0, mx = 0.0;
+    size_t counted = 0;
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
+        lora_kind kind = m->adapter.kind;
         size_t cols = (size_t)m->in * m->kernel * m->kernel;
         double norm;
-        if (m->adapter.kind != LORA_KIND_LORA) {
+        /* LyCORIS' iA3, full and GLoRA have no apply_max_norm: left out, as LyCORIS does */
+        if (kind == LORA_KIND_IA3 || kind == LORA_KIND_FULL || kind == LORA_KIND_GLORA)
+            continue;
+        if (kind == LORA_KIND_DIAG_OFT || kind == LORA_KIND_BOFT) {
+            /* the OFTs bound the norm of oft_blocks itself */
+            double s2 = 0.0;
+            for (size_t j = 0; j < m->w_size[0]; j++)
+                s2 += (double)n->params[m->w_off[0] + j] * n->params[m->w_off[0] + j];
+            norm = sqrt(s2);
+        } else if (kind != LORA_KIND_LORA) {
             size_t need = (size_t)m->out * cols;
             if (need > n->norm_work_floats) {
                 float *w = realloc(n->norm_work, need * sizeof *w);
@@ -445,22 +542,25 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
             int factors = 0;
             for (int k = 0; k < 4; k++)
                 factors += m->w_size[k] > 0;
-            /* LoRA: √ratio on down and up; LoKr: ratio^(1/factors) on each; LoHa: ratio on w1a */
-            float s = m->adapter.kind == LORA_KIND_LOHA ? (float)ratio : (float)pow(ratio, 1.0 / factors);
+            /* LoRA: √ratio on down and up; LoKr: ratio^(1/factors) on each; LoHa: ratio on w1a;
+             * OFT: ratio on oft_blocks */
+            int first_only = kind == LORA_KIND_LOHA || kind == LORA_KIND_DIAG_OFT || kind == LORA_KIND_BOFT;
+            float s = first_only ? (float)ratio : (float)pow(ratio, 1.0 / factors);
             for (int k = 0; k < 4; k++) {
-                if (m->adapter.kind == LORA_KIND_LOHA && k > 0)
+                if (first_only && k > 0)
                     break;
                 for (size_t j = 0; j < m->w_size[k]; j++)
                     n->params[m->w_off[k] + j] *= s;
             }
         }
         double after = norm * ratio;
+        counted++;
         sum += after;
         if (after > mx)
             mx = after;
     }
     if (mean_norm)
-        *mean_norm = n->n_mods ? sum / (double)n->n_mods : 0.0;
+        *mean_norm = counted ? sum / (double)counted : 0.0;
     if (max_out)
         *max_out = mx;
     return scaled;

@@ -66,14 +66,22 @@ typedef struct network_options {
      * unit (network_args unit=, 1 by default); every rank must be a multiple of it. Set with
      * algo LORA_KIND_LORA, lycoris 0. */
     int dylora_unit;
+    /* appended: LyCORIS' Diag-OFT arguments constraint= (0: none; LyCORIS multiplies it by
+     * each layer's out dim) and rescaled= (a trained per-row scale) */
+    float constraint;
+    int rescaled;
+    /* appended: LyCORIS/iA3 trains the iA3 targets (attention keys and values, the
+     * feed-forward output layers; see network_targets.c) whatever the preset; with
+     * ia3_train_on_input (kohya_ss's train_on_input) the feed-forward ones scale their input */
+    int ia3_train_on_input;
 } network_options;
 
 void network_options_init(network_options *o);
 
 /* Sets algo / lycoris / lora_fa / dylora_unit (1) from sd-scripts' network_module and LyCORIS'
  * algo= (NULL: locon): networks.lora, networks.lora_fa, networks.dylora, networks.loha,
- * networks.lokr, lycoris.kohya with algo lora/locon/loha/lokr. Other modules and algos are
- * refused with a message naming them. */
+ * networks.lokr, lycoris.kohya with algo lora/locon/loha/lokr/ia3/full/glora/diag-oft/boft.
+ * Other modules and algos are refused with a message naming them. */
 int network_options_set_module(network_options *o, const char *network_module, const char *algo,
                                error_info *err);
 /* ss_network_module as sd-scripts writes it for these options ("networks.lora",
@@ -81,7 +89,8 @@ int network_options_set_module(network_options *o, const char *network_module, c
  * "lycoris.kohya"); LyCORIS adds
  * "algo": "<algo>" to ss_network_args from its network_args, see network_algo_name. */
 const char *network_module_name(const network_options *o);
-/* LyCORIS' algo= value: "locon" (LoRA kind under lycoris.kohya), "loha", "lokr". */
+/* LyCORIS' algo= value: "locon" (LoRA kind under lycoris.kohya), "loha", "lokr", "ia3",
+ * "full", "glora", "diag-oft", "boft". */
 const char *network_algo_name(const network_options *o);
 
 typedef struct network_module {
@@ -106,6 +115,7 @@ typedef struct network_module {
     int dylora_b;
     uint8_t *dylora_trained;
     size_t up_t_off;
+    int has_bias;         /* appended: the layer has a bias (LyCORIS' full trains diff_b) */
 } network_module;
 
 typedef struct lora_network {
@@ -157,6 +167,11 @@ int network_load_weights(lora_network *n, const char *path, error_info *err);
  * the ratio (LyCORIS folds its scalar into hada_w1_a when saving). Returns the number of modules scaled;
  * mean / max norm (after scaling) in *mean_norm / *max_norm when not NULL. */
 int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, double *max_out);
+
+/* LyCORIS' iA3 targets by kohya name: 1 for the attention keys / values (to_k, to_v; k_proj,
+ * v_proj), 2 for the feed-forward output layers that scale their input with train_on_input
+ * (ff.net.2; mlp.fc2), 0 otherwise. */
+int network_ia3_target(const char *kohya_name);
 
 /* ---- dropouts and learning-rate groups (network_groups.c) ---- */
 
@@ -240,7 +255,10 @@ const float *network_dylora_grad(const lora_network *n, const float *data);
 /* The file as sd-scripts writes it: <name>.lora_down.weight / .lora_up.weight / .alpha in
  * save_dtype, metadata as given (plus the sshs hashes lora_file_save adds). LoHa: .hada_w1_a,
  * .hada_w1_b, .hada_w2_a, .hada_w2_b, .alpha; LoKr: .lokr_w1 or .lokr_w1_a/.lokr_w1_b, .lokr_w2
- * (4-D [b, d, k, k] on a conv) or .lokr_w2_a/.lokr_w2_b, .alpha — the shapes LyCORIS saves. */
+ * (4-D [b, d, k, k] on a conv) or .lokr_w2_a/.lokr_w2_b, .alpha; iA3: .weight, .on_input;
+ * full: .diff, .diff_b; GLoRA: .a1.weight, .a2.weight, .b1.weight, .b2.weight, .alpha;
+ * Diag-OFT / BOFT: .oft_blocks, .rescale, .alpha (the constraint) — the shapes LyCORIS saves,
+ * every tensor in save_dtype as LyCORIS' save_weights converts them. */
 int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
                  const lora_metadata *md, error_info *err);
 

@@ -17,6 +17,11 @@ void network_set_adapter(lora_network *n, network_module *m);
 /* The file keys of a module's factors w[0..3] ("lora_down.weight", "hada_w1_a", "lokr_w1" ...;
  * NULL where a factor is absent); returns how many there are. */
 int network_module_keys(const network_module *m, const char *keys[4]);
+/* Whether the file has <name>.alpha for the module (not for iA3 and LyCORIS' full). */
+int network_module_has_alpha(const network_module *m);
+/* The adapter's scale: multiplier · alpha / rank, or the multiplier alone for the algorithms
+ * without alpha scaling (iA3, full, Diag-OFT, BOFT). */
+float network_module_scale(const lora_network *n, const network_module *m);
 
 /* The LoRA-kind alpha rule shared by create and load: 0 → rank. */
 static inline float network_alpha_or_rank(float alpha, int rank)

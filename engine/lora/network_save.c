@@ -6,11 +6,65 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Sets a 2-D shape [rows, cols], or 4-D [rows, cols, k, k] on a conv. */
+static void shape_2d(lora_tensor *t, int64_t rows, int64_t cols, const network_module *m, int kernel)
+{
+    t->ndim = m->conv ? 4 : 2;
+    t->shape[0] = rows, t->shape[1] = cols;
+    t->shape[2] = t->shape[3] = kernel;
+}
+
+/* The shapes of LyCORIS' iA3, full, GLoRA and OFT tensors (lycoris/modules/ia3.py ...). */
+static void lycoris_shape(const network_module *m, int k, lora_tensor *t)
+{
+    const lora_adapter *a = &m->adapter;
+    switch (a->kind) {
+    case LORA_KIND_IA3:   /* linear [train_dim], conv [1, train_dim, 1, 1] */
+        if (m->conv)
+            shape_2d(t, 1, (int64_t)m->w_size[0], m, 1);
+        else
+            t->ndim = 1, t->shape[0] = (int64_t)m->w_size[0];
+        break;
+    case LORA_KIND_FULL:   /* the layer's weight shape; diff_b [out] */
+        if (k == 0)
+            shape_2d(t, m->out, m->in, m, m->kernel);
+        else
+            t->ndim = 1, t->shape[0] = m->out;
+        break;
+    case LORA_KIND_GLORA:   /* a1 [in, r], a2 [r, in], b1 [out, r] (1x1 on a conv), b2 [r, in, k, k] */
+        if (k == 0)
+            shape_2d(t, m->in, m->rank, m, 1);
+        else if (k == 1)
+            shape_2d(t, m->rank, m->in, m, 1);
+        else if (k == 2)
+            shape_2d(t, m->out, m->rank, m, 1);
+        else
+            shape_2d(t, m->rank, m->in, m, m->kernel);
+        break;
+    default:   /* OFT: blocks [(m,) n, s, s]; rescale [out, 1] or [out, 1, 1, 1] */
+        if (k == 0) {
+            int d = 0;
+            if (a->kind == LORA_KIND_BOFT)
+                t->shape[d++] = a->boft_m;
+            t->shape[d++] = a->oft_blocks;
+            t->shape[d++] = a->oft_size;
+            t->shape[d++] = a->oft_size;
+            t->ndim = d;
+        } else
+            shape_2d(t, m->out, 1, m, 1);
+        break;
+    }
+}
+
 /* The shape LyCORIS / sd-scripts save factor k of module m with. */
 static void factor_shape(const network_module *m, int k, lora_tensor *t)
 {
     const lora_adapter *a = &m->adapter;
     t->ndim = 2;
+    if (a->kind >= LORA_KIND_IA3) {
+        lycoris_shape(m, k, t);
+        return;
+    }
     if (a->kind == LORA_KIND_LOHA) {
         size_t cols = (size_t)m->in * m->kernel * m->kernel;
         t->shape[0] = k % 2 == 0 ? (int64_t)m->out : (int64_t)m->rank;
@@ -67,8 +121,13 @@ int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
             factor_shape(m, k, &t[count]);
             count++;
         }
-        snprintf(names[count], sizeof names[0], "%s.alpha", m->name);
-        alphas[i] = m->alpha;
+        /* iA3 has its on_input flag where the others have alpha (saved in save_dtype too, as
+         * LyCORIS' save_weights converts every tensor); LyCORIS' full has neither */
+        if (m->adapter.kind == LORA_KIND_FULL)
+            continue;
+        int ia3 = m->adapter.kind == LORA_KIND_IA3;
+        snprintf(names[count], sizeof names[0], "%s.%s", m->name, ia3 ? "on_input" : "alpha");
+        alphas[i] = ia3 ? (float)m->adapter.on_input : m->alpha;
         t[count].name = names[count];
         t[count].data = &alphas[i];
         t[count].ndim = 0;

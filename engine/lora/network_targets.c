@@ -20,6 +20,17 @@ void network_options_init(network_options *o)
     o->train_unet = o->train_te = 1;
 }
 
+/* LyCORIS' algo= names (the modules' `name` in lycoris/modules) and our kinds; lora/locon is the
+ * LoRA kind. */
+static const struct {
+    const char *name;
+    lora_kind kind;
+} lycoris_algos[] = {
+    {"loha", LORA_KIND_LOHA}, {"lokr", LORA_KIND_LOKR}, {"ia3", LORA_KIND_IA3},
+    {"full", LORA_KIND_FULL}, {"glora", LORA_KIND_GLORA}, {"diag-oft", LORA_KIND_DIAG_OFT},
+    {"boft", LORA_KIND_BOFT},
+};
+
 int network_options_set_module(network_options *o, const char *module, const char *algo,
                                error_info *err)
 {
@@ -53,14 +64,13 @@ int network_options_set_module(network_options *o, const char *module, const cha
     o->lycoris = 1;
     if (!algo || !*algo || !strcmp(algo, "lora") || !strcmp(algo, "locon"))
         return 0;
-    if (!strcmp(algo, "loha"))
-        o->algo = LORA_KIND_LOHA;
-    else if (!strcmp(algo, "lokr"))
-        o->algo = LORA_KIND_LOKR;
-    else
-        return error_set(err, NULL, 0, 0, "algo", "LyCORIS algo %s is not supported yet "
-                         "(lora/locon, loha and lokr are)", algo);
-    return 0;
+    for (size_t i = 0; i < sizeof lycoris_algos / sizeof lycoris_algos[0]; i++)
+        if (!strcmp(algo, lycoris_algos[i].name)) {
+            o->algo = lycoris_algos[i].kind;
+            return 0;
+        }
+    return error_set(err, NULL, 0, 0, "algo", "LyCORIS algo %s is not supported yet (lora/locon, "
+                     "loha, lokr, ia3, full, glora, diag-oft and boft are)", algo);
 }
 
 const char *network_module_name(const network_options *o)
@@ -77,7 +87,10 @@ const char *network_module_name(const network_options *o)
 
 const char *network_algo_name(const network_options *o)
 {
-    return o->algo == LORA_KIND_LOHA ? "loha" : o->algo == LORA_KIND_LOKR ? "lokr" : "locon";
+    for (size_t i = 0; i < sizeof lycoris_algos / sizeof lycoris_algos[0]; i++)
+        if (o->algo == (int)lycoris_algos[i].kind)
+            return lycoris_algos[i].name;
+    return "locon";
 }
 
 /* ---- LyCORIS presets ---- */
@@ -112,12 +125,37 @@ static int find_preset(const char *name, preset_rule *out, error_info *err)
             *out = presets[i];
             return 0;
         }
+    /* LyCORIS matches unet_target_name with re.match from the start of the module path, so
+     * "to_k", "to_v", "ff.net.2", "k_proj" ... name no module of an SD U-Net or CLIP */
     if (!strcmp(name, "ia3"))
-        return error_set(err, NULL, 0, 0, "preset", "the ia3 preset is for LyCORIS' iA3 algo, "
-                         "which loratty does not train yet");
+        return error_set(err, NULL, 0, 0, "preset", "the ia3 preset is for LyCORIS/iA3 (LyCORIS "
+                         "matches its names from the start of the module path, so with other "
+                         "algorithms it selects nothing and sd-scripts would train nothing)");
     return error_set(err, NULL, 0, 0, "preset", "LyCORIS preset \"%s\" is not supported (preset "
                      ".toml files are not read yet; use full, full-lin, attn-mlp, attn-only, "
                      "unet-only, unet-transformer-only or unet-convblock-only)", name);
+}
+
+/* ---- iA3 ----
+ * LyCORIS 2's IA3Network trained the modules whose path contains to_k, to_v or ff.net.2 (U-Net)
+ * and k_proj, v_proj or mlp.fc2 (text encoders), whatever the preset; LyCORIS 3 moved them to
+ * its ia3 preset (with train_on_input on the two feed-forward ones, the iA3 paper's design) but
+ * matches that preset's names from the start of the module path, so it selects nothing, and
+ * its network_module_dict lost "ia3" (create_network raises KeyError). loratty trains the
+ * targets both versions mean. */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+int network_ia3_target(const char *name)
+{
+    if (ends_with(name, "_ff_net_2") || ends_with(name, "_mlp_fc2"))
+        return 2;
+    return ends_with(name, "_to_k") || ends_with(name, "_to_v") || ends_with(name, "_k_proj") ||
+           ends_with(name, "_v_proj");
 }
 
 /* ---- block dims (sd-scripts get_block_dims_and_alphas) ---- */
@@ -224,6 +262,7 @@ typedef struct cand {
     int te, conv, in, out, kernel;
     int conv_block;   /* ResNet / sampler child */
     int extra;        /* 1 conv_in / conv_out, 2 time_embedding (LyCORIS unet_target_name) */
+    int has_bias;
 } cand;
 
 /* Whether the candidate gets a module, and its rank / alpha. */
@@ -231,6 +270,10 @@ static int decide(const rules *r, const cand *c, int *rank, float *alpha)
 {
     const network_options *o = r->o;
     int small = !c->conv || c->kernel == 1;   /* Linear or 1x1: network_dim */
+    if (r->lycoris && o->algo == LORA_KIND_IA3) {
+        *rank = o->dim, *alpha = o->alpha;
+        return !c->extra && network_ia3_target(c->name) != 0;
+    }
     if (r->lycoris) {
         const preset_rule *p = &r->preset;
         if (c->te) {
@@ -295,6 +338,7 @@ static int add_module(lora_network *n, size_t *cap, const cand *c, int kind, int
     m->in = c->in;
     m->out = c->out;
     m->kernel = c->kernel;
+    m->has_bias = c->has_bias;
     m->rank = rank;
     m->alpha = network_alpha_or_rank(alpha, rank);   /* sd-scripts and LyCORIS: 0 → dim */
     m->adapter.kind = (lora_kind)kind;
@@ -324,6 +368,16 @@ static int file_rank(const safetensors_file *f, const char *name, int kind, int 
         const safetensors_tensor *w1b = FIND("lokr_w1_b"), *w2b = FIND("lokr_w2_b");
         found = w1b || w2b || FIND("lokr_w1") || FIND("lokr_w2");
         r = w2b ? dims_of(w2b, 0) : w1b ? dims_of(w1b, 0) : *rank;
+    } else if (kind == LORA_KIND_GLORA) {
+        t = FIND("a2.weight");
+        r = dims_of(t, 0), found = t != NULL;
+    } else if (kind == LORA_KIND_DIAG_OFT || kind == LORA_KIND_BOFT) {
+        /* LyCORIS rebuilds an OFT module from a file with lora_dim = the block size */
+        t = FIND("oft_blocks");
+        r = t ? dims_of(t, (int)t->ndim - 1) : 0, found = t != NULL;
+    } else if (kind == LORA_KIND_IA3 || kind == LORA_KIND_FULL) {
+        found = FIND(kind == LORA_KIND_IA3 ? "weight" : "diff") != NULL;   /* no rank */
+        r = *rank;
     } else {
         t = FIND("lora_down.weight");
         r = dims_of(t, 0), found = t != NULL;
@@ -385,7 +439,7 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
     for (size_t i = 0; unet && i < unet->n_points && !sdxl; i++)
         sdxl = strncmp(unet->points[i].name, "lora_unet_input_blocks_", 23) == 0;
     if (o->lycoris) {
-        if (find_preset(o->preset, &r.preset, err) != 0)
+        if (o->algo != LORA_KIND_IA3 && find_preset(o->preset, &r.preset, err) != 0)
             return -1;
         /* LyCORIS: conv_dim / conv_alpha default to network_dim / network_alpha */
         r.conv_dim = o->conv_dim > 0 ? o->conv_dim : o->dim;
@@ -439,10 +493,14 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
     if (unet && o->train_unet) {
         /* LyCORIS' unet_target_name entries exist under these names in SD1/2's UNet only */
         unet_model *um = (unet_model *)unet;
-        cand cin = {"lora_unet_conv_in", 0, 1, um->conv_in.in, um->conv_in.out, um->conv_in.kernel, 0, 1};
-        cand t1 = {"lora_unet_time_embedding_linear_1", 0, 0, um->time_1.in, um->time_1.out, 1, 0, 2};
-        cand t2 = {"lora_unet_time_embedding_linear_2", 0, 0, um->time_2.in, um->time_2.out, 1, 0, 2};
-        cand cout = {"lora_unet_conv_out", 0, 1, um->conv_out.in, um->conv_out.out, um->conv_out.kernel, 0, 1};
+        cand cin = {"lora_unet_conv_in", 0, 1, um->conv_in.in, um->conv_in.out, um->conv_in.kernel, 0, 1,
+                    um->conv_in.bias != NULL};
+        cand t1 = {"lora_unet_time_embedding_linear_1", 0, 0, um->time_1.in, um->time_1.out, 1, 0, 2,
+                   um->time_1.bias != NULL};
+        cand t2 = {"lora_unet_time_embedding_linear_2", 0, 0, um->time_2.in, um->time_2.out, 1, 0, 2,
+                   um->time_2.bias != NULL};
+        cand cout = {"lora_unet_conv_out", 0, 1, um->conv_out.in, um->conv_out.out, um->conv_out.kernel, 0, 1,
+                     um->conv_out.bias != NULL};
         if (!sdxl) {
             TAKE(cin, &um->conv_in.lora, SIZE_MAX, 0);
             TAKE(t1, &um->time_1.lora, SIZE_MAX, 1);
@@ -450,7 +508,8 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
         }
         for (size_t i = 0; i < unet->n_points; i++) {
             const unet_lora_point *p = &unet->points[i];
-            cand c = {p->name, 0, p->kind == UNET_LORA_CONV, p->in, p->out, p->kernel, p->conv_block, 0};
+            int bias = p->linear ? p->linear->bias != NULL : p->conv && p->conv->bias != NULL;
+            cand c = {p->name, 0, p->kind == UNET_LORA_CONV, p->in, p->out, p->kernel, p->conv_block, 0, bias};
             TAKE(c, p->lora, i, 0);
         }
         if (!sdxl)
@@ -465,7 +524,8 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
                 return error_set(err, NULL, 0, 0, NULL, "out of memory");
             clip_lora_targets(te[e], t, count);
             for (int i = 0; i < count; i++) {
-                cand c = {t[i].name, e + 1, 0, t[i].layer->in, t[i].layer->out, 1, 0, 0};
+                cand c = {t[i].name, e + 1, 0, t[i].layer->in, t[i].layer->out, 1, 0, 0,
+                          t[i].layer->bias != NULL};
                 int rank = 0;
                 float alpha = 0.0f;
                 if (!decide(&r, &c, &rank, &alpha))

@@ -1,4 +1,5 @@
-/* layers.c — Linear and Conv2d with an optional LoRA / LoHa / LoKr adapter; see layers.h. */
+/* layers.c — Linear and Conv2d with an optional LoRA adapter or one of LyCORIS' ΔW
+ * algorithms; see layers.h. */
 #include "engine/models/layers.h"
 
 #include <string.h>
@@ -14,11 +15,6 @@ static size_t max_size(size_t a, size_t b)
 static const lora_adapter *live(const lora_adapter *a)
 {
     return a && !(a->drop.active && a->drop.skip) ? a : NULL;
-}
-
-static int is_delta(const lora_adapter *a)
-{
-    return a->kind == LORA_KIND_LOHA || a->kind == LORA_KIND_LOKR;
 }
 
 /* kohya's LoRA dropouts on down's output h laid out [samples][per_sample][rank][S]: neuron
@@ -60,18 +56,27 @@ static int linear_samples(const lora_adapter *a, int rows)
     return rows % b == 0 ? b : 1;
 }
 
-/* ---- LoHa / LoKr: the layer runs with W + ΔW ---- */
+/* ---- the ΔW kinds: the layer runs with W + ΔW (and b + Δb for LyCORIS' full) ---- */
 
+/* Scratch: W + ΔW, ΔW / scale (then dL/dW), b + Δb and its gradient, the algorithm's work. */
 static size_t delta_floats(const lora_adapter *a, int out, size_t cols)
 {
-    return 2 * (size_t)out * cols + lora_delta_work_floats(a, out, cols);
+    return 2 * (size_t)out * cols + 2 * (size_t)out + lora_delta_work_floats(a, out, cols);
+}
+
+/* LoHa / LoKr drop whole rows of ΔW (LyCORIS' rank dropout for them); the other algorithms
+ * handle their own dropout while building ΔW. */
+static int row_dropout(const lora_adapter *a)
+{
+    return (a->kind == LORA_KIND_LOHA || a->kind == LORA_KIND_LOKR) && a->drop.active &&
+           a->drop.rank > 0.0f;
 }
 
 /* The per-row factor of ΔW: scale × LyCORIS' rank-dropout row mask. */
 static float row_factor(const lora_adapter *a, int row, float mean_keep)
 {
     const lora_dropout *d = &a->drop;
-    if (!d->active || d->rank <= 0.0f)
+    if (!row_dropout(a))
         return a->scale;
     if (d->rank >= 1.0f || !k_dropout_keep(d->rank, d->seed, d->offset + LORA_DROPOUT_RANK_STREAM, (size_t)row))
         return 0.0f;
@@ -81,7 +86,7 @@ static float row_factor(const lora_adapter *a, int row, float mean_keep)
 static float mean_keep(const lora_adapter *a, int out)
 {
     const lora_dropout *d = &a->drop;
-    if (!d->active || d->rank <= 0.0f || d->rank >= 1.0f)
+    if (!row_dropout(a) || d->rank >= 1.0f)
         return 0.0f;
     size_t kept = 0;
     for (int i = 0; i < out; i++)
@@ -89,10 +94,11 @@ static float mean_keep(const lora_adapter *a, int out)
     return (float)kept / (float)out;
 }
 
-/* weff = W + row_factor · ΔW/scale; raw keeps ΔW/scale. */
-static void build_weff(const lora_adapter *a, float *weff, float *raw, const float *w, int out, size_t cols)
+/* weff = W + row_factor · ΔW/scale; raw keeps ΔW/scale; work: the algorithm's. */
+static void build_weff(const lora_adapter *a, float *weff, float *raw, const float *w, int out, size_t cols,
+                       float *work)
 {
-    lora_delta_build(a, raw, out, cols);
+    lora_delta_build(a, w, raw, out, cols, work);
     float mk = mean_keep(a, out);
     for (int i = 0; i < out; i++) {
         float f = row_factor(a, i, mk);
@@ -101,8 +107,39 @@ static void build_weff(const lora_adapter *a, float *weff, float *raw, const flo
     }
 }
 
+/* LyCORIS' full trains the bias too: the bias the op runs with (buf, out floats) or the layer's. */
+static const float *bias_eff(const lora_adapter *a, const float *bias, float *buf, int out)
+{
+    if (a->kind != LORA_KIND_FULL || !a->w[1] || !bias)
+        return bias;
+    for (int i = 0; i < out; i++)
+        buf[i] = bias[i] + a->scale * a->w[1][i];
+    return buf;
+}
+
+/* Where the op's bias gradient goes: a zeroed buffer when Δb trains, else the layer's. */
+static float *bias_grad_target(const lora_adapter *a, float *dbias, float *buf, int out)
+{
+    if (a->kind != LORA_KIND_FULL || !a->w[1] || !a->dw[1])
+        return dbias;
+    memset(buf, 0, (size_t)out * sizeof *buf);
+    return buf;
+}
+
+static void bias_grad_finish(const lora_adapter *a, float *dbias, const float *buf, int out)
+{
+    if (a->kind != LORA_KIND_FULL || !a->w[1] || !a->dw[1])
+        return;
+    for (int i = 0; i < out; i++) {
+        if (dbias)
+            dbias[i] += buf[i];
+        a->dw[1][i] += a->scale * buf[i];
+    }
+}
+
 /* g = dL/dWeff → weight gradient (when the base trains) and the factors' gradients. */
-static void delta_backward(const lora_adapter *a, float *dweight, float *g, int out, size_t cols, float *work)
+static void delta_backward(const lora_adapter *a, float *dweight, const float *w, float *g, int out,
+                           size_t cols, float *work)
 {
     size_t n = (size_t)out * cols;
     if (dweight)
@@ -116,7 +153,7 @@ static void delta_backward(const lora_adapter *a, float *dweight, float *g, int 
         for (size_t j = 0; j < cols; j++)
             g[(size_t)i * cols + j] *= f;
     }
-    lora_delta_backward(a, g, out, cols, work);
+    lora_delta_backward(a, w, g, out, cols, work);
 }
 
 /* ---- Linear ---- */
@@ -125,7 +162,7 @@ size_t linear_layer_scratch_floats(const linear_layer *l, int rows)
 {
     if (!l->lora)
         return 0;
-    if (is_delta(l->lora))
+    if (lora_is_delta(l->lora))
         return delta_floats(l->lora, l->out, (size_t)l->in);
     /* forward: the adapter's output before adding; backward: scaled dout + dhidden */
     return (size_t)rows * (size_t)l->out + (size_t)rows * (size_t)l->lora->rank;
@@ -134,10 +171,11 @@ size_t linear_layer_scratch_floats(const linear_layer *l, int rows)
 void linear_layer_forward(const linear_layer *l, float *out, const float *inp, int rows, float *scratch)
 {
     const lora_adapter *a = live(l->lora);
-    if (a && is_delta(a)) {
+    if (a && lora_is_delta(a)) {
         size_t n = (size_t)l->out * l->in;
-        build_weff(a, scratch, scratch + n, l->weight, l->out, (size_t)l->in);
-        k_linear_forward(out, inp, scratch, l->bias, rows, l->in, l->out);
+        build_weff(a, scratch, scratch + n, l->weight, l->out, (size_t)l->in, scratch + 2 * n + 2 * (size_t)l->out);
+        k_linear_forward(out, inp, scratch, bias_eff(a, l->bias, scratch + 2 * n, l->out), rows, l->in,
+                         l->out);
         return;
     }
     k_linear_forward(out, inp, l->weight, l->bias, rows, l->in, l->out);
@@ -155,13 +193,15 @@ void linear_layer_backward(const linear_layer *l, float *dinp, const float *dout
                            int rows, float *scratch)
 {
     const lora_adapter *a = live(l->lora);
-    if (a && is_delta(a)) {
+    if (a && lora_is_delta(a)) {
         size_t n = (size_t)l->out * l->in;
-        float *weff = scratch, *g = scratch + n;
-        build_weff(a, weff, g, l->weight, l->out, (size_t)l->in);
+        float *weff = scratch, *g = scratch + n, *db = scratch + 2 * n + l->out;
+        build_weff(a, weff, g, l->weight, l->out, (size_t)l->in, scratch + 2 * n + 2 * (size_t)l->out);
         memset(g, 0, n * sizeof *g);
-        k_linear_backward(dinp, g, l->dbias, dout, inp, weff, rows, l->in, l->out);
-        delta_backward(a, l->dweight, g, l->out, (size_t)l->in, scratch + 2 * n);
+        float *dbias = bias_grad_target(a, l->dbias, db, l->out);
+        k_linear_backward(dinp, g, dbias, dout, inp, weff, rows, l->in, l->out);
+        bias_grad_finish(a, l->dbias, db, l->out);
+        delta_backward(a, l->dweight, l->weight, g, l->out, (size_t)l->in, scratch + 2 * n + 2 * (size_t)l->out);
         return;
     }
     k_linear_backward(dinp, l->dweight, l->dbias, dout, inp, l->weight, rows, l->in, l->out);
@@ -194,7 +234,7 @@ size_t conv_layer_scratch_floats(const conv_layer *c, int N, int H, int W)
 {
     k_conv2d_dims base = dims_of(N, c->in, H, W, c->out, c->kernel, c->stride, c->pad);
     size_t need = k_conv2d_scratch_floats(&base);
-    if (c->lora && is_delta(c->lora)) {
+    if (c->lora && lora_is_delta(c->lora)) {
         size_t cols = (size_t)c->in * c->kernel * c->kernel;
         need += delta_floats(c->lora, c->out, cols);
     } else if (c->lora) {
@@ -212,10 +252,11 @@ void conv_layer_forward(const conv_layer *c, float *out, const float *inp, int N
 {
     k_conv2d_dims base = dims_of(N, c->in, H, W, c->out, c->kernel, c->stride, c->pad);
     const lora_adapter *a = live(c->lora);
-    if (a && is_delta(a)) {
+    if (a && lora_is_delta(a)) {
         size_t cols = (size_t)c->in * c->kernel * c->kernel, n = (size_t)c->out * cols;
-        build_weff(a, scratch, scratch + n, c->weight, c->out, cols);
-        k_conv2d_forward(out, inp, scratch, c->bias, scratch + 2 * n, &base);
+        build_weff(a, scratch, scratch + n, c->weight, c->out, cols, scratch + 2 * n + 2 * (size_t)c->out);
+        const float *bias = bias_eff(a, c->bias, scratch + 2 * n, c->out);
+        k_conv2d_forward(out, inp, scratch, bias, scratch + 2 * n + 2 * (size_t)c->out, &base);
         return;
     }
     k_conv2d_forward(out, inp, c->weight, c->bias, scratch, &base);
@@ -237,13 +278,16 @@ void conv_layer_backward(const conv_layer *c, float *dinp, const float *dout, co
 {
     k_conv2d_dims base = dims_of(N, c->in, H, W, c->out, c->kernel, c->stride, c->pad);
     const lora_adapter *a = live(c->lora);
-    if (a && is_delta(a)) {
+    if (a && lora_is_delta(a)) {
         size_t cols = (size_t)c->in * c->kernel * c->kernel, n = (size_t)c->out * cols;
-        float *weff = scratch, *g = scratch + n, *rest = scratch + 2 * n;
-        build_weff(a, weff, g, c->weight, c->out, cols);
+        float *weff = scratch, *g = scratch + n, *db = scratch + 2 * n + c->out;
+        float *rest = scratch + 2 * n + 2 * (size_t)c->out;
+        build_weff(a, weff, g, c->weight, c->out, cols, rest);
         memset(g, 0, n * sizeof *g);
-        k_conv2d_backward(dinp, g, c->dbias, dout, inp, weff, rest, &base);
-        delta_backward(a, c->dweight, g, c->out, cols, rest);
+        float *dbias = bias_grad_target(a, c->dbias, db, c->out);
+        k_conv2d_backward(dinp, g, dbias, dout, inp, weff, rest, &base);
+        bias_grad_finish(a, c->dbias, db, c->out);
+        delta_backward(a, c->dweight, c->weight, g, c->out, cols, rest);
         return;
     }
     k_conv2d_backward(dinp, c->dweight, c->dbias, dout, inp, c->weight, scratch, &base);

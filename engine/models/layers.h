@@ -4,11 +4,13 @@
  * the adapter trains; every gradient accumulates (+=) like the kernels do. These are the LoRA
  * injection points: engine/lora attaches adapters to them by kohya module name.
  *
- * An adapter may also be LyCORIS' LoHa or LoKr: those have no low-rank path to run beside the
- * layer, so the layer builds ΔW = scale · f(factors) (engine/lora/loha.c, lokr.c) into its
- * scratch each call and runs the op with W + ΔW, as LyCORIS' non-bypass forward does; backward
- * turns dL/dW into the factors' gradients. Dropouts (training only) follow sd-scripts for LoRA
- * and LyCORIS for LoHa/LoKr; their masks are Philox draws, so backward recomputes them. */
+ * An adapter may also be one of LyCORIS' other algorithms (LoHa, LoKr, iA3, native
+ * fine-tuning, GLoRA, Diag-OFT, BOFT): those have no low-rank path to run beside the layer, so
+ * the layer builds ΔW = scale · f(factors, W) (engine/lora/delta.c and one file per algorithm)
+ * into its scratch each call and runs the op with W + ΔW, as LyCORIS' non-bypass forward does;
+ * backward turns dL/dW into the factors' gradients. Dropouts (training only) follow sd-scripts
+ * for LoRA and LyCORIS for the others; their masks are Philox draws, so backward recomputes
+ * them. */
 #ifndef LORATTY_LAYERS_H
 #define LORATTY_LAYERS_H
 
@@ -17,7 +19,11 @@
 
 #include "kernels/kernels.h"
 
-typedef enum { LORA_KIND_LORA = 0, LORA_KIND_LOHA, LORA_KIND_LOKR } lora_kind;
+typedef enum {
+    LORA_KIND_LORA = 0, LORA_KIND_LOHA, LORA_KIND_LOKR,
+    /* appended: LyCORIS' algo=ia3, full, glora, diag-oft, boft */
+    LORA_KIND_IA3, LORA_KIND_FULL, LORA_KIND_GLORA, LORA_KIND_DIAG_OFT, LORA_KIND_BOFT,
+} lora_kind;
 
 /* Per-step dropout state (all zero: none, the inference behaviour). */
 typedef struct lora_dropout {
@@ -52,14 +58,33 @@ typedef struct lora_adapter {
      * cols = in · k · k. dw[i]: gradients (+=), NULL when not trained. */
     float *w[4], *dw[4];
     int ka, kb, kc, kd, w1_rank, w2_rank;
+    /* appended for the algorithms after LoKr (scale = multiplier · alpha / rank for GLoRA,
+     * multiplier for the others). in_channels: the layer's input channels (cols = in_channels ·
+     * k · k).
+     * iA3: w[0] = the scales, [in_channels] when on_input, else [out]; ΔW = W ⊙ w.
+     * Full: w[0] = diff [out, cols], w[1] = diff_b [out] (NULL without a layer bias); the layer
+     *       runs with W + scale · diff and b + scale · diff_b.
+     * GLoRA: w[0] = a1 [in_channels, r], w[1] = a2 [r, in_channels], w[2] = b1 [out, r],
+     *       w[3] = b2 [r, cols]; ΔW = b1·b2 + W·(a1·a2) over the input channels.
+     * Diag-OFT / BOFT: w[0] = oft_blocks ([oft_blocks, oft_size, oft_size], BOFT with boft_m
+     *       of them), w[1] = rescale [out] or NULL; ΔW = rescale ⊙ (R W) − W with R from the
+     *       Cayley transform of the skew-symmetric blocks, oft_constraint > 0 bounding ‖Q‖. */
+    int in_channels, on_input;
+    int oft_size, oft_blocks, boft_m;
+    float oft_constraint;
 } lora_adapter;
 
-/* ΔW / scale of a LoHa or LoKr adapter into dw [out, cols] (engine/lora/loha.c, lokr.c). */
-void lora_delta_build(const lora_adapter *a, float *dw, int out, size_t cols);
-/* The factors' gradients (+=) from g = dL/d(ΔW / scale) [out, cols]; `work` holds
+/* The kinds the layer runs as W + ΔW (everything but LoRA). */
+int lora_is_delta(const lora_adapter *a);
+/* ΔW / scale of a delta-kind adapter on a layer of weight w [out, cols] into dw [out, cols]
+ * (engine/lora/delta.c dispatches to the algorithm's file); `work` holds
  * lora_delta_work_floats floats. */
 size_t lora_delta_work_floats(const lora_adapter *a, int out, size_t cols);
-void lora_delta_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work);
+void lora_delta_build(const lora_adapter *a, const float *w, float *dw, int out, size_t cols,
+                      float *work);
+/* The factors' gradients (+=) from g = dL/d(ΔW / scale) [out, cols]. */
+void lora_delta_backward(const lora_adapter *a, const float *w, const float *g, int out,
+                         size_t cols, float *work);
 
 typedef struct linear_layer {
     int in, out;

@@ -437,6 +437,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     else
         run_log(h, "info", "%s model (%s), %zu LoRA modules (%zu parameters), %zu images, %lld steps",
                 fam_name, m->name, net.n_mods, net.n_params, b.image_count, s->total_steps);
+    for (int i = 0; i < s->n_notes; i++)
+        run_log(h, "warning", "%s", s->notes[i]);
 
     int maxB = 1;
     size_t maxpix = 0;

@@ -98,6 +98,10 @@ typedef struct train_run_settings {
     int train_text_encoder;              /* finetune: the text encoder's weights too */
     float vae_kl_weight;                 /* vae: KL term weight */
     int sample_at_first;                 /* samples before the first step (epoch 0) */
+    /* appended: settings that have no effect with this network (LyCORIS ignores them), logged
+     * as warnings when the run starts */
+    char notes[4][240];
+    int n_notes;
 } train_run_settings;
 
 /* What the run knows once set up, for the metadata and the first log lines. */

@@ -31,6 +31,34 @@ static int arg_true(const char *v)
     return !strcasecmp(v, "true") || !strcmp(v, "1");
 }
 
+static void add_note(train_run_settings *s, const char *fmt, const char *what)
+{
+    if (s->n_notes < (int)(sizeof s->notes / sizeof s->notes[0]))
+        snprintf(s->notes[s->n_notes++], sizeof s->notes[0], fmt, what);
+}
+
+/* LyCORIS' algorithms beyond LoCon / LoHa / LoKr, as their modules' non-bypass forward runs
+ * them: which sd-scripts settings reach them and which are ignored. */
+static int lycoris_dropouts(train_run_settings *s, float network_dropout, error_info *err)
+{
+    network_options *o = &s->net;
+    const char *algo = network_algo_name(o);
+    /* sd-scripts passes --network_dropout as neuron_dropout=, which lycoris.kohya does not read */
+    if (network_dropout > 0.0f)
+        add_note(s, "network_dropout has no effect with LyCORIS/%s: lycoris.kohya does not read "
+                 "sd-scripts' neuron_dropout", algo);
+    if (o->rank_dropout > 0.0f && o->algo == LORA_KIND_FULL)
+        return error_set(err, NULL, 0, 0, "rank_dropout", "LyCORIS' full (native fine-tuning) "
+                         "multiplies its weight by a mask of out-features along the in-features "
+                         "axis, which fails on non-square layers; set rank_dropout to 0");
+    if (o->rank_dropout > 0.0f && o->algo != LORA_KIND_DIAG_OFT) {
+        add_note(s, "rank_dropout has no effect with LyCORIS/%s: its modules apply it only in "
+                 "bypass mode", algo);
+        o->rank_dropout = 0.0f;
+    }
+    return 0;
+}
+
 /* The network kind and its arguments, read from the network_args kohya_ss would pass
  * (network_args_for: only the ones that apply to the LoRA type, in its rules) so loratty
  * trains what the exported sd-scripts command would. Strings point into cfg. */
@@ -45,8 +73,11 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
         snprintf(err->key, sizeof err->key, "lora_type");
         return -1;
     }
-    /* sd-scripts passes --network_dropout to every module but kohya's LoHa / LoKr */
-    if (strcmp(t->network_module, "networks.loha") && strcmp(t->network_module, "networks.lokr"))
+    /* sd-scripts passes --network_dropout to every module but kohya's LoHa / LoKr; LyCORIS'
+     * algorithms after LoKr take none (lycoris_dropouts) */
+    int later_lycoris = o->lycoris && o->algo > LORA_KIND_LOKR;
+    if (strcmp(t->network_module, "networks.loha") && strcmp(t->network_module, "networks.lokr") &&
+        !later_lycoris)
         o->network_dropout = (float)config_float(cfg, "network_dropout");
     const char *down = NULL, *mid = NULL, *up = NULL;
     float zero_threshold = 0.0f;
@@ -100,6 +131,12 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
             up = str;
         else if (!strcmp(key, "unit") && o->dylora_unit)
             o->dylora_unit = atoi(v);
+        else if (!strcmp(key, "constraint") || !strcmp(key, "constrain"))
+            o->constraint = (float)atof(v);
+        else if (!strcmp(key, "rescaled"))
+            o->rescaled = arg_true(v);
+        else if (!strcmp(key, "train_on_input"))
+            o->ia3_train_on_input = arg_true(v);
         else if (!strcmp(key, "block_lr_zero_threshold"))
             zero_threshold = (float)atof(v);
         else if (!strcmp(key, "loraplus_lr_ratio"))
@@ -115,6 +152,12 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
     toml_free(args);
     if (rc != 0)
         return rc;
+    if (later_lycoris && lycoris_dropouts(s, (float)config_float(cfg, "network_dropout"), err) != 0)
+        return -1;
+    if (o->algo == LORA_KIND_IA3 && o->preset && o->preset[0] && strcmp(o->preset, "full") &&
+        strcmp(o->preset, "ia3"))
+        add_note(s, "lycoris_preset %s has no effect with LyCORIS/iA3: it trains the iA3 targets "
+                 "(to_k, to_v, ff.net.2; k_proj, v_proj, mlp.fc2)", o->preset);
     /* lora_fa.py ignores the LoRA+ arguments; say so rather than train something else */
     const network_lr_options *lg = &s->lr_groups;
     if (o->lora_fa && (lg->loraplus_lr_ratio > 0.0f || lg->loraplus_unet_lr_ratio > 0.0f ||

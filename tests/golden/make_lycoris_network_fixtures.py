@@ -1,7 +1,9 @@
 """make_lycoris_network_fixtures.py — the keys and shapes lycoris-lora's kohya network
 (lycoris.kohya.create_network) saves for the tiny SD1 U-Net and CLIP fixtures, per algo and
 preset, into tests/fixtures/lycoris-network/expected.json: {case: {key: shape}} plus the
-options. The UNet is diffusers' (its module paths are the names sd-scripts' original_unet keeps);
+options and the 0-d values (alpha). iA3 is not here: lycoris 3.2's network_module_dict has no
+"ia3" (create_network raises KeyError), so its targets are checked by hand in
+tests/test_network_variants.c. The UNet is diffusers' (its module paths are the names sd-scripts' original_unet keeps);
 attn-only is left out because its CrossAttention class exists in sd-scripts' UNet only.
 Run: /work/golden-venv/bin/python tests/golden/make_lycoris_network_fixtures.py"""
 import json
@@ -28,6 +30,13 @@ CASES = [
     {"name": "lokr_fullmatrix", "algo": "lokr", "preset": "unet-convblock-only", "dim": 64, "alpha": 8},
     {"name": "locon_fulllin", "algo": "locon", "preset": "full-lin", "dim": 4, "alpha": 1},
     {"name": "loha_unet_transformer", "algo": "loha", "preset": "unet-transformer-only", "dim": 3, "alpha": 0},
+    {"name": "full_attn_mlp", "algo": "full", "preset": "attn-mlp", "dim": 4, "alpha": 1},
+    {"name": "full_full", "algo": "full", "preset": "full", "dim": 4, "alpha": 1},
+    {"name": "glora_full", "algo": "glora", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2, "conv_alpha": 1},
+    {"name": "diag_oft_full", "algo": "diag-oft", "preset": "full", "dim": 4, "alpha": 1, "conv_dim": 8,
+     "constraint": 0.5, "rescaled": True},
+    # BOFT cannot split the tiny CLIP's 37-wide MLP: the U-Net only
+    {"name": "boft_fulllin", "algo": "boft", "preset": "full-lin", "dim": 4, "alpha": 1, "unet_only": True},
 ]
 
 
@@ -43,12 +52,13 @@ def main():
                                        "lycoris": "3.2.0.post2"}}
     for c in CASES:
         kw = {"algo": c["algo"], "preset": c["preset"]}
-        for k in ("conv_dim", "conv_alpha", "factor", "decompose_both"):
+        for k in ("conv_dim", "conv_alpha", "factor", "decompose_both", "constraint", "rescaled"):
             if k in c:
                 kw[k] = c[k]
         # LyCORIS' presets are class attributes: start each case from the defaults
-        net = lk.create_network(1.0, c["dim"], c["alpha"], None, te, unet, **kw)
-        net.apply_to(te, unet, apply_text_encoder=True, apply_unet=True)
+        tes = None if c.get("unet_only") else te
+        net = lk.create_network(1.0, c["dim"], c["alpha"], None, tes, unet, **kw)
+        net.apply_to(tes, unet, apply_text_encoder=tes is not None, apply_unet=True)
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "n.safetensors")
             net.save_weights(path, torch.float32, None)
@@ -70,7 +80,7 @@ def main():
         case["keys"] = keys
         case["alphas"] = alphas
         out["cases"].append(case)
-        print(c["name"], len([k for k in keys if k.endswith(".alpha")]), "modules")
+        print(c["name"], len(net.loras), "modules")
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(out, f, indent=0, sort_keys=True)

@@ -1,0 +1,89 @@
+/* delta.c — the layers' ΔW calls dispatched to the LyCORIS algorithm of the adapter (loha.c,
+ * lokr.c, ia3.c, glora.c, oft.c), and native fine-tuning (algo=full), whose ΔW is its own
+ * parameter. See engine/models/layers.h and lycoris.h. */
+#include "engine/lora/lycoris.h"
+
+int lora_is_delta(const lora_adapter *a)
+{
+    return a->kind != LORA_KIND_LORA;
+}
+
+size_t lora_delta_work_floats(const lora_adapter *a, int out, size_t cols)
+{
+    switch (a->kind) {
+    case LORA_KIND_LOHA:
+        return (size_t)out * cols;
+    case LORA_KIND_LOKR:
+        return lokr_work_floats(a);
+    case LORA_KIND_GLORA:
+        return glora_work_floats(a, out, cols);
+    case LORA_KIND_DIAG_OFT:
+    case LORA_KIND_BOFT:
+        return oft_work_floats(a, out, cols);
+    default:
+        return 0;
+    }
+}
+
+void lora_delta_build(const lora_adapter *a, const float *w, float *dw, int out, size_t cols,
+                      float *work)
+{
+    size_t n = (size_t)out * cols;
+    switch (a->kind) {
+    case LORA_KIND_LOHA:
+        loha_delta_build(a, dw, out, cols);
+        break;
+    case LORA_KIND_LOKR:
+        lokr_delta_build(a, dw, out, cols);
+        break;
+    case LORA_KIND_IA3:
+        ia3_delta_build(a, w, dw, out, cols);
+        break;
+    case LORA_KIND_FULL:
+        for (size_t j = 0; j < n; j++)
+            dw[j] = a->w[0][j];
+        break;
+    case LORA_KIND_GLORA:
+        glora_delta_build(a, w, dw, out, cols, work);
+        break;
+    case LORA_KIND_DIAG_OFT:
+    case LORA_KIND_BOFT:
+        oft_delta_build(a, w, dw, out, cols, work);
+        break;
+    default:
+        for (size_t j = 0; j < n; j++)
+            dw[j] = 0.0f;
+        break;
+    }
+}
+
+void lora_delta_backward(const lora_adapter *a, const float *w, const float *g, int out,
+                         size_t cols, float *work)
+{
+    size_t n = (size_t)out * cols;
+    switch (a->kind) {
+    case LORA_KIND_LOHA:
+        loha_delta_backward(a, g, out, cols, work);
+        break;
+    case LORA_KIND_LOKR:
+        lokr_delta_backward(a, g, out, cols, work);
+        break;
+    case LORA_KIND_IA3:
+        ia3_delta_backward(a, w, g, out, cols);
+        break;
+    case LORA_KIND_FULL:
+        if (a->dw[0])
+            for (size_t j = 0; j < n; j++)
+                a->dw[0][j] += g[j];
+        break;
+    case LORA_KIND_GLORA:
+        glora_delta_backward(a, w, g, out, cols, work);
+        break;
+    case LORA_KIND_DIAG_OFT:
+    case LORA_KIND_BOFT:
+        oft_delta_backward(a, w, g, out, cols, work);
+        break;
+    default:
+        break;
+    }
+}

@@ -1,0 +1,171 @@
+#!/bin/sh
+# run_lycoris_algos.sh — `loratty --run` with LyCORIS' iA3, native fine-tuning (full), GLoRA,
+# Diag-OFT and BOFT on the tiny SD1 checkpoint (two demo images at 32x32, 2 steps, a save after
+# each step):
+#  1. each run exits 0 and saves a file with LyCORIS' keys for the algorithm (and none of
+#     LoRA's), ss_network_module lycoris.kohya and "algo" in ss_network_args; between the
+#     step-1 save and the last every trained tensor moved (iA3 weight, diff and diff_b, a1 / a2
+#     / b1 / b2, oft_blocks and rescale) and the constant ones (alpha, on_input) did not;
+#  2. Diag-OFT with constrain and rescaled: 1 step + save_state + resume to 2 equals 2 straight;
+#  3. settings LyCORIS ignores for an algorithm are named in a warning (rank_dropout with
+#     GLoRA, network_dropout with iA3); rank_dropout with full is refused before training
+#     (exit 2, naming rank_dropout); LyCORIS/DyLoRA is refused naming lora_type.
+top=${top_srcdir:-.}
+src=$(cd "$top" && pwd)
+prog=${LORATTY:-${top_builddir:-.}/loratty}
+files=${top_builddir:-.}/tests/test_train_run_files
+lora_diff=${top_builddir:-.}/tests/lora_diff
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/loratty-lycoris.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export XDG_STATE_HOME="$tmp/state" OMP_NUM_THREADS=1
+fail() { echo "FAIL: $*"; exit 1; }
+
+mkdir -p "$tmp/model" "$tmp/img/2_zqx ring" "$tmp/out"
+. "$src/tests/tiny_run_lib.sh"
+tiny_sd1_model "$tmp/model"
+tiny_images "$tmp/img/2_zqx ring" 2
+
+# preset NAME STEPS LORA_TYPE [extra [loratty] lines] [extra [advanced] lines] [extra [basic] lines]
+preset() {
+    cat > "$tmp/$1.toml" <<EOF
+[model]
+pretrained_model_name_or_path = "$tmp/model/model.safetensors"
+train_data_dir = "$tmp/img"
+output_name = "$1"
+save_precision = "float"
+
+[folders]
+output_dir = "$tmp/out"
+
+[basic]
+train_batch_size = 2
+max_train_steps = $2
+resolution = "32,32"
+enable_bucket = false
+learning_rate = 0.001
+unet_lr = 0.001
+network_dim = 4
+network_alpha = 2.0
+optimizer_type = "AdamW"
+lr_scheduler = "constant"
+seed = 7
+cache_latents = true
+$6
+
+[advanced]
+save_every_n_steps = 1
+$5
+
+[loratty]
+lr_warmup = 0
+lora_type = "$3"
+$4
+EOF
+}
+
+run() {
+    "$prog" --run "$tmp/$1.toml" > "$tmp/$1.out" 2>&1
+    rc=$?
+}
+
+# moved NAME KIND...: between NAME's step-1 save and its last file, every tensor of each KIND
+# changed (all) — with a leading "=" none did, with a trailing ~N all but N did
+moved() {
+    name=$1
+    shift
+    "$lora_diff" "$tmp/out/$name-step00000001.safetensors" "$tmp/out/$name.safetensors" > "$tmp/diff" ||
+        { cat "$tmp/diff"; fail "$name: lora_diff"; }
+    for k in "$@"; do
+        want=all still=0
+        case $k in =*) want=none k=${k#=} ;; esac
+        case $k in *~*) still=${k#*~} k=${k%~*} ;; esac
+        line=$(grep "^$k " "$tmp/diff") || { cat "$tmp/diff"; fail "$name: no $k tensors"; }
+        set -- $line
+        changed=${2%/*} total=${2#*/}
+        [ "$total" -gt 0 ] || fail "$name: no $k tensors"
+        if [ $want = all ]; then
+            [ "$changed" -eq $((total - still)) ] ||
+                fail "$name: $changed of $total $k tensors moved, want $((total - still))"
+        else
+            [ "$changed" -eq 0 ] || fail "$name: $changed of $total $k tensors changed"
+        fi
+    done
+    kinds=$(cut -d' ' -f1 "$tmp/diff" | tr '\n' ' ')
+    echo "ok    $name: tensors $kinds"
+}
+
+te_lr="text_encoder_lr = 0.0005"
+# algo NAME LORA_TYPE ALGO "KIND..." [extra [loratty] lines] [unet]: a 2-step run and its
+# checks (unet: the U-Net only)
+algo() {
+    te=$te_lr
+    [ "$6" = unet ] && te="network_train_unet_only = true"
+    preset "$1" 2 "$2" "$5" "" "$te"
+    run "$1"
+    [ "$rc" -eq 0 ] || { cat "$tmp/$1.out"; fail "$2 run exited $rc"; }
+    "$prog" --inspect "$tmp/out/$1.safetensors" > "$tmp/inspect" 2>&1 ||
+        { cat "$tmp/inspect"; fail "--inspect $1"; }
+    ! grep -q "lora_down\|lora_up" "$tmp/inspect" || fail "$2: the file has LoRA tensors"
+    [ "$6" = unet ] || grep -q "lora_te_.*\." "$tmp/inspect" || fail "$2: no text encoder modules"
+    grep -q "^  ss_network_module  *lycoris.kohya$" "$tmp/inspect" || fail "$2: ss_network_module"
+    grep -q "^  ss_network_args .*\"algo\": \"$3\"" "$tmp/inspect" ||
+        { grep ss_network_args "$tmp/inspect"; fail "$2: ss_network_args lacks algo=$3"; }
+    moved "$1" $4
+}
+
+# --- 1. each algorithm trains and saves LyCORIS' keys --------------------------------------------
+algo ia3 "LyCORIS/iA3" ia3 "weight =on_input"
+grep -q "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_k\.weight " "$tmp/inspect" ||
+    fail "iA3: no scale vector on to_k"
+algo full "LyCORIS/Native Fine-Tuning" full "diff diff_b" 'lycoris_preset = "attn-mlp"'
+grep -q "attn1_to_q\.diff " "$tmp/inspect" && ! grep -q "attn1_to_q\.diff_b" "$tmp/inspect" ||
+    fail "full: to_q (no bias) should have diff and no diff_b"
+algo glora "LyCORIS/GLoRA" glora "a1 a2 b1 b2 =alpha" 'conv_dim = 2
+conv_alpha = 1.0'
+grep -q "resnets_0_conv1\.b2\.weight " "$tmp/inspect" || fail "GLoRA: no module on the 3x3 convolutions"
+# 1x1 blocks (a layer of 37 or 4 outputs at network_dim 4: factorization gives block size 1)
+# have Q = B − Bᵀ = 0 and never learn, in LyCORIS too: the tiny model has 6 of them
+algo oft "LyCORIS/Diag-OFT" diag-oft "oft_blocks~6 rescale =alpha" 'conv_dim = 4
+constrain = 0.001
+rescaled = true'
+"$files" meta "$tmp/out/oft.safetensors" ss_network_args='{"algo": "diag-oft", "preset": "full", "conv_dim": "4", "conv_alpha": "1", "constraint": "0.001", "rescaled": "true"}' ||
+    fail "Diag-OFT: ss_network_args"
+# BOFT cannot split the tiny CLIP's 37 MLP channels (LyCORIS refuses it too): the U-Net only
+algo boft "LyCORIS/BOFT" boft "oft_blocks =alpha" 'lycoris_preset = "full-lin"' unet
+
+# --- 2. resume ------------------------------------------------------------------------------------
+oft_args='conv_dim = 4
+constrain = 0.001
+rescaled = true'
+preset oftres 1 "LyCORIS/Diag-OFT" "$oft_args" "save_state_on_train_end = true" "$te_lr"
+run oftres
+[ "$rc" -eq 0 ] || { cat "$tmp/oftres.out"; fail "Diag-OFT 1-step run exited $rc"; }
+preset oftres 2 "LyCORIS/Diag-OFT" "$oft_args" "resume = \"$tmp/out/oftres-state\"" "$te_lr"
+run oftres
+[ "$rc" -eq 0 ] && grep -q "resumed from" "$tmp/oftres.out" ||
+    { cat "$tmp/oftres.out"; fail "resumed Diag-OFT run: exit $rc"; }
+"$files" same "$tmp/out/oft.safetensors" "$tmp/out/oftres.safetensors" ||
+    fail "Diag-OFT: 1 step + resume differs from 2 steps straight"
+echo "ok    Diag-OFT: 1 step + save_state + resume = 2 steps, bit for bit"
+
+# --- 3. what LyCORIS ignores or cannot do ---------------------------------------------------------
+preset gdrop 1 "LyCORIS/GLoRA" "rank_dropout = 0.2" "" "$te_lr"
+run gdrop
+[ "$rc" -eq 0 ] && grep -q "warning.*rank_dropout has no effect with LyCORIS/glora" "$tmp/gdrop.out" ||
+    { cat "$tmp/gdrop.out"; fail "GLoRA with rank_dropout: exit $rc, want 0 and a warning"; }
+preset idrop 1 "LyCORIS/iA3" "" "" "network_dropout = 0.1
+$te_lr"
+run idrop
+[ "$rc" -eq 0 ] && grep -q "warning.*network_dropout has no effect with LyCORIS/ia3" "$tmp/idrop.out" ||
+    { cat "$tmp/idrop.out"; fail "iA3 with network_dropout: exit $rc, want 0 and a warning"; }
+preset fdrop 1 "LyCORIS/Native Fine-Tuning" "rank_dropout = 0.2"
+run fdrop
+[ "$rc" -eq 2 ] && grep -q "rank_dropout" "$tmp/fdrop.out" ||
+    { cat "$tmp/fdrop.out"; fail "full with rank_dropout: exit $rc, want 2 naming rank_dropout"; }
+preset dylora 1 "LyCORIS/DyLoRA"
+run dylora
+[ "$rc" -eq 2 ] && grep -q "lora_type" "$tmp/dylora.out" ||
+    { cat "$tmp/dylora.out"; fail "LyCORIS/DyLoRA: exit $rc, want 2 naming lora_type"; }
+[ ! -f "$tmp/out/dylora.safetensors" ] || fail "LyCORIS/DyLoRA wrote a file"
+echo "ok    warnings for ignored settings; full's rank_dropout and LyCORIS/DyLoRA refused"
+echo "all passed"
