@@ -281,7 +281,8 @@ static void fd_check(const char *label, lora_kind kind, int conv, int in, int ou
     memset(&a, 0, sizeof a);
     a.rank = rank, a.kind = kind, a.in_channels = in, a.scale = 1.0f;
     a.oft_constraint = constraint * (float)out;
-    a.drop = (lora_dropout){0.0f, rank_drop, 0, rank_drop > 0.0f, 0, 1, 777, 4096};
+    a.drop = (lora_dropout){.rank = rank_drop, .active = rank_drop > 0.0f, .batch = 1, .seed = 777,
+                            .offset = 4096};
     if (oft_shapes(&a, kind == LORA_KIND_BOFT, out, rank, rescaled, sizes) != 0) {
         CHECK(0, "%s: oft_shapes failed", label);
         return;
@@ -363,7 +364,7 @@ static void rank_dropout_mask_check(void)
     lora_adapter a;
     memset(&a, 0, sizeof a);
     a.kind = LORA_KIND_DIAG_OFT, a.rank = 4, a.in_channels = 3, a.scale = 1.0f;
-    a.drop = (lora_dropout){0.0f, 0.4f, 0, 1, 0, 1, 31, 1000};
+    a.drop = (lora_dropout){.rank = 0.4f, .active = 1, .batch = 1, .seed = 31, .offset = 1000};
     oft_shapes(&a, 0, out, 4, 0, sizes);
     s = a.oft_size, blocks = a.oft_blocks;
     a.w[0] = gc_zalloc(sizes[0]);
