@@ -123,7 +123,7 @@ static void grad_check(lora_network *n, network_module *m, float p_net, float p_
     size_t cols = (size_t)I * K * K;
     gc_fill_uniform(n->params + m->up_off, (size_t)O * m->rank, &st, -0.5f, 0.5f);
     lora_adapter a = m->adapter;
-    a.drop = (lora_dropout){p_net, p_rank, 0, 1, 0, 2, 99, 7};
+    a.drop = (lora_dropout){p_net, p_rank, 0, 1, 0, 2, 99, 7, 0};
     layer_ctx c = {0};
     c.conv = m->conv, c.rows = 6, c.N = 2, c.H = 4, c.W = 4;
     size_t rows_out = c.conv ? (size_t)c.N * c.H * c.W : (size_t)c.rows;

@@ -176,16 +176,19 @@ static double dloss(void *p)
 }
 
 /* Finite differences of the layer with an adapter of `kind` (LoRA, LoHa, LoKr with their
- * dropouts; iA3 (on_input) and LyCORIS' full with its bias diff) for the input and every factor. */
-static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, int on_input)
+ * dropouts; iA3 and LyCORIS' full with its bias diff) for the input and every factor.
+ * variant: iA3 on_input; LoRA: LyCORIS' LoCon row dropout (drop.rows). */
+static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, int variant)
 {
+    int on_input = kind == LORA_KIND_IA3 && variant;
     uint64_t st = 99 + (uint64_t)conv * 7 + (uint64_t)kind;
     int I = 8, O = 6, K = conv ? 3 : 1, R = 3, rows = 10;
     size_t cols = (size_t)I * K * K;
     lora_adapter a;
     memset(&a, 0, sizeof a);
     a.rank = R, a.kind = kind, a.scale = 0.7f, a.in_channels = I, a.on_input = on_input;
-    a.drop = (lora_dropout){pn, pr, kind != LORA_KIND_LORA, 1, skip, 2, 1234, 5678};
+    a.drop = (lora_dropout){pn, pr, kind != LORA_KIND_LORA || variant, 1, skip, 2, 1234, 5678,
+                            kind == LORA_KIND_LORA && variant};
     size_t sizes[4] = {0}, nd = (size_t)R * cols, nu = (size_t)O * R;
     if (kind == LORA_KIND_LOHA)
         loha_sizes(O, cols, R, sizes);
@@ -233,8 +236,8 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     gc_opts o = gc_default_opts();
     o.quiet = 1;
     char nm[96];
-    snprintf(nm, sizeof nm, "%s kind %d p_net %.1f p_rank %.1f skip %d on_input %d: input",
-             conv ? "conv" : "linear", (int)kind, pn, pr, skip, on_input);
+    snprintf(nm, sizeof nm, "%s kind %d p_net %.1f p_rank %.1f skip %d variant %d: input",
+             conv ? "conv" : "linear", (int)kind, pn, pr, skip, variant);
     CHECK(gc_check(nm, dloss, &c, c.x, dx, nx, &o) == 0, "%s", nm);
     if (kind == LORA_KIND_LORA) {
         CHECK(gc_check("down", dloss, &c, down, ddown, nd, &o) == 0, "%s down", nm);
@@ -305,6 +308,44 @@ static void groups_check(const char *top)
     free(r);
     network_free(&n);
     unet_free(&m);
+}
+
+/* LyCORIS' LoCon with rank dropout on a Linear 4 → 6: y = W x + b + scale · mask[o] / kept ·
+ * (up · down · x)[o], one mask of output rows for the step (make_weight's torch.rand(out)). */
+static void locon_row_dropout(void)
+{
+    enum { I = 4, O = 6, R = 2 };
+    uint64_t st = 17;
+    float W[O * I], b[O], down[R * I], up[O * R], x[I], y[O], scratch[256], hidden[R];
+    gc_fill_uniform(W, O * I, &st, -1, 1), gc_fill_uniform(b, O, &st, -1, 1);
+    gc_fill_uniform(down, R * I, &st, -1, 1), gc_fill_uniform(up, O * R, &st, -1, 1);
+    gc_fill_uniform(x, I, &st, -1, 1);
+    lora_adapter a;
+    memset(&a, 0, sizeof a);
+    a.kind = LORA_KIND_LORA, a.rank = R, a.scale = 0.75f, a.down = down, a.up = up, a.hidden = hidden;
+    a.drop = (lora_dropout){0.0f, 0.5f, 1, 1, 0, 1, 42, 7, 1};
+    linear_layer l = {I, O, W, b, NULL, NULL, &a};
+    CHECK(linear_layer_scratch_floats(&l, 1) <= 256, "LoCon scratch");
+    linear_layer_forward(&l, y, x, 1, scratch);
+    int keep[O], kept = 0;
+    for (int o = 0; o < O; o++)
+        kept += keep[o] = k_dropout_keep(0.5f, 42, 7 + LORA_DROPOUT_RANK_STREAM, (size_t)o);
+    CHECK(kept > 0 && kept < O, "the mask keeps %d of %d rows (pick another seed)", kept, O);
+    double worst = 0.0;
+    for (int o = 0; o < O; o++) {
+        double base = b[o], lo = 0.0;
+        for (int i = 0; i < I; i++)
+            base += (double)W[o * I + i] * x[i];
+        for (int r = 0; r < R; r++) {
+            double h = 0.0;
+            for (int i = 0; i < I; i++)
+                h += (double)down[r * I + i] * x[i];
+            lo += up[o * R + r] * h;
+        }
+        double want = base + (keep[o] ? 0.75 * lo * O / kept : 0.0);
+        worst = fmax(worst, fabs(want - y[o]));
+    }
+    CHECK(worst < 1e-5, "LyCORIS LoCon row dropout off by %g", worst);
 }
 
 /* iA3 by hand on a Linear 3 → 2: y = (W ⊙ (1 + s·w)) x + b, per row or per input column. */
@@ -666,11 +707,13 @@ int main(void)
         delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 0);
         delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 1);
         delta_check(conv, LORA_KIND_FULL, 0.0f, 0.0f, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1);
     }
     groups_check(top ? top : ".");
     network_golden(top ? top : ".");
     ia3_values();
     ia3_network(top ? top : ".");
+    locon_row_dropout();
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
     return failures ? 1 : 0;

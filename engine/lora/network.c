@@ -242,8 +242,10 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         m->adapter.drop.network = opts->network_dropout;
         m->adapter.drop.rank = opts->rank_dropout;
         m->adapter.drop.rank_scale = opts->rank_dropout_scale;
+        m->adapter.drop.rows = opts->lycoris;   /* LyCORIS' LoCon drops rows of ΔW */
     }
     n->module_dropout = opts->module_dropout;
+    n->lycoris = opts->lycoris;
     if (opts->weights_path && *opts->weights_path &&
         network_load_weights(n, opts->weights_path, err) != 0) {
         network_free(n);
@@ -542,13 +544,17 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
             int factors = 0;
             for (int k = 0; k < 4; k++)
                 factors += m->w_size[k] > 0;
-            /* LoRA: √ratio on down and up; LoKr: ratio^(1/factors) on each; LoHa: ratio on w1a;
+            /* LoRA: √ratio on down and up (LyCORIS' LoCon: ratio on its scalar, which it folds
+             * into lora_up when saving); LoKr: ratio^(1/factors) on each; LoHa: ratio on w1a;
              * OFT: ratio on oft_blocks */
             int first_only = kind == LORA_KIND_LOHA || kind == LORA_KIND_DIAG_OFT || kind == LORA_KIND_BOFT;
-            float s = first_only ? (float)ratio : (float)pow(ratio, 1.0 / factors);
+            int up_only = kind == LORA_KIND_LORA && n->lycoris;
+            float s = first_only || up_only ? (float)ratio : (float)pow(ratio, 1.0 / factors);
             for (int k = 0; k < 4; k++) {
                 if (first_only && k > 0)
                     break;
+                if (up_only && k == 0)
+                    continue;
                 for (size_t j = 0; j < m->w_size[k]; j++)
                     n->params[m->w_off[k] + j] *= s;
             }

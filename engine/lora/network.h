@@ -139,6 +139,7 @@ typedef struct lora_network {
     float *dylora_grads, *up_t, *dup_t;
     size_t n_up_t;
     uint8_t *dylora_flags;
+    int lycoris;               /* appended: built under lycoris.kohya (its max-norm rules) */
 } lora_network;
 
 /* Builds the modules for `unet` (may be NULL) and `te[0..n_te)` (SD1/2: one, SDXL: two).
@@ -164,8 +165,11 @@ int network_load_weights(lora_network *n, const char *path, error_info *err);
  * sqrt(min(1, max_norm / ‖scale · up·down‖_F)) (LoRA-FA's frozen down too: lora_fa.py scales
  * the state_dict tensors in place, frozen or not). LoHa / LoKr as LyCORIS' apply_max_norm: the
  * norm of scale · ΔW; LoKr scales each factor by ratio^(1/factors), LoHa scales hada_w1_a by
- * the ratio (LyCORIS folds its scalar into hada_w1_a when saving). Returns the number of modules scaled;
- * mean / max norm (after scaling) in *mean_norm / *max_norm when not NULL. */
+ * the ratio (LyCORIS folds its scalar into hada_w1_a when saving), LyCORIS' LoCon scales lora_up
+ * by it (the same fold); Diag-OFT / BOFT bound the norm of oft_blocks itself; iA3, full and
+ * GLoRA have no max-norm in LyCORIS and are left out. Returns the number of modules scaled;
+ * mean / max norm (after scaling, over the modules that have one) in *mean_norm / *max_norm
+ * when not NULL. */
 int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, double *max_out);
 
 /* LyCORIS' iA3 targets by kohya name: 1 for the attention keys / values (to_k, to_v; k_proj,

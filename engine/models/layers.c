@@ -23,7 +23,7 @@ static const lora_adapter *live(const lora_adapter *a)
 static void lora_masks(const lora_adapter *a, float *h, int samples, int per_sample, int S)
 {
     const lora_dropout *d = &a->drop;
-    if (!d->active || (d->network <= 0.0f && d->rank <= 0.0f))
+    if (!d->active || d->rows || (d->network <= 0.0f && d->rank <= 0.0f))
         return;
     float keep_scale = d->network > 0.0f && d->network < 1.0f ? 1.0f / (1.0f - d->network) : 1.0f;
     for (int n = 0; n < samples; n++)
@@ -45,7 +45,7 @@ static void lora_masks(const lora_adapter *a, float *h, int samples, int per_sam
 /* scale × 1/(1 − rank_dropout) while rank dropout is on (kohya lora.py). */
 static float lora_scale(const lora_adapter *a)
 {
-    if (a->drop.active && a->drop.rank > 0.0f && a->drop.rank < 1.0f)
+    if (a->drop.active && !a->drop.rows && a->drop.rank > 0.0f && a->drop.rank < 1.0f)
         return a->scale / (1.0f - a->drop.rank);
     return a->scale;
 }
@@ -68,19 +68,27 @@ static size_t delta_floats(const lora_adapter *a, int out, size_t cols)
  * handle their own dropout while building ΔW. */
 static int row_dropout(const lora_adapter *a)
 {
-    return (a->kind == LORA_KIND_LOHA || a->kind == LORA_KIND_LOKR) && a->drop.active &&
-           a->drop.rank > 0.0f;
+    int rows = a->kind == LORA_KIND_LOHA || a->kind == LORA_KIND_LOKR ||
+               (a->kind == LORA_KIND_LORA && a->drop.rows);
+    return rows && a->drop.active && a->drop.rank > 0.0f;
 }
 
-/* The per-row factor of ΔW: scale × LyCORIS' rank-dropout row mask. */
-static float row_factor(const lora_adapter *a, int row, float mean_keep)
+/* LyCORIS' rank-dropout row mask of ΔW: 0 for a dropped row, 1 (or 1 / the kept fraction with
+ * rank_dropout_scale) for a kept one. */
+static float row_mask(const lora_adapter *a, int row, float mean_keep)
 {
     const lora_dropout *d = &a->drop;
     if (!row_dropout(a))
-        return a->scale;
+        return 1.0f;
     if (d->rank >= 1.0f || !k_dropout_keep(d->rank, d->seed, d->offset + LORA_DROPOUT_RANK_STREAM, (size_t)row))
         return 0.0f;
-    return d->rank_scale && mean_keep > 0.0f ? a->scale / mean_keep : a->scale;
+    return d->rank_scale && mean_keep > 0.0f ? 1.0f / mean_keep : 1.0f;
+}
+
+/* The per-row factor of ΔW: scale × the row mask. */
+static float row_factor(const lora_adapter *a, int row, float mean_keep)
+{
+    return a->scale * row_mask(a, row, mean_keep);
 }
 
 static float mean_keep(const lora_adapter *a, int out)
@@ -92,6 +100,21 @@ static float mean_keep(const lora_adapter *a, int out)
     for (int i = 0; i < out; i++)
         kept += (size_t)k_dropout_keep(d->rank, d->seed, d->offset + LORA_DROPOUT_RANK_STREAM, (size_t)i);
     return (float)kept / (float)out;
+}
+
+/* LyCORIS' LoCon with rank dropout: y [samples, out, S] (S = 1 for a Linear's rows) × the row
+ * mask of its output channel. */
+static void lora_row_masks(const lora_adapter *a, float *y, int samples, int out, int S)
+{
+    if (!row_dropout(a))
+        return;
+    float mk = mean_keep(a, out);
+    for (int o = 0; o < out; o++) {
+        float f = row_mask(a, o, mk);
+        for (int n = 0; n < samples; n++)
+            for (int s = 0; s < S; s++)
+                y[((size_t)n * out + o) * S + s] *= f;
+    }
 }
 
 /* weff = W + row_factor · ΔW/scale; raw keeps ΔW/scale; work: the algorithm's. */
@@ -186,6 +209,7 @@ void linear_layer_forward(const linear_layer *l, float *out, const float *inp, i
     k_linear_forward(a->hidden, inp, a->down, NULL, rows, l->in, a->rank);
     lora_masks(a, a->hidden, samples, rows / samples, 1);
     k_linear_forward(scratch, a->hidden, a->up, NULL, rows, a->rank, l->out);
+    lora_row_masks(a, scratch, rows, l->out, 1);
     k_add_scaled_forward(out, out, scratch, 1.0f, lora_scale(a), n);
 }
 
@@ -211,6 +235,7 @@ void linear_layer_backward(const linear_layer *l, float *dinp, const float *dout
     float *scaled = scratch, *dhidden = scratch + n;
     int samples = linear_samples(a, rows);
     k_scale_forward(scaled, dout, lora_scale(a), n);
+    lora_row_masks(a, scaled, rows, l->out, 1);
     memset(dhidden, 0, (size_t)rows * (size_t)a->rank * sizeof *dhidden);
     k_linear_backward(dhidden, a->dup, NULL, scaled, a->hidden, a->up, rows, a->rank, l->out);
     lora_masks(a, dhidden, samples, rows / samples, 1);
@@ -270,6 +295,7 @@ void conv_layer_forward(const conv_layer *c, float *out, const float *inp, int N
     k_conv2d_forward(a->hidden, inp, a->down, NULL, im2col, &down);
     lora_masks(a, a->hidden, N, 1, OH * OW);
     k_conv2d_forward(lora_out, a->hidden, a->up, NULL, im2col, &up);
+    lora_row_masks(a, lora_out, N, c->out, OH * OW);
     k_add_scaled_forward(out, out, lora_out, 1.0f, lora_scale(a), out_n);
 }
 
@@ -297,6 +323,7 @@ void conv_layer_backward(const conv_layer *c, float *dinp, const float *dout, co
     size_t out_n = (size_t)N * c->out * OH * OW, hid_n = (size_t)N * a->rank * OH * OW;
     float *scaled = scratch, *dhidden = scratch + out_n, *im2col = scratch + out_n + hid_n;
     k_scale_forward(scaled, dout, lora_scale(a), out_n);
+    lora_row_masks(a, scaled, N, c->out, OH * OW);
     memset(dhidden, 0, hid_n * sizeof *dhidden);
     k_conv2d_dims down = dims_of(N, c->in, H, W, a->rank, c->kernel, c->stride, c->pad);
     k_conv2d_dims up = dims_of(N, a->rank, OH, OW, c->out, 1, 1, 0);

@@ -35,6 +35,10 @@ typedef struct lora_dropout {
     int skip;              /* module_dropout drew this module out of this step: layer only */
     int batch;             /* samples in this call: a linear's rows are batch × tokens (0 = 1) */
     uint64_t seed, offset; /* the masks are k_dropout_keep draws at (seed, offset + i) */
+    /* appended: LyCORIS' LoCon (LoRA kind under lycoris.kohya): rank dropout drops whole output
+     * rows of ΔW for the step, as for LoHa / LoKr (rank_scale alike), instead of kohya's rank
+     * channels; no neuron dropout */
+    int rows;
 } lora_dropout;
 
 /* Second stream of a module's masks (rank masks), clear of the first's indices. */

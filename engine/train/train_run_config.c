@@ -37,8 +37,9 @@ static void add_note(train_run_settings *s, const char *fmt, const char *what)
         snprintf(s->notes[s->n_notes++], sizeof s->notes[0], fmt, what);
 }
 
-/* LyCORIS' algorithms beyond LoCon / LoHa / LoKr, as their modules' non-bypass forward runs
- * them: which sd-scripts settings reach them and which are ignored. */
+/* LyCORIS' algorithms as their modules' non-bypass forward runs them: which sd-scripts settings
+ * reach them and which are ignored (LoCon, LoHa, LoKr and Diag-OFT have rank dropout; the
+ * others apply it in bypass mode only, which loratty does not have). */
 static int lycoris_dropouts(train_run_settings *s, float network_dropout, error_info *err)
 {
     network_options *o = &s->net;
@@ -51,7 +52,7 @@ static int lycoris_dropouts(train_run_settings *s, float network_dropout, error_
         return error_set(err, NULL, 0, 0, "rank_dropout", "LyCORIS' full (native fine-tuning) "
                          "multiplies its weight by a mask of out-features along the in-features "
                          "axis, which fails on non-square layers; set rank_dropout to 0");
-    if (o->rank_dropout > 0.0f && o->algo != LORA_KIND_DIAG_OFT) {
+    if (o->rank_dropout > 0.0f && o->algo > LORA_KIND_LOKR && o->algo != LORA_KIND_DIAG_OFT) {
         add_note(s, "rank_dropout has no effect with LyCORIS/%s: its modules apply it only in "
                  "bypass mode", algo);
         o->rank_dropout = 0.0f;
@@ -73,11 +74,10 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
         snprintf(err->key, sizeof err->key, "lora_type");
         return -1;
     }
-    /* sd-scripts passes --network_dropout to every module but kohya's LoHa / LoKr; LyCORIS'
-     * algorithms after LoKr take none (lycoris_dropouts) */
-    int later_lycoris = o->lycoris && o->algo > LORA_KIND_LOKR;
+    /* sd-scripts passes --network_dropout to every module as neuron_dropout=; kohya's LoHa /
+     * LoKr and lycoris.kohya do not read it (lycoris_dropouts) */
     if (strcmp(t->network_module, "networks.loha") && strcmp(t->network_module, "networks.lokr") &&
-        !later_lycoris)
+        !o->lycoris)
         o->network_dropout = (float)config_float(cfg, "network_dropout");
     const char *down = NULL, *mid = NULL, *up = NULL;
     float zero_threshold = 0.0f;
@@ -152,7 +152,7 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
     toml_free(args);
     if (rc != 0)
         return rc;
-    if (later_lycoris && lycoris_dropouts(s, (float)config_float(cfg, "network_dropout"), err) != 0)
+    if (o->lycoris && lycoris_dropouts(s, (float)config_float(cfg, "network_dropout"), err) != 0)
         return -1;
     if (o->algo == LORA_KIND_IA3 && o->preset && o->preset[0] && strcmp(o->preset, "full") &&
         strcmp(o->preset, "ia3"))
