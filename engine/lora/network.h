@@ -266,6 +266,10 @@ const float *network_dylora_grad(const lora_network *n, const float *data);
 int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
                  const lora_metadata *md, error_info *err);
 
+/* The shape factor k (0..3, as network_module_keys) has in the file, which is also the shape
+ * of the parameter sd-scripts / LyCORIS train (what factored optimizers see); returns ndim. */
+int network_factor_shape(const network_module *m, int k, int64_t shape[4]);
+
 /* sd-scripts' file names (train_util): "<output_name>", "<output_name>-{epoch:06d}",
  * "<output_name>-step{step:08d}"; without an output name "last", "epoch-{:06d}",
  * "at-step{:08d}". kind: 0 last, 1 epoch, 2 step. No extension. */

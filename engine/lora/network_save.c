@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Sets a 2-D shape [rows, cols], or 4-D [rows, cols, k, k] on a conv. */
 static void shape_2d(lora_tensor *t, int64_t rows, int64_t cols, const network_module *m, int kernel)
@@ -56,7 +57,6 @@ static void lycoris_shape(const network_module *m, int k, lora_tensor *t)
     }
 }
 
-/* The shape LyCORIS / sd-scripts save factor k of module m with. */
 static void factor_shape(const network_module *m, int k, lora_tensor *t)
 {
     const lora_adapter *a = &m->adapter;
@@ -94,6 +94,14 @@ static void factor_shape(const network_module *m, int k, lora_tensor *t)
         t->shape[0] = m->out, t->shape[1] = m->rank;
 }
 
+int network_factor_shape(const network_module *m, int k, int64_t shape[4])
+{
+    lora_tensor t = {0};
+    factor_shape(m, k, &t);
+    memcpy(shape, t.shape, sizeof t.shape);
+    return t.ndim;
+}
+
 int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
                  const lora_metadata *md, error_info *err)
 {
@@ -118,7 +126,7 @@ int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
             snprintf(names[count], sizeof names[0], "%s.%s", m->name, keys[k]);
             t[count].name = names[count];
             t[count].data = n->params + m->w_off[k];
-            factor_shape(m, k, &t[count]);
+            t[count].ndim = network_factor_shape(m, k, t[count].shape);
             count++;
         }
         /* iA3 has its on_input flag where the others have alpha (saved in save_dtype too, as

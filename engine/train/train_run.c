@@ -100,51 +100,25 @@ static int dylora_tensors(const lora_network *net, const network_module *mo, opt
     return 2 * mo->rank;
 }
 
-/* The adapter tensors of one module as the optimizer sees them (each its own parameter, so
- * factored optimizers see sd-scripts' matrix shapes), with the params offset of each one's
- * range in at[]. Returns how many (≤ 4, DyLoRA 2 · rank); ps NULL: only counts. */
+/* The adapter tensors of one module as the optimizer sees them (each its own parameter in the
+ * shape sd-scripts / LyCORIS train it, so factored optimizers see the same matrices), with the
+ * params offset of each one's range in at[]. Returns how many (≤ 4, DyLoRA 2 · rank); ps
+ * NULL: only counts. */
 static int module_tensors(const lora_network *net, const network_module *mo, optim_param *ps,
                           size_t *at)
 {
-    const lora_adapter *a = &mo->adapter;
     if (net->dylora_unit)
         return dylora_tensors(net, mo, ps, at);
     if (!ps)
-        return a->kind == LORA_KIND_LORA ? 2 : (mo->w_size[0] > 0) + (mo->w_size[1] > 0) +
-                                               (mo->w_size[2] > 0) + (mo->w_size[3] > 0);
-    if (a->kind == LORA_KIND_LORA) {
-        at[0] = mo->down_off, at[1] = mo->up_off;
-        float *dd = net->params + mo->down_off, *ud = net->params + mo->up_off;
-        const float *dg = net->grads + mo->down_off, *ug = net->grads + mo->up_off;
-        if (mo->conv) {
-            ps[0] = (optim_param){dd, dg, 4, {mo->rank, mo->in, mo->kernel, mo->kernel}};
-            ps[1] = (optim_param){ud, ug, 4, {mo->out, mo->rank, 1, 1}};
-        } else {
-            ps[0] = (optim_param){dd, dg, 2, {mo->rank, mo->in}};
-            ps[1] = (optim_param){ud, ug, 2, {mo->out, mo->rank}};
-        }
-        return 2;
-    }
-    int64_t cols = (int64_t)mo->in * mo->kernel * mo->kernel, r = mo->rank;
-    int64_t sh[4][2];
-    if (a->kind == LORA_KIND_LOHA) {
-        int64_t h[4][2] = {{mo->out, r}, {r, cols}, {mo->out, r}, {r, cols}};
-        memcpy(sh, h, sizeof sh);
-    } else {
-        int64_t k[4][2] = {{a->ka, a->w1_rank ? a->w1_rank : a->kc}, {a->w1_rank, a->kc},
-                           {a->kb, a->w2_rank ? a->w2_rank : a->kd}, {a->w2_rank, a->kd}};
-        memcpy(sh, k, sizeof sh);
-    }
+        return (mo->w_size[0] > 0) + (mo->w_size[1] > 0) + (mo->w_size[2] > 0) + (mo->w_size[3] > 0);
     int n = 0;
     for (int i = 0; i < 4; i++) {
         if (!mo->w_size[i])
             continue;
         at[n] = mo->w_off[i];
         optim_param *q = &ps[n++];
-        *q = (optim_param){net->params + mo->w_off[i], net->grads + mo->w_off[i], 2,
-                           {sh[i][0], sh[i][1]}};
-        if ((size_t)(sh[i][0] * sh[i][1]) != mo->w_size[i])   /* not a matrix: a flat vector */
-            *q = (optim_param){q->data, q->grad, 1, {(int64_t)mo->w_size[i]}};
+        *q = (optim_param){net->params + mo->w_off[i], net->grads + mo->w_off[i], 0, {0}};
+        q->ndim = network_factor_shape(mo, i, q->shape);
     }
     return n;
 }
