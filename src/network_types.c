@@ -54,8 +54,27 @@ const char *network_type_from_module(const char *module, const char *algo, bool 
     return NULL;
 }
 
+/* Network arguments a LoRA type's module reads under another name than the parameter's:
+ * kohya_ss passes the DyLoRA unit to LyCORIS as block_size. */
+static const struct {
+    const char *lora_type, *arg, *as;
+} renamed_args[] = {
+    {"LyCORIS/DyLoRA", "unit", "block_size"},
+};
+
+static const char *arg_name_for(const char *lora_type, const char *arg)
+{
+    for (size_t i = 0; i < sizeof renamed_args / sizeof renamed_args[0]; i++)
+        if (!strcmp(renamed_args[i].lora_type, lora_type) && !strcmp(renamed_args[i].arg, arg))
+            return renamed_args[i].as;
+    return arg;
+}
+
 const param *network_arg_param(const char *key)
 {
+    for (size_t i = 0; i < sizeof renamed_args / sizeof renamed_args[0]; i++)
+        if (!strcmp(renamed_args[i].as, key))
+            key = renamed_args[i].arg;
     for (size_t i = 0; i < params_count; i++)
         if (params_table[i].network_arg && strcmp(params_table[i].network_arg, key) == 0)
             return &params_table[i];
@@ -99,9 +118,10 @@ toml_value *network_args_for(const config *cfg)
             continue;
         char *text = config_value_text(cfg, p);
         if (text[0]) {
-            size_t len = strlen(p->network_arg) + strlen(text) + 2;
+            const char *name = arg_name_for(config_string(cfg, "lora_type"), p->network_arg);
+            size_t len = strlen(name) + strlen(text) + 2;
             char *arg = malloc(len);
-            snprintf(arg, len, "%s=%s", p->network_arg, text);
+            snprintf(arg, len, "%s=%s", name, text);
             toml_array_append(args, toml_new_string(arg));
             free(arg);
         }

@@ -17,9 +17,8 @@
 #     step): ss_network_module networks.dylora, ss_network_args holding unit; the same seed
 #     trains the same file, and 2 steps + save_state + resume to 4 equal 4 steps straight; the
 #     file has a Kohya LoCon file's keys and shapes and loads as one (network_weights); conv_dim
-#     other than network_dim, scale_weight_norms and network_dropout are refused;
-#  5. an unsupported LyCORIS algo (DyLoRA) is refused before training, naming lora_type
-#     (the other LyCORIS algorithms: tests/run_lycoris_algos.sh).
+#     other than network_dim, scale_weight_norms and network_dropout are refused.
+# The other LyCORIS algorithms: tests/run_lycoris_algos.sh.
 # While lora_type is still marked "not supported yet" in the parameter table, --run refuses
 # the non-Standard types before training: parts 1 and 3 then check that refusal and skip.
 top=${top_srcdir:-.}
@@ -297,10 +296,4 @@ dypreset dybad 2 "" "network_dropout = 0.1"
 refused network_dropout
 echo "ok    DyLoRA refuses conv_dim ≠ network_dim, scale_weight_norms, network_dropout"
 
-# --- 5. an algo loratty does not have -----------------------------------------------------------
-preset lydy "" 'lora_type = "LyCORIS/DyLoRA"'
-run lydy
-[ "$rc" -eq 2 ] || { cat "$tmp/lydy.out"; fail "LyCORIS/DyLoRA: exit $rc, want 2"; }
-grep -q "lora_type" "$tmp/lydy.out" || { cat "$tmp/lydy.out"; fail "LyCORIS/DyLoRA: the refusal does not name lora_type"; }
-[ ! -f "$tmp/out/lydy.safetensors" ] || fail "LyCORIS/DyLoRA wrote a LoRA"
 echo "all passed"

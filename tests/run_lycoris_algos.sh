@@ -1,15 +1,17 @@
 #!/bin/sh
 # run_lycoris_algos.sh — `loratty --run` with LyCORIS' iA3, native fine-tuning (full), GLoRA,
-# Diag-OFT and BOFT on the tiny SD1 checkpoint (two demo images at 32x32, 2 steps, a save after
-# each step):
+# Diag-OFT, BOFT and DyLoRA on the tiny SD1 checkpoint (two demo images at 32x32, 2 steps, a
+# save after each step):
 #  1. each run exits 0 and saves a file with LyCORIS' keys for the algorithm (and none of
 #     LoRA's), ss_network_module lycoris.kohya and "algo" in ss_network_args; between the
 #     step-1 save and the last every trained tensor moved (iA3 weight, diff and diff_b, a1 / a2
 #     / b1 / b2, oft_blocks and rescale) and the constant ones (alpha, on_input) did not;
-#  2. Diag-OFT with constrain and rescaled: 1 step + save_state + resume to 2 equals 2 straight;
+#     DyLoRA (unit 2 of network_dim 4) saves LoRA keys and passes the unit as block_size;
+#  2. Diag-OFT with constrain and rescaled, and DyLoRA: 1 step + save_state + resume to 2
+#     equals 2 straight;
 #  3. settings LyCORIS ignores for an algorithm are named in a warning (rank_dropout with
-#     GLoRA, network_dropout with iA3); rank_dropout with full is refused before training
-#     (exit 2, naming rank_dropout); LyCORIS/DyLoRA is refused naming lora_type.
+#     GLoRA, network_dropout with iA3, scale_weight_norms with DyLoRA); rank_dropout with full
+#     is refused before training (exit 2, naming rank_dropout).
 top=${top_srcdir:-.}
 src=$(cd "$top" && pwd)
 prog=${LORATTY:-${top_builddir:-.}/loratty}
@@ -105,7 +107,7 @@ algo() {
     [ "$rc" -eq 0 ] || { cat "$tmp/$1.out"; fail "$2 run exited $rc"; }
     "$prog" --inspect "$tmp/out/$1.safetensors" > "$tmp/inspect" 2>&1 ||
         { cat "$tmp/inspect"; fail "--inspect $1"; }
-    ! grep -q "lora_down\|lora_up" "$tmp/inspect" || fail "$2: the file has LoRA tensors"
+    [ "$3" = dylora ] || ! grep -q "lora_down\|lora_up" "$tmp/inspect" || fail "$2: the file has LoRA tensors"
     [ "$6" = unet ] || grep -q "lora_te_.*\." "$tmp/inspect" || fail "$2: no text encoder modules"
     grep -q "^  ss_network_module  *lycoris.kohya$" "$tmp/inspect" || fail "$2: ss_network_module"
     grep -q "^  ss_network_args .*\"algo\": \"$3\"" "$tmp/inspect" ||
@@ -133,20 +135,31 @@ rescaled = true'
 # BOFT cannot split the tiny CLIP's 37 MLP channels (LyCORIS refuses it too): the U-Net only
 algo boft "LyCORIS/BOFT" boft "oft_blocks =alpha" 'lycoris_preset = "full-lin"' unet
 
+# the convs need a rank that is a multiple of the unit too (kohya_ss's conv_dim default 1 is not)
+dy_args='unit = 2
+conv_dim = 4'
+algo dylora "LyCORIS/DyLoRA" dylora "lora_down lora_up =alpha" "$dy_args"
+grep -q '"block_size": "2"' "$tmp/inspect" && ! grep -q '"unit"' "$tmp/inspect" ||
+    { grep ss_network_args "$tmp/inspect"; fail "DyLoRA: the unit is not passed as block_size"; }
+
 # --- 2. resume ------------------------------------------------------------------------------------
-oft_args='conv_dim = 4
+# resumed NAME LORA_TYPE ARGS: 1 step + save_state, resume to 2: equal to NAME's 2-step file
+resumed() {
+    preset "$1res" 1 "$2" "$3" "save_state_on_train_end = true" "$te_lr"
+    run "$1res"
+    [ "$rc" -eq 0 ] || { cat "$tmp/$1res.out"; fail "$2 1-step run exited $rc"; }
+    preset "$1res" 2 "$2" "$3" "resume = \"$tmp/out/$1res-state\"" "$te_lr"
+    run "$1res"
+    [ "$rc" -eq 0 ] && grep -q "resumed from" "$tmp/$1res.out" ||
+        { cat "$tmp/$1res.out"; fail "resumed $2 run: exit $rc"; }
+    "$files" same "$tmp/out/$1.safetensors" "$tmp/out/$1res.safetensors" ||
+        fail "$2: 1 step + resume differs from 2 steps straight"
+    echo "ok    $2: 1 step + save_state + resume = 2 steps, bit for bit"
+}
+resumed oft "LyCORIS/Diag-OFT" 'conv_dim = 4
 constrain = 0.001
 rescaled = true'
-preset oftres 1 "LyCORIS/Diag-OFT" "$oft_args" "save_state_on_train_end = true" "$te_lr"
-run oftres
-[ "$rc" -eq 0 ] || { cat "$tmp/oftres.out"; fail "Diag-OFT 1-step run exited $rc"; }
-preset oftres 2 "LyCORIS/Diag-OFT" "$oft_args" "resume = \"$tmp/out/oftres-state\"" "$te_lr"
-run oftres
-[ "$rc" -eq 0 ] && grep -q "resumed from" "$tmp/oftres.out" ||
-    { cat "$tmp/oftres.out"; fail "resumed Diag-OFT run: exit $rc"; }
-"$files" same "$tmp/out/oft.safetensors" "$tmp/out/oftres.safetensors" ||
-    fail "Diag-OFT: 1 step + resume differs from 2 steps straight"
-echo "ok    Diag-OFT: 1 step + save_state + resume = 2 steps, bit for bit"
+resumed dylora "LyCORIS/DyLoRA" "$dy_args"
 
 # --- 3. what LyCORIS ignores or cannot do ---------------------------------------------------------
 preset gdrop 1 "LyCORIS/GLoRA" "rank_dropout = 0.2" "" "$te_lr"
@@ -162,10 +175,10 @@ preset fdrop 1 "LyCORIS/Native Fine-Tuning" "rank_dropout = 0.2"
 run fdrop
 [ "$rc" -eq 2 ] && grep -q "rank_dropout" "$tmp/fdrop.out" ||
     { cat "$tmp/fdrop.out"; fail "full with rank_dropout: exit $rc, want 2 naming rank_dropout"; }
-preset dylora 1 "LyCORIS/DyLoRA"
-run dylora
-[ "$rc" -eq 2 ] && grep -q "lora_type" "$tmp/dylora.out" ||
-    { cat "$tmp/dylora.out"; fail "LyCORIS/DyLoRA: exit $rc, want 2 naming lora_type"; }
-[ ! -f "$tmp/out/dylora.safetensors" ] || fail "LyCORIS/DyLoRA wrote a file"
-echo "ok    warnings for ignored settings; full's rank_dropout and LyCORIS/DyLoRA refused"
+preset dynorm 1 "LyCORIS/DyLoRA" "$dy_args" "" "scale_weight_norms = 1.0
+$te_lr"
+run dynorm
+[ "$rc" -eq 0 ] && grep -q "warning.*scale_weight_norms has no effect with LyCORIS/dylora" "$tmp/dynorm.out" ||
+    { cat "$tmp/dynorm.out"; fail "DyLoRA with scale_weight_norms: exit $rc, want 0 and a warning"; }
+echo "ok    warnings for ignored settings; full's rank_dropout refused"
 echo "all passed"

@@ -9,7 +9,7 @@
  * them bit-identical, also those with momentum from earlier steps); the saved file loads as a
  * plain networks.lora whose forward equals DyLoRA's full-rank forward; and the refusals
  * (conv_dim ≠ network_dim, rank not a multiple of unit, block arguments, SDXL's two text
- * encoders, unit ≠ 1 with dim_from_weights, LyCORIS). */
+ * encoders, unit ≠ 1 with dim_from_weights, LoRA-FA); LyCORIS' DyLoRA (lycoris_check). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -550,9 +550,9 @@ static void refusal_check(unet_model *um, clip_model **tes, const network_option
     else
         CHECK(0, "two text encoders, U-Net only: %s", err.message);
     o = *base;
-    o.lycoris = 1;
-    CHECK(network_create(&n, &o, um, tes, 1, &err) != 0 &&
-              strstr(err.message, "networks.lora variant"), "DyLoRA with lycoris: %s", err.message);
+    o.lora_fa = 1;
+    CHECK(network_create(&n, &o, um, tes, 1, &err) != 0 && strstr(err.message, "LoRA variant"),
+          "DyLoRA with LoRA-FA: %s", err.message);
     network_options_init(&o);
     set_module(&o, "networks.dylora");
     CHECK(o.dylora_unit == 1 && !o.lora_fa && !o.lycoris && o.algo == LORA_KIND_LORA &&
@@ -560,6 +560,119 @@ static void refusal_check(unet_model *um, clip_model **tes, const network_option
           "networks.dylora options: unit %d, module %s", o.dylora_unit, network_module_name(&o));
     set_module(&o, "networks.lora");
     CHECK(o.dylora_unit == 0, "networks.lora after dylora keeps the unit");
+}
+
+/* ---- LyCORIS' DyLoRA (lycoris.kohya algo=dylora, block_size = unit) ----
+ * Its forward runs blocks 0 … b only (b the drawn block; the rank [0, (b + 1) · unit)) at
+ * alpha / (b + 1), only block b trains; sampling runs the whole rank at alpha / rank. */
+static void lycoris_check(unet_model *um, clip_model **tes)
+{
+    error_info err = {0};
+    network_options o;
+    network_options_init(&o);
+    CHECK(network_options_set_module(&o, "lycoris.kohya", "dylora", &err) == 0 && o.lycoris &&
+              o.dylora_unit == 4 && !strcmp(network_algo_name(&o), "dylora"),
+          "LyCORIS dylora options: unit %d (LyCORIS' block_size default 4)", o.dylora_unit);
+    o.dylora_unit = UNIT, o.dim = DIM, o.alpha = 3.0f, o.seed = 4, o.preset = "full";
+    lora_network n;
+    if (network_create(&n, &o, um, tes, 1, &err) != 0) {
+        CHECK(0, "LyCORIS DyLoRA: %s", err.message);
+        return;
+    }
+    size_t lin = SIZE_MAX;
+    for (size_t i = 0; i < n.n_mods && lin == SIZE_MAX; i++)
+        if (!n.mods[i].conv && strstr(n.mods[i].name, "attn1_to_q"))
+            lin = i;
+    CHECK(lin != SIZE_MAX, "LyCORIS DyLoRA: no attn1 to_q module");
+    int seen[DIM / UNIT] = {0};
+    for (uint64_t step = 0; step < 64; step++) {
+        network_begin_step(&n, 1, SEED, step, 1);
+        for (size_t i = 0; i < n.n_mods; i++) {
+            const network_module *m = &n.mods[i];
+            int b = m->dylora_b, block = b / UNIT;
+            CHECK(b % UNIT == 0 && b >= 0 && b < m->rank, "%s: b %d", m->name, b);
+            CHECK(m->adapter.active_rank == b + UNIT, "%s: active rank %d, want %d", m->name,
+                  m->adapter.active_rank, b + UNIT);
+            CHECK(fabsf(m->adapter.scale - m->alpha / (float)(block + 1)) < 1e-6f,
+                  "%s: scale %g, want alpha / %d", m->name, m->adapter.scale, block + 1);
+            if (i == lin)
+                seen[block]++;
+        }
+    }
+    for (int k = 0; k < DIM / UNIT; k++)
+        CHECK(seen[k] > 0, "block %d never drawn in 64 steps", k);
+    network_begin_step(&n, 0, SEED, 0, 1);
+    CHECK(n.mods[0].adapter.active_rank == 0 &&
+              fabsf(n.mods[0].adapter.scale - n.mods[0].alpha / (float)DIM) < 1e-6f,
+          "sampling: the whole rank at alpha / rank");
+    if (lin == SIZE_MAX) {
+        network_free(&n);
+        return;
+    }
+    /* block 1 drawn: the forward equals a rank-2·unit LoRA of the first rows / columns */
+    long step = step_with_b(&n, lin, UNIT);
+    CHECK(step >= 0, "no step draws block 1");
+    network_module *m = &n.mods[lin];
+    int R = m->rank, O = m->out, act = 2 * UNIT;
+    size_t cols = (size_t)m->in;
+    uint64_t st = 77;
+    float *down = n.params + m->down_off, *up = n.params + m->up_off;
+    gc_fill_uniform(up, (size_t)O * R, &st, -0.5f, 0.5f);
+    lora_adapter a = m->adapter, small;
+    layer_ctx c;
+    layer_setup(&c, m, &a, st);
+    forward(&c);
+    float *y = gc_zalloc(c.ny), *sd = gc_zalloc((size_t)act * cols), *su = gc_zalloc((size_t)O * act);
+    memcpy(y, c.y, c.ny * sizeof *y);
+    memcpy(sd, down, (size_t)act * cols * sizeof *sd);
+    for (int q = 0; q < O; q++)
+        memcpy(su + (size_t)q * act, up + (size_t)q * R, (size_t)act * sizeof *su);
+    memset(&small, 0, sizeof small);
+    small.rank = act, small.scale = m->alpha / 2.0f, small.down = sd, small.up = su;
+    small.hidden = gc_zalloc((size_t)c.rows * act);
+    c.lin.lora = &small;
+    forward(&c);
+    double worst = 0.0;
+    for (size_t i = 0; i < c.ny; i++)
+        worst = fmax(worst, fabs((double)c.y[i] - y[i]));
+    CHECK(worst < 1e-5, "LyCORIS DyLoRA block 1: forward off by %g from blocks 0-1 at alpha / 2", worst);
+    c.lin.lora = &a;
+    /* gradients: block 1's rows / columns by finite differences, nothing else */
+    network_zero_grad(&n);
+    layer_loss(&c);
+    backward(&c);
+    network_dylora_end_micro_step(&n);
+    const float *gd = n.grads + m->down_off, *gu = n.grads + m->up_off;
+    size_t outside = 0;
+    for (int r = 0; r < R; r++)
+        if (r < UNIT || r >= act) {
+            for (size_t j = 0; j < cols; j++)
+                outside += gd[(size_t)r * cols + j] != 0.0f;
+            for (int q = 0; q < O; q++)
+                outside += gu[(size_t)q * R + r] != 0.0f;
+        }
+    CHECK(outside == 0, "LyCORIS DyLoRA: %zu gradients outside block 1", outside);
+    gc_opts go = gc_default_opts();
+    go.quiet = 1;
+    CHECK(gc_check("lycoris down block", layer_loss, &c, down + (size_t)UNIT * cols,
+                   gd + (size_t)UNIT * cols, (size_t)UNIT * cols, &go) == 0, "LyCORIS DyLoRA d down");
+    c.up = up, c.out = O, c.rank = R, c.b = UNIT, c.unit = UNIT;
+    c.col = gc_zalloc((size_t)O * UNIT);
+    float *gcol = gc_zalloc((size_t)O * UNIT);
+    for (int q = 0; q < O; q++)
+        for (int k = 0; k < UNIT; k++) {
+            c.col[(size_t)q * UNIT + k] = up[(size_t)q * R + UNIT + k];
+            gcol[(size_t)q * UNIT + k] = gu[(size_t)q * R + UNIT + k];
+        }
+    CHECK(gc_check("lycoris up block", column_loss, &c, c.col, gcol, (size_t)O * UNIT, &go) == 0,
+          "LyCORIS DyLoRA d up");
+    column_loss(&c);
+    printf("LyCORIS DyLoRA: block draws, scale alpha / (b + 1), forward of blocks 0..b and block "
+           "b's gradients as finite differences\n");
+    free(gcol), free(y), free(sd), free(su), free(small.hidden);
+    memset(up, 0, (size_t)O * R * sizeof(float));
+    layer_free(&c);
+    network_free(&n);
 }
 
 int main(void)
@@ -638,6 +751,7 @@ int main(void)
     network_options fo = o;
     file_check(&dy, &fo, &um, tes);
     refusal_check(&um, tes, &o);
+    lycoris_check(&um, tes);
     network_free(&dy);
     clip_free(&cm);
     unet_free(&um);

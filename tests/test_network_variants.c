@@ -622,8 +622,8 @@ static void network_golden(const char *top)
     network_options_set_module(&o, "lycoris.kohya", "loha", &err);
     o.preset = "my.toml";
     CHECK(network_create(&n, &o, &um, tes, 1, &err) != 0 && strstr(err.message, "my.toml"), "toml preset");
-    CHECK(network_options_set_module(&o, "lycoris.kohya", "dylora", &err) != 0 &&
-          strstr(err.message, "dylora"), "LyCORIS' dylora refused: %s", err.message);
+    CHECK(network_options_set_module(&o, "lycoris.kohya", "vera", &err) != 0 &&
+          strstr(err.message, "vera"), "an algo loratty does not have is refused: %s", err.message);
     CHECK(network_options_set_module(&o, "lycoris.kohya", "diag-oft", &err) == 0 &&
           o.algo == LORA_KIND_DIAG_OFT && !strcmp(network_algo_name(&o), "diag-oft"), "diag-oft");
     o.preset = "ia3";

@@ -1,8 +1,10 @@
-/* dylora.c — sd-scripts' networks.dylora (DyLoRA, networks/dylora.py) on top of the LoRA
- * adapters: which rank slice each forward trains and at which scale, the gradients of that
- * slice only, and the per-slot view the optimizer needs (dylora.py holds every row of down and
- * every column of up as a parameter of its own; a slot without a gradient is skipped). The
- * modules, initialisation and file are networks.lora's. See network.h. */
+/* dylora.c — sd-scripts' networks.dylora (DyLoRA, networks/dylora.py) and LyCORIS' DyLoRA
+ * (lycoris/modules/dylora.py) on top of the LoRA adapters: which rank slice each forward
+ * trains and at which scale, the gradients of that slice only, and the per-slot view the
+ * optimizer needs (dylora.py holds every row of down and every column of up as a parameter of
+ * its own, LyCORIS every block of block_size rows / columns; a slot without a gradient is
+ * skipped). The modules, initialisation and file are networks.lora's (LyCORIS': its presets).
+ * See network.h. */
 #include "engine/lora/network.h"
 
 #include <math.h>
@@ -23,13 +25,23 @@ void network_dylora_begin_step(lora_network *n, int training, uint64_t seed, uin
         if (!training) {
             m->dylora_b = m->rank - unit;
             m->adapter.scale = full;
+            m->adapter.active_rank = 0;
             continue;
         }
-        /* dylora.py: t = random.randint(0, rank − 1); b = t − t % unit */
+        /* dylora.py: t = random.randint(0, rank − 1); b = t − t % unit (LyCORIS draws the block
+         * uniformly: the same law) */
         uint32_t r[4];
         k_rng_block(r, seed, step * (uint64_t)n->n_mods + i, NETWORK_RNG_DYLORA);
         int t = (int)(((uint64_t)r[0] * (uint64_t)m->rank) >> 32);
         m->dylora_b = t - t % unit;
+        if (n->lycoris) {
+            /* LyCORIS' get_weight: blocks 0 … b run (only b trains) at alpha / (b + 1), b the
+             * block index. Sampling above runs the whole rank at alpha / rank, as the file. */
+            int block = m->dylora_b / unit;
+            m->adapter.active_rank = m->dylora_b + unit;
+            m->adapter.scale = n->multiplier * m->alpha / (float)(block + 1);
+            continue;
+        }
         /* ab · scale · √(rank / (b + unit)), scale = alpha / rank; every slot runs, trained
          * or not */
         m->adapter.scale = full * (float)sqrt((double)m->rank / (double)(m->dylora_b + unit));
@@ -43,7 +55,8 @@ void network_dylora_end_micro_step(lora_network *n)
     int unit = n->dylora_unit;
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
-        if (!m->adapter.dup)   /* this side does not train */
+        /* this side does not train, or module_dropout left the module out: no gradient */
+        if (!m->adapter.dup || (m->adapter.drop.active && m->adapter.drop.skip))
             continue;
         size_t cols = (size_t)m->in * m->kernel * m->kernel;
         int b = m->dylora_b;

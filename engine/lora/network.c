@@ -145,7 +145,8 @@ static int dylora_alloc(lora_network *n, int unit, error_info *err)
         network_module *m = &n->mods[i];
         if (m->rank % unit != 0)
             return error_set(err, NULL, 0, 0, "unit", "%s: rank %d is not a multiple of unit %d "
-                             "(dylora.py: rank must be a multiple of unit)", m->name, m->rank, unit);
+                             "(dylora.py and LyCORIS' DyLoRA: rank must be a multiple of it)",
+                             m->name, m->rank, unit);
         m->up_t_off = n->n_up_t;
         n->n_up_t += (size_t)m->out * m->rank;
         ranks += (size_t)m->rank;
@@ -184,9 +185,9 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     if (opts->lora_fa && (opts->algo != LORA_KIND_LORA || opts->lycoris))
         return error_set(err, NULL, 0, 0, NULL, "LoRA-FA is a networks.lora variant, not %s",
                          network_module_name(opts));
-    if (opts->dylora_unit && (opts->algo != LORA_KIND_LORA || opts->lycoris || opts->lora_fa))
-        return error_set(err, NULL, 0, 0, NULL, "DyLoRA is a networks.lora variant, not %s",
-                         network_module_name(opts));
+    if (opts->dylora_unit && (opts->algo != LORA_KIND_LORA || opts->lora_fa))
+        return error_set(err, NULL, 0, 0, NULL, "DyLoRA is a LoRA variant, not %s",
+                         opts->lora_fa ? "LoRA-FA" : network_algo_name(opts));
     safetensors_file *wf = NULL;
     if (opts->dim_from_weights) {
         if (!opts->weights_path || !*opts->weights_path)

@@ -64,13 +64,17 @@ int network_options_set_module(network_options *o, const char *module, const cha
     o->lycoris = 1;
     if (!algo || !*algo || !strcmp(algo, "lora") || !strcmp(algo, "locon"))
         return 0;
+    if (!strcmp(algo, "dylora")) {
+        o->dylora_unit = 4;   /* LyCORIS' block_size: None → 4 */
+        return 0;
+    }
     for (size_t i = 0; i < sizeof lycoris_algos / sizeof lycoris_algos[0]; i++)
         if (!strcmp(algo, lycoris_algos[i].name)) {
             o->algo = lycoris_algos[i].kind;
             return 0;
         }
     return error_set(err, NULL, 0, 0, "algo", "LyCORIS algo %s is not supported yet (lora/locon, "
-                     "loha, lokr, ia3, full, glora, diag-oft and boft are)", algo);
+                     "loha, lokr, ia3, full, glora, diag-oft, boft and dylora are)", algo);
 }
 
 const char *network_module_name(const network_options *o)
@@ -87,6 +91,8 @@ const char *network_module_name(const network_options *o)
 
 const char *network_algo_name(const network_options *o)
 {
+    if (o->dylora_unit)
+        return "dylora";
     for (size_t i = 0; i < sizeof lycoris_algos / sizeof lycoris_algos[0]; i++)
         if (o->algo == (int)lycoris_algos[i].kind)
             return lycoris_algos[i].name;

@@ -42,6 +42,17 @@ static void lora_masks(const lora_adapter *a, float *h, int samples, int per_sam
         }
 }
 
+/* LyCORIS' DyLoRA: zeroes the ranks at and beyond active_rank of h [outer][rank][S] (down's
+ * output in forward, its gradient in backward). */
+static void lora_rank_limit(const lora_adapter *a, float *h, int outer, int S)
+{
+    if (a->active_rank <= 0 || a->active_rank >= a->rank)
+        return;
+    for (int n = 0; n < outer; n++)
+        memset(h + ((size_t)n * a->rank + a->active_rank) * S, 0,
+               (size_t)(a->rank - a->active_rank) * S * sizeof *h);
+}
+
 /* scale × 1/(1 − rank_dropout) while rank dropout is on (kohya lora.py). */
 static float lora_scale(const lora_adapter *a)
 {
@@ -207,6 +218,7 @@ void linear_layer_forward(const linear_layer *l, float *out, const float *inp, i
     size_t n = (size_t)rows * (size_t)l->out;
     int samples = linear_samples(a, rows);
     k_linear_forward(a->hidden, inp, a->down, NULL, rows, l->in, a->rank);
+    lora_rank_limit(a, a->hidden, rows, 1);
     lora_masks(a, a->hidden, samples, rows / samples, 1);
     k_linear_forward(scratch, a->hidden, a->up, NULL, rows, a->rank, l->out);
     lora_row_masks(a, scratch, rows, l->out, 1);
@@ -238,6 +250,7 @@ void linear_layer_backward(const linear_layer *l, float *dinp, const float *dout
     lora_row_masks(a, scaled, rows, l->out, 1);
     memset(dhidden, 0, (size_t)rows * (size_t)a->rank * sizeof *dhidden);
     k_linear_backward(dhidden, a->dup, NULL, scaled, a->hidden, a->up, rows, a->rank, l->out);
+    lora_rank_limit(a, dhidden, rows, 1);
     lora_masks(a, dhidden, samples, rows / samples, 1);
     k_linear_backward(dinp, a->ddown, NULL, dhidden, inp, a->down, rows, l->in, a->rank);
 }
@@ -293,6 +306,7 @@ void conv_layer_forward(const conv_layer *c, float *out, const float *inp, int N
     k_conv2d_dims down = dims_of(N, c->in, H, W, a->rank, c->kernel, c->stride, c->pad);
     k_conv2d_dims up = dims_of(N, a->rank, OH, OW, c->out, 1, 1, 0);
     k_conv2d_forward(a->hidden, inp, a->down, NULL, im2col, &down);
+    lora_rank_limit(a, a->hidden, N, OH * OW);
     lora_masks(a, a->hidden, N, 1, OH * OW);
     k_conv2d_forward(lora_out, a->hidden, a->up, NULL, im2col, &up);
     lora_row_masks(a, lora_out, N, c->out, OH * OW);
@@ -328,6 +342,7 @@ void conv_layer_backward(const conv_layer *c, float *dinp, const float *dout, co
     k_conv2d_dims down = dims_of(N, c->in, H, W, a->rank, c->kernel, c->stride, c->pad);
     k_conv2d_dims up = dims_of(N, a->rank, OH, OW, c->out, 1, 1, 0);
     k_conv2d_backward(dhidden, a->dup, NULL, scaled, a->hidden, a->up, im2col, &up);
+    lora_rank_limit(a, dhidden, N, OH * OW);
     lora_masks(a, dhidden, N, 1, OH * OW);
     k_conv2d_backward(dinp, a->ddown, NULL, dhidden, inp, a->down, im2col, &down);
 }

@@ -76,6 +76,9 @@ typedef struct lora_adapter {
     int in_channels, on_input;
     int oft_size, oft_blocks, boft_m;
     float oft_constraint;
+    /* appended: LoRA kind, LyCORIS' DyLoRA: only ranks [0, active_rank) take part in this call
+     * (0: all) */
+    int active_rank;
 } lora_adapter;
 
 /* The kinds the layer runs as W + ΔW (everything but LoRA). */

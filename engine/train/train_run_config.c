@@ -52,7 +52,8 @@ static int lycoris_dropouts(train_run_settings *s, float network_dropout, error_
         return error_set(err, NULL, 0, 0, "rank_dropout", "LyCORIS' full (native fine-tuning) "
                          "multiplies its weight by a mask of out-features along the in-features "
                          "axis, which fails on non-square layers; set rank_dropout to 0");
-    if (o->rank_dropout > 0.0f && o->algo > LORA_KIND_LOKR && o->algo != LORA_KIND_DIAG_OFT) {
+    int no_rank_dropout = (o->algo > LORA_KIND_LOKR && o->algo != LORA_KIND_DIAG_OFT) || o->dylora_unit;
+    if (o->rank_dropout > 0.0f && no_rank_dropout) {
         add_note(s, "rank_dropout has no effect with LyCORIS/%s: its modules apply it only in "
                  "bypass mode", algo);
         o->rank_dropout = 0.0f;
@@ -129,8 +130,8 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
             mid = str;
         else if (!strcmp(key, "up_lr_weight"))
             up = str;
-        else if (!strcmp(key, "unit") && o->dylora_unit)
-            o->dylora_unit = atoi(v);
+        else if ((!strcmp(key, "unit") || !strcmp(key, "block_size")) && o->dylora_unit)
+            o->dylora_unit = atoi(v);   /* LyCORIS' DyLoRA calls it block_size */
         else if (!strcmp(key, "constraint") || !strcmp(key, "constrain"))
             o->constraint = (float)atof(v);
         else if (!strcmp(key, "rescaled"))
@@ -158,6 +159,15 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
         strcmp(o->preset, "ia3"))
         add_note(s, "lycoris_preset %s has no effect with LyCORIS/iA3: it trains the iA3 targets "
                  "(to_k, to_v, ff.net.2; k_proj, v_proj, mlp.fc2)", o->preset);
+    /* LyCORIS puts parameters named lora_up in the LoRA+ group: its LoCon's only */
+    network_lr_options *lp = &s->lr_groups;
+    if (o->lycoris && (o->algo != LORA_KIND_LORA || o->dylora_unit) &&
+        (lp->loraplus_lr_ratio > 0.0f || lp->loraplus_unet_lr_ratio > 0.0f ||
+         lp->loraplus_text_encoder_lr_ratio > 0.0f)) {
+        add_note(s, "the LoRA+ ratios have no effect with LyCORIS/%s: LyCORIS applies them to "
+                 "lora_up parameters, which only its LoCon has", network_algo_name(o));
+        lp->loraplus_lr_ratio = lp->loraplus_unet_lr_ratio = lp->loraplus_text_encoder_lr_ratio = 0.0f;
+    }
     /* lora_fa.py ignores the LoRA+ arguments; say so rather than train something else */
     const network_lr_options *lg = &s->lr_groups;
     if (o->lora_fa && (lg->loraplus_lr_ratio > 0.0f || lg->loraplus_unet_lr_ratio > 0.0f ||
@@ -168,7 +178,7 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
                          "LoRA-FA (sd-scripts' networks.lora_fa) trains only the up matrices and "
                          "has no LoRA+ ratios; set them to 0");
     /* dylora.py has no dropout (it ignores neuron_dropout, rank_dropout, module_dropout) */
-    if (o->dylora_unit && (o->network_dropout > 0.0f || o->rank_dropout > 0.0f ||
+    if (o->dylora_unit && !o->lycoris && (o->network_dropout > 0.0f || o->rank_dropout > 0.0f ||
                            o->module_dropout > 0.0f))
         return error_set(err, NULL, 0, 0, o->network_dropout > 0.0f ? "network_dropout"
                          : o->rank_dropout > 0.0f ? "rank_dropout" : "module_dropout",
@@ -290,7 +300,12 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->max_grad_norm = (float)config_float(cfg, "max_grad_norm");
     s->scale_weight_norms = (float)config_float(cfg, "scale_weight_norms");
     /* train_network.py drops it with a warning: DyLoRANetwork has no
-     * apply_max_norm_regularization */
+     * apply_max_norm_regularization; LyCORIS' DyLoRA modules have no apply_max_norm */
+    if (s->mode == TRAIN_MODE_LORA && s->net.dylora_unit && s->net.lycoris && s->scale_weight_norms > 0.0f) {
+        add_note(s, "scale_weight_norms has no effect with LyCORIS/%s: its modules have no "
+                 "max-norm", "dylora");
+        s->scale_weight_norms = 0.0f;
+    }
     if (s->mode == TRAIN_MODE_LORA && s->net.dylora_unit && s->scale_weight_norms > 0.0f)
         return error_set(err, NULL, 0, 0, "scale_weight_norms", "DyLoRA (sd-scripts' "
                          "networks.dylora) has no max-norm regularisation; set it to 0");
