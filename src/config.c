@@ -319,13 +319,20 @@ int config_store(config *cfg, const param *p, toml_value *v, const char *origin)
     return 0;
 }
 
-int config_set_value_text(config *cfg, const param *p, const char *text, const char *origin,
-                          error_info *err)
+int config_set_value_text_at(config *cfg, const param *p, const char *text, const char *origin,
+                             int line, error_info *err)
 {
     toml_value *v = parse_text(p, text, origin, err);
     if (!v)
         return -1;
+    v->line = line;
     return config_store(cfg, p, v, origin);
+}
+
+int config_set_value_text(config *cfg, const param *p, const char *text, const char *origin,
+                          error_info *err)
+{
+    return config_set_value_text_at(cfg, p, text, origin, 0, err);
 }
 
 /* Finds a parameter for "name" or "table.name"; the table must match when given. */

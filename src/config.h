@@ -45,6 +45,9 @@ int config_set(config *cfg, const char *assignment, error_info *err);
 /* Sets from text for the TUI; same parsing and range checks as --set. */
 int config_set_value_text(config *cfg, const param *p, const char *text, const char *origin,
                           error_info *err);
+/* The same for a value read from line `line` of the file `origin` (imports that rewrite a key). */
+int config_set_value_text_at(config *cfg, const param *p, const char *text, const char *origin,
+                             int line, error_info *err);
 /* Back to the default. */
 void config_reset(config *cfg, const param *p);
 

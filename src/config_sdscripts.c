@@ -96,17 +96,10 @@ const param *export_param_for_sdscripts_key(const char *key)
 static int store_text(config *cfg, const char *name, const char *text, int line, const char *path)
 {
     const param *p = params_find(name);
-    if (!p)
-        return 1;
-    toml_value *x = toml_new_string(text);
-    x->line = line;
     error_info ignored;
-    toml_value *typed = config_coerce(p, x, path, &ignored);
-    toml_free(x);
-    if (!typed)
+    if (!p || config_set_value_text_at(cfg, p, text, path, line, &ignored) < 0)
         return 1;
-    typed->line = line;
-    return config_store(cfg, p, typed, path);
+    return 0;
 }
 
 int import_sdscripts_value(config *cfg, const param *p, const char *key, const toml_value *v,
