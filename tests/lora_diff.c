@@ -4,7 +4,9 @@
  * differ, the largest absolute difference and the largest |value| in B, one line each in
  * order of first appearance: "<kind> <changed>/<total> <max diff> <max |B|>". Exits 1 when
  * the key sets differ. Used by tests/run_headless_variants.sh (LoRA-FA: the down matrices
- * never change) and tests/run_lycoris_algos.sh. */
+ * never change) and tests/run_lycoris_algos.sh.
+ * lora_diff --values FILE SUFFIX prints "<module> <value>" for every 0-d tensor whose key ends
+ * in .SUFFIX (iA3's on_input, alpha). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +38,34 @@ static int kind_of(const char *key)
     return n_kinds++;
 }
 
+static int print_values(const char *path, const char *suffix)
+{
+    safetensors_file *f = NULL;
+    error_info err = {0};
+    if (safetensors_open(path, &f, &err) != 0) {
+        fprintf(stderr, "lora_diff: %s\n", err.message);
+        return 2;
+    }
+    size_t sl = strlen(suffix);
+    for (size_t i = 0; i < safetensors_count(f); i++) {
+        const safetensors_tensor *t = safetensors_tensor_at(f, i);
+        size_t n = strlen(t->name);
+        float v;
+        if (t->nelements != 1 || n <= sl + 1 || t->name[n - sl - 1] != '.' ||
+            strcmp(t->name + n - sl, suffix) || safetensors_read_f32(t, &v, &err) != 0)
+            continue;
+        printf("%.*s %g\n", (int)(n - sl - 1), t->name, v);
+    }
+    safetensors_close(f);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--values"))
+        return print_values(argv[2], argv[3]);
     if (argc != 3) {
-        fprintf(stderr, "usage: lora_diff A.safetensors B.safetensors\n");
+        fprintf(stderr, "usage: lora_diff A.safetensors B.safetensors | --values FILE SUFFIX\n");
         return 2;
     }
     safetensors_file *a = NULL, *b = NULL;

@@ -7,7 +7,8 @@
 #     step-1 save and the last every trained tensor moved (iA3 weight, diff and diff_b, a1 / a2
 #     / b1 / b2, oft_blocks and rescale) and the constant ones (alpha, on_input) did not;
 #     DyLoRA (unit 2 of network_dim 4) saves LoRA keys and passes the unit as block_size;
-#  2. Diag-OFT with constrain and rescaled, and DyLoRA: 1 step + save_state + resume to 2
+#     iA3's train_on_input makes ff.net.2 / mlp.fc2 scale their input (on_input 1);
+#  2. Diag-OFT with constrain and rescaled, DyLoRA and full: 1 step + save_state + resume to 2
 #     equals 2 straight;
 #  3. settings LyCORIS ignores for an algorithm are named in a warning (rank_dropout with
 #     GLoRA, network_dropout with iA3, scale_weight_norms with DyLoRA); rank_dropout with full
@@ -119,6 +120,12 @@ algo() {
 algo ia3 "LyCORIS/iA3" ia3 "weight =on_input"
 grep -q "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_k\.weight " "$tmp/inspect" ||
     fail "iA3: no scale vector on to_k"
+# train_on_input (on by default, as in kohya_ss) reaches the network: the feed-forward output
+# layers scale their input, the keys and values their output
+"$lora_diff" --values "$tmp/out/ia3.safetensors" on_input > "$tmp/onin" || fail "iA3 on_input values"
+grep -q "_ff_net_2 1$" "$tmp/onin" && grep -q "_mlp_fc2 1$" "$tmp/onin" && grep -q "_to_k 0$" "$tmp/onin" &&
+    ! grep -q "_ff_net_2 0$\|_mlp_fc2 0$\|_to_[kv] 1$\|_[kv]_proj 1$" "$tmp/onin" ||
+    { cat "$tmp/onin"; fail "iA3: on_input is not 1 on ff.net.2 / mlp.fc2 and 0 on the keys / values"; }
 algo full "LyCORIS/Native Fine-Tuning" full "diff diff_b" 'lycoris_preset = "attn-mlp"'
 grep -q "attn1_to_q\.diff " "$tmp/inspect" && ! grep -q "attn1_to_q\.diff_b" "$tmp/inspect" ||
     fail "full: to_q (no bias) should have diff and no diff_b"
@@ -133,7 +140,11 @@ rescaled = true'
 "$files" meta "$tmp/out/oft.safetensors" ss_network_args='{"algo": "diag-oft", "preset": "full", "conv_dim": "4", "conv_alpha": "1", "constraint": "0.001", "rescaled": "true"}' ||
     fail "Diag-OFT: ss_network_args"
 # BOFT cannot split the tiny CLIP's 37 MLP channels (LyCORIS refuses it too): the U-Net only
-algo boft "LyCORIS/BOFT" boft "oft_blocks =alpha" 'lycoris_preset = "full-lin"' unet
+algo boft "LyCORIS/BOFT" boft "oft_blocks rescale =alpha" 'lycoris_preset = "full-lin"
+constrain = 0.01
+rescaled = true' unet
+"$files" meta "$tmp/out/boft.safetensors" ss_network_args='{"algo": "boft", "preset": "full-lin", "conv_dim": "1", "conv_alpha": "1", "constraint": "0.01", "rescaled": "true"}' ||
+    fail "BOFT: constraint / rescaled not passed"
 
 # the convs need a rank that is a multiple of the unit too (kohya_ss's conv_dim default 1 is not)
 dy_args='unit = 2
@@ -160,6 +171,7 @@ resumed oft "LyCORIS/Diag-OFT" 'conv_dim = 4
 constrain = 0.001
 rescaled = true'
 resumed dylora "LyCORIS/DyLoRA" "$dy_args"
+resumed full "LyCORIS/Native Fine-Tuning" 'lycoris_preset = "attn-mlp"'
 
 # --- 3. what LyCORIS ignores or cannot do ---------------------------------------------------------
 preset gdrop 1 "LyCORIS/GLoRA" "rank_dropout = 0.2" "" "$te_lr"

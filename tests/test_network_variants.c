@@ -176,13 +176,16 @@ static double dloss(void *p)
 }
 
 /* Finite differences of the layer with an adapter of `kind` (LoRA, LoHa, LoKr with their
- * dropouts; iA3 and LyCORIS' full with its bias diff) for the input and every factor.
+ * dropouts; iA3, LyCORIS' full with its bias, GLoRA, Diag-OFT / BOFT with rescale) for the
+ * input and every factor; a second backward adds the same gradients again (+=).
  * variant: iA3 on_input; LoRA: LyCORIS' LoCon row dropout (drop.rows). */
 static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, int variant)
 {
     int on_input = kind == LORA_KIND_IA3 && variant;
     uint64_t st = 99 + (uint64_t)conv * 7 + (uint64_t)kind;
-    int I = 8, O = 6, K = conv ? 3 : 1, R = 3, rows = 10;
+    /* BOFT needs out = 2k · 2^p with 2k ≤ rank: 8 = 4 · 2 at rank 4 */
+    int I = 8, O = kind == LORA_KIND_BOFT ? 8 : 6, K = conv ? 3 : 1, R = kind == LORA_KIND_BOFT ? 4 : 3;
+    int rows = 10;
     size_t cols = (size_t)I * K * K;
     lora_adapter a;
     memset(&a, 0, sizeof a);
@@ -198,6 +201,10 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
         sizes[0] = ia3_size(O, I, on_input);
     else if (kind == LORA_KIND_FULL)
         sizes[0] = (size_t)O * cols, sizes[1] = (size_t)O;
+    else if (kind == LORA_KIND_GLORA)
+        glora_sizes(O, I, cols, R, sizes);
+    else if (kind == LORA_KIND_DIAG_OFT || kind == LORA_KIND_BOFT)
+        CHECK(oft_shapes(&a, kind == LORA_KIND_BOFT, O, R, 1, sizes) == 0, "oft_shapes(%d, %d)", O, R);
     float *w = malloc(O * cols * sizeof *w), *b = malloc(O * sizeof *b);
     gc_fill_uniform(w, O * cols, &st, -0.5f, 0.5f);
     gc_fill_uniform(b, O, &st, -0.5f, 0.5f);
@@ -246,8 +253,27 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     for (int i = 0; i < 4; i++)
         if (sizes[i])
             CHECK(gc_check("factor", dloss, &c, a.w[i], a.dw[i], sizes[i], &o) == 0, "%s factor %d", nm, i);
+    /* a second backward accumulates: every gradient doubles */
+    float *first[4] = {0};
     for (int i = 0; i < 4; i++)
-        free(a.w[i]), free(a.dw[i]);
+        if (sizes[i]) {
+            first[i] = malloc(sizes[i] * sizeof(float));
+            memcpy(first[i], a.dw[i], sizes[i] * sizeof(float));
+        }
+    dloss(&c);
+    if (conv)
+        conv_layer_backward(&c.cv, dx, c.proj, c.x, 2, 4, 4, c.scratch);
+    else
+        linear_layer_backward(&c.lin, dx, c.proj, c.x, rows, c.scratch);
+    double worst = 0.0, biggest = 0.0;
+    for (int i = 0; i < 4; i++)
+        for (size_t j = 0; j < sizes[i]; j++) {
+            worst = fmax(worst, fabs((double)a.dw[i][j] - 2.0 * first[i][j]));
+            biggest = fmax(biggest, fabs((double)first[i][j]));
+        }
+    CHECK(worst <= 1e-5 * fmax(biggest, 1e-3), "%s: a second backward does not add (off by %g)", nm, worst);
+    for (int i = 0; i < 4; i++)
+        free(a.w[i]), free(a.dw[i]), free(first[i]);
     free(w), free(b), free(down), free(up), free(ddown), free(dup), free(c.x), free(c.y), free(c.proj);
     free(dx), free(a.hidden), free(c.scratch);
 }
@@ -511,8 +537,13 @@ static void init_stats(const lora_network *n, const char *cname)
                     s2 += k % 2 ? 0.0 : (double)v * v;
                 }
             CHECK(s2 > 0.0, "%s %s: GLoRA a1 / b1 all zero", cname, m->name);
+        } else if (m->adapter.kind == LORA_KIND_FULL) {
+            /* full trains the layer's weight and bias, starting from them */
+            CHECK(!memcmp(p + m->w_off[0], m->base_weight, m->w_size[0] * sizeof *p) &&
+                      (!m->w_size[1] || !memcmp(p + m->w_off[1], m->base_bias, m->w_size[1] * sizeof *p)),
+                  "%s %s: full does not start at the layer's weight and bias", cname, m->name);
         } else if (m->adapter.kind != LORA_KIND_LORA) {
-            /* iA3, full, OFT blocks start at zero, OFT's rescale at one */
+            /* iA3, OFT blocks start at zero, OFT's rescale at one */
             for (int k = 0; k < 2; k++)
                 for (size_t j = 0; j < m->w_size[k]; j++)
                     CHECK(p[m->w_off[k] + j] == (k == 1 && m->adapter.kind >= LORA_KIND_DIAG_OFT ? 1.0f : 0.0f),
@@ -589,13 +620,21 @@ static void network_golden(const char *top)
             safetensors_close(f);
         } else
             CHECK(0, "%s: %s", cname, err.message);
-        /* load into a fresh network: bit-exact */
+        /* load into a fresh network: bit-exact (full's diff against the base: to rounding),
+         * and from the state's copy bit-exact for every kind */
         lora_network n2;
         o.seed = 99;
         if (network_create(&n2, &o, &um, tes, 1, &err) == 0) {
             CHECK(network_load_weights(&n2, tmp, &err) == 0, "%s: %s", cname, err.message);
-            CHECK(n2.n_params == n.n_params && !memcmp(n2.params, n.params, n.n_params * sizeof(float)),
-                  "%s: save → load not bit-exact", cname);
+            double worst = 0.0;
+            for (size_t j = 0; n2.n_params == n.n_params && j < n.n_params; j++)
+                worst = fmax(worst, fabs((double)n2.params[j] - n.params[j]));
+            int full = o.algo == LORA_KIND_FULL;
+            CHECK(n2.n_params == n.n_params && (full ? worst < 1e-6 : worst == 0.0),
+                  "%s: save → load off by %g", cname, worst);
+            CHECK(network_save_state(&n, tmp, NULL, &err) == 0 && network_load_weights(&n2, tmp, &err) == 0 &&
+                      !memcmp(n2.params, n.params, n.n_params * sizeof(float)),
+                  "%s: state save → load not bit-exact: %s", cname, err.message);
             /* max-norm brings every module to ≤ 0.5 */
             double mean, mx;
             network_apply_max_norm(&n2, 0.5f, &mean, &mx);
@@ -708,6 +747,10 @@ int main(void)
         delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 1);
         delta_check(conv, LORA_KIND_FULL, 0.0f, 0.0f, 0, 0);
         delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1);
+        delta_check(conv, LORA_KIND_GLORA, 0.0f, 0.0f, 0, 0);
+        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.0f, 0, 0);
+        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.3f, 0, 0);
+        delta_check(conv, LORA_KIND_BOFT, 0.0f, 0.0f, 0, 0);
     }
     groups_check(top ? top : ".");
     network_golden(top ? top : ".");

@@ -1,6 +1,6 @@
 /* delta.c — the layers' ΔW calls dispatched to the LyCORIS algorithm of the adapter (loha.c,
- * lokr.c, ia3.c, glora.c, oft.c), and native fine-tuning (algo=full), whose ΔW is its own
- * parameter. See engine/models/layers.h and lycoris.h. */
+ * lokr.c, ia3.c, glora.c, oft.c), and native fine-tuning (algo=full), whose parameter is the
+ * trained weight itself (ΔW = it less the layer's). See engine/models/layers.h and lycoris.h. */
 #include "engine/lora/lycoris.h"
 
 int lora_is_delta(const lora_adapter *a)
@@ -39,9 +39,9 @@ void lora_delta_build(const lora_adapter *a, const float *w, float *dw, int out,
     case LORA_KIND_IA3:
         ia3_delta_build(a, w, dw, out, cols);
         break;
-    case LORA_KIND_FULL:
+    case LORA_KIND_FULL:   /* the trained weight less the layer's */
         for (size_t j = 0; j < n; j++)
-            dw[j] = a->w[0][j];
+            dw[j] = a->w[0][j] - w[j];
         break;
     case LORA_KIND_GLORA:
         glora_delta_build(a, w, dw, out, cols, work);

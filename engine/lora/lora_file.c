@@ -185,7 +185,19 @@ static int build(const lora_tensor *t, size_t n, dtype_t dt, const lora_metadata
         c->buffers[i] = malloc(count * dtype_size(dt) + 1);
         if (!c->buffers[i])
             return error_set(err, NULL, 0, 0, t[i].name, "out of memory");
-        if (dtype_from_f32(dt, t[i].data, c->buffers[i], count) < 0)
+        const float *src = t[i].data;
+        float *difference = NULL;
+        if (t[i].minus) {
+            difference = malloc(count * sizeof *difference + 1);
+            if (!difference)
+                return error_set(err, NULL, 0, 0, t[i].name, "out of memory");
+            for (size_t j = 0; j < count; j++)
+                difference[j] = t[i].data[j] - t[i].minus[j];
+            src = difference;
+        }
+        int bad = dtype_from_f32(dt, src, c->buffers[i], count) < 0;
+        free(difference);
+        if (bad)
             return error_set(err, NULL, 0, 0, t[i].name, "cannot save as %s", dtype_name(dt));
         if (safetensors_writer_add(c->w, t[i].name, dt, t[i].ndim, t[i].shape, c->buffers[i], err) < 0)
             return -1;

@@ -32,6 +32,8 @@ typedef struct lora_tensor {
     int ndim;                  /* 0 for .alpha */
     int64_t shape[4];
     const float *data;
+    const float *minus;        /* appended: when not NULL the file holds data − minus (LyCORIS'
+                                * full: the trained weight less the base weight) */
 } lora_tensor;
 
 /* sd-scripts' precalculate_safetensors_hashes: SHA-256 of the tensor data of a serialization

@@ -42,10 +42,12 @@ static int module_sizes(network_module *m, const network_options *o, size_t size
         break;
     case LORA_KIND_DIAG_OFT:
     case LORA_KIND_BOFT:
-        if (oft_shapes(a, a->kind == LORA_KIND_BOFT, m->out, m->rank, o->rescaled, sizes) != 0)
-            return error_set(err, NULL, 0, 0, "network_dim", "%s: BOFT cannot split %d output "
-                             "channels with network_dim %d (LyCORIS needs out = 2k · 2^p with "
-                             "2k ≤ network_dim)", m->name, m->out, m->rank);
+        if (oft_shapes(a, a->kind == LORA_KIND_BOFT, m->out, m->rank, o->rescaled, sizes) != 0) {
+            const char *dim = m->conv && m->kernel > 1 ? "conv_dim" : "network_dim";
+            return error_set(err, NULL, 0, 0, dim, "%s: BOFT cannot split %d output channels with "
+                             "%s %d (LyCORIS needs out = 2k · 2^p with 2k ≤ %s)", m->name, m->out,
+                             dim, m->rank, dim);
+        }
         a->oft_constraint = o->constraint * (float)m->out;   /* LyCORIS: constraint · out_dim */
         m->alpha = o->constraint;                           /* saved as the module's alpha */
         break;
@@ -86,8 +88,13 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
     float *p = n->params;
     switch (m->adapter.kind) {
     case LORA_KIND_IA3:
-    case LORA_KIND_FULL:
         return;   /* zeros from calloc */
+    case LORA_KIND_FULL:
+        /* LyCORIS' FullModule trains the layer's weight (and bias) itself */
+        memcpy(p + m->w_off[0], m->base_weight, m->w_size[0] * sizeof *p);
+        if (m->w_size[1])
+            memcpy(p + m->w_off[1], m->base_bias, m->w_size[1] * sizeof *p);
+        return;
     case LORA_KIND_GLORA:
         /* a1, b1 kaiming_uniform_(a=√5) on [in, r] / [out, r] (fan_in r); a2, b2 zero */
         fill_kaiming(p + m->w_off[0], m->w_size[0], (size_t)m->rank, seed, m->w_off[0]);
@@ -421,6 +428,23 @@ int network_module_has_alpha(const network_module *m)
     return m->adapter.kind != LORA_KIND_IA3 && m->adapter.kind != LORA_KIND_FULL;
 }
 
+/* What usually makes a file's tensor size differ from the network's. */
+static const char *size_hint(lora_kind kind)
+{
+    switch (kind) {
+    case LORA_KIND_IA3:
+        return "train_on_input differs from the file's, or another model";
+    case LORA_KIND_FULL:
+        return "the file is for another model";
+    case LORA_KIND_DIAG_OFT:
+    case LORA_KIND_BOFT:
+        return "network_dim, conv_dim or rescaled differ from the file's";
+    default:
+        return "network_dim, factor or decompose_both differ from the file's; dim_from_weights "
+               "takes the file's rank";
+    }
+}
+
 static const char *kind_label(lora_kind kind)
 {
     static const char *const labels[] = {
@@ -450,17 +474,30 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
             char key[192];
             snprintf(key, sizeof key, "%s.%s", m->name, k < 4 ? keys[k] : "alpha");
             const safetensors_tensor *t = safetensors_find(f, key);
+            /* LyCORIS' full: .diff / .diff_b against the base, or a state's .weight / .bias */
+            const float *base = NULL;
+            if (m->adapter.kind == LORA_KIND_FULL && k < 2) {
+                base = k == 0 ? m->base_weight : m->base_bias;
+                if (!t) {
+                    snprintf(key, sizeof key, "%s.%s", m->name, k == 0 ? "weight" : "bias");
+                    t = safetensors_find(f, key);
+                    base = NULL;
+                }
+            }
             if (!t)
                 continue;
             present++;
             uint64_t want = k < 4 ? m->w_size[k] : 1;
-            if (t->nelements != want)
+            if (t->nelements != want) {
                 rc = error_set(err, path, 0, 0, NULL, "%s has %llu elements, the network needs %llu "
-                               "(network_dim, factor or decompose_both differ from the file's; "
-                               "dim_from_weights takes the file's rank)",
-                               key, (unsigned long long)t->nelements, (unsigned long long)want);
-            else
-                rc = safetensors_read_f32(t, k < 4 ? n->params + m->w_off[k] : &alpha, err);
+                               "(%s)", key, (unsigned long long)t->nelements, (unsigned long long)want,
+                               size_hint(m->adapter.kind));
+                continue;
+            }
+            float *dst = k < 4 ? n->params + m->w_off[k] : &alpha;
+            rc = safetensors_read_f32(t, dst, err);
+            for (uint64_t j = 0; rc == 0 && base && j < want; j++)
+                dst[j] += base[j];
         }
         if (present) {
             found++;

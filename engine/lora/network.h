@@ -41,7 +41,7 @@ typedef struct network_options {
     float network_dropout, rank_dropout, module_dropout;
     int rank_dropout_scale;   /* LyCORIS LoHa/LoKr */
     /* appended: the network kind (all zero: sd-scripts' networks.lora, the original behaviour).
-     * algo: LORA_KIND_LORA / LOHA / LOKR. lycoris = 1: LyCORIS' lycoris.kohya rules (presets,
+     * algo: a lora_kind (LORA_KIND_LORA … LORA_KIND_BOFT). lycoris = 1: LyCORIS' lycoris.kohya rules (presets,
      * conv_dim defaulting to network_dim and conv_alpha to network_alpha, conv_in / conv_out /
      * time_embedding on SD1/2); 0: sd-scripts' networks.lora / networks.loha / networks.lokr
      * (the last two SDXL only, as sd-scripts' network_base.detect_arch_config). */
@@ -116,6 +116,9 @@ typedef struct network_module {
     uint8_t *dylora_trained;
     size_t up_t_off;
     int has_bias;         /* appended: the layer has a bias (LyCORIS' full trains diff_b) */
+    /* appended: the layer's weight [out, cols] and bias (NULL: none): LyCORIS' full trains
+     * the whole weight, saved as its difference to these */
+    const float *base_weight, *base_bias;
 } network_module;
 
 typedef struct lora_network {
@@ -260,11 +263,16 @@ const float *network_dylora_grad(const lora_network *n, const float *data);
  * save_dtype, metadata as given (plus the sshs hashes lora_file_save adds). LoHa: .hada_w1_a,
  * .hada_w1_b, .hada_w2_a, .hada_w2_b, .alpha; LoKr: .lokr_w1 or .lokr_w1_a/.lokr_w1_b, .lokr_w2
  * (4-D [b, d, k, k] on a conv) or .lokr_w2_a/.lokr_w2_b, .alpha; iA3: .weight, .on_input;
- * full: .diff, .diff_b; GLoRA: .a1.weight, .a2.weight, .b1.weight, .b2.weight, .alpha;
+ * full: .diff, .diff_b (the trained weight and bias less the layer's); GLoRA: .a1.weight, .a2.weight, .b1.weight, .b2.weight, .alpha;
  * Diag-OFT / BOFT: .oft_blocks, .rescale, .alpha (the constraint) — the shapes LyCORIS saves,
  * every tensor in save_dtype as LyCORIS' save_weights converts them. */
 int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
                  const lora_metadata *md, error_info *err);
+/* The training state's copy (fp32): network_save's keys, but LyCORIS' full keeps its trained
+ * weight and bias as they are (.weight, .bias) so a resume reads them back bit for bit;
+ * network_load_weights reads both forms. */
+int network_save_state(const lora_network *n, const char *path, const lora_metadata *md,
+                       error_info *err);
 
 /* The shape factor k (0..3, as network_module_keys) has in the file, which is also the shape
  * of the parameter sd-scripts / LyCORIS train (what factored optimizers see); returns ndim. */

@@ -102,8 +102,11 @@ int network_factor_shape(const network_module *m, int k, int64_t shape[4])
     return t.ndim;
 }
 
-int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
-                 const lora_metadata *md, error_info *err)
+/* raw: the training state's file, every parameter as it is (LyCORIS' full: its trained
+ * weight and bias under .weight / .bias); otherwise the file users load (full: .diff, .diff_b
+ * against the base). */
+static int save_network(const lora_network *n, const char *path, dtype_t save_dtype,
+                        const lora_metadata *md, int raw, error_info *err)
 {
     size_t cap = n->n_mods * 5;
     lora_tensor *t = calloc(cap ? cap : 1, sizeof *t);
@@ -123,9 +126,13 @@ int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
         for (int k = 0; k < 4; k++) {
             if (!keys[k])
                 continue;
-            snprintf(names[count], sizeof names[0], "%s.%s", m->name, keys[k]);
+            int full = m->adapter.kind == LORA_KIND_FULL;
+            snprintf(names[count], sizeof names[0], "%s.%s", m->name,
+                     full && raw ? (k == 0 ? "weight" : "bias") : keys[k]);
             t[count].name = names[count];
             t[count].data = n->params + m->w_off[k];
+            if (full && !raw)
+                t[count].minus = k == 0 ? m->base_weight : m->base_bias;
             t[count].ndim = network_factor_shape(m, k, t[count].shape);
             count++;
         }
@@ -146,6 +153,18 @@ int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
     free(names);
     free(alphas);
     return rc;
+}
+
+int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
+                 const lora_metadata *md, error_info *err)
+{
+    return save_network(n, path, save_dtype, md, 0, err);
+}
+
+int network_save_state(const lora_network *n, const char *path, const lora_metadata *md,
+                       error_info *err)
+{
+    return save_network(n, path, DTYPE_F32, md, 1, err);
 }
 
 void network_file_stem(char *buf, size_t size, const char *output_name, int kind, long long n)

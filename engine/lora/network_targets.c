@@ -268,7 +268,7 @@ typedef struct cand {
     int te, conv, in, out, kernel;
     int conv_block;   /* ResNet / sampler child */
     int extra;        /* 1 conv_in / conv_out, 2 time_embedding (LyCORIS unet_target_name) */
-    int has_bias;
+    const float *weight, *bias;   /* the layer's */
 } cand;
 
 /* Whether the candidate gets a module, and its rank / alpha. */
@@ -344,7 +344,9 @@ static int add_module(lora_network *n, size_t *cap, const cand *c, int kind, int
     m->in = c->in;
     m->out = c->out;
     m->kernel = c->kernel;
-    m->has_bias = c->has_bias;
+    m->has_bias = c->bias != NULL;
+    m->base_weight = c->weight;
+    m->base_bias = c->bias;
     m->rank = rank;
     m->alpha = network_alpha_or_rank(alpha, rank);   /* sd-scripts and LyCORIS: 0 → dim */
     m->adapter.kind = (lora_kind)kind;
@@ -500,13 +502,13 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
         /* LyCORIS' unet_target_name entries exist under these names in SD1/2's UNet only */
         unet_model *um = (unet_model *)unet;
         cand cin = {"lora_unet_conv_in", 0, 1, um->conv_in.in, um->conv_in.out, um->conv_in.kernel, 0, 1,
-                    um->conv_in.bias != NULL};
+                    um->conv_in.weight, um->conv_in.bias};
         cand t1 = {"lora_unet_time_embedding_linear_1", 0, 0, um->time_1.in, um->time_1.out, 1, 0, 2,
-                   um->time_1.bias != NULL};
+                   um->time_1.weight, um->time_1.bias};
         cand t2 = {"lora_unet_time_embedding_linear_2", 0, 0, um->time_2.in, um->time_2.out, 1, 0, 2,
-                   um->time_2.bias != NULL};
+                   um->time_2.weight, um->time_2.bias};
         cand cout = {"lora_unet_conv_out", 0, 1, um->conv_out.in, um->conv_out.out, um->conv_out.kernel, 0, 1,
-                     um->conv_out.bias != NULL};
+                     um->conv_out.weight, um->conv_out.bias};
         if (!sdxl) {
             TAKE(cin, &um->conv_in.lora, SIZE_MAX, 0);
             TAKE(t1, &um->time_1.lora, SIZE_MAX, 1);
@@ -514,8 +516,9 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
         }
         for (size_t i = 0; i < unet->n_points; i++) {
             const unet_lora_point *p = &unet->points[i];
-            int bias = p->linear ? p->linear->bias != NULL : p->conv && p->conv->bias != NULL;
-            cand c = {p->name, 0, p->kind == UNET_LORA_CONV, p->in, p->out, p->kernel, p->conv_block, 0, bias};
+            cand c = {p->name, 0, p->kind == UNET_LORA_CONV, p->in, p->out, p->kernel, p->conv_block, 0,
+                      p->linear ? p->linear->weight : p->conv->weight,
+                      p->linear ? p->linear->bias : p->conv->bias};
             TAKE(c, p->lora, i, 0);
         }
         if (!sdxl)
@@ -531,7 +534,7 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
             clip_lora_targets(te[e], t, count);
             for (int i = 0; i < count; i++) {
                 cand c = {t[i].name, e + 1, 0, t[i].layer->in, t[i].layer->out, 1, 0, 0,
-                          t[i].layer->bias != NULL};
+                          t[i].layer->weight, t[i].layer->bias};
                 int rank = 0;
                 float alpha = 0.0f;
                 if (!decide(&r, &c, &rank, &alpha))

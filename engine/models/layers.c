@@ -147,7 +147,7 @@ static const float *bias_eff(const lora_adapter *a, const float *bias, float *bu
     if (a->kind != LORA_KIND_FULL || !a->w[1] || !bias)
         return bias;
     for (int i = 0; i < out; i++)
-        buf[i] = bias[i] + a->scale * a->w[1][i];
+        buf[i] = bias[i] + a->scale * (a->w[1][i] - bias[i]);
     return buf;
 }
 

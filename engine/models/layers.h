@@ -66,8 +66,9 @@ typedef struct lora_adapter {
      * multiplier for the others). in_channels: the layer's input channels (cols = in_channels ·
      * k · k).
      * iA3: w[0] = the scales, [in_channels] when on_input, else [out]; ΔW = W ⊙ w.
-     * Full: w[0] = diff [out, cols], w[1] = diff_b [out] (NULL without a layer bias); the layer
-     *       runs with W + scale · diff and b + scale · diff_b.
+     * Full: w[0] = the trained weight [out, cols], w[1] = the trained bias [out] (NULL without
+     *       a layer bias), both starting at the layer's; the layer runs with W + scale · (w[0] − W)
+     *       and b + scale · (w[1] − b).
      * GLoRA: w[0] = a1 [in_channels, r], w[1] = a2 [r, in_channels], w[2] = b1 [out, r],
      *       w[3] = b2 [r, cols]; ΔW = b1·b2 + W·(a1·a2) over the input channels.
      * Diag-OFT / BOFT: w[0] = oft_blocks ([oft_blocks, oft_size, oft_size], BOFT with boft_m

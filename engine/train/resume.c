@@ -107,7 +107,7 @@ int train_state_save(const char *dir, const lora_network *net, const optim *opt,
                 module = "lycoris.kohya";
         lora_metadata_set(&md, "ss_network_module", "%s", module);
         snprintf(path, sizeof path, "%s/lora.safetensors", tmp);
-        rc = network_save(net, path, DTYPE_F32, &md, err);
+        rc = network_save_state(net, path, &md, err);
         lora_metadata_free(&md);
     } else {
         snprintf(path, sizeof path, "%s/weights.safetensors", tmp);

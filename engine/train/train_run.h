@@ -100,7 +100,7 @@ typedef struct train_run_settings {
     int sample_at_first;                 /* samples before the first step (epoch 0) */
     /* appended: settings that have no effect with this network (LyCORIS ignores them), logged
      * as warnings when the run starts */
-    char notes[4][240];
+    char notes[8][240];
     int n_notes;
 } train_run_settings;
 

@@ -2,6 +2,8 @@
  * argument meanings (None / 0 conventions of kohya_ss), the plan's step numbers as they are. */
 #include "engine/train/train_run_config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,15 +33,24 @@ static int arg_true(const char *v)
     return !strcasecmp(v, "true") || !strcmp(v, "1");
 }
 
-static void add_note(train_run_settings *s, const char *fmt, const char *what)
+/* A warning for the run's start; past the table's room the last one says more were dropped. */
+static void add_note(train_run_settings *s, const char *fmt, ...)
 {
-    if (s->n_notes < (int)(sizeof s->notes / sizeof s->notes[0]))
-        snprintf(s->notes[s->n_notes++], sizeof s->notes[0], fmt, what);
+    int room = (int)(sizeof s->notes / sizeof s->notes[0]);
+    if (s->n_notes >= room) {
+        snprintf(s->notes[room - 1], sizeof s->notes[0], "(more settings have no effect; see the "
+                 "lora_type in loratty.toml(5))");
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->notes[s->n_notes++], sizeof s->notes[0], fmt, ap);
+    va_end(ap);
 }
 
 /* LyCORIS' algorithms as their modules' non-bypass forward runs them: which sd-scripts settings
- * reach them and which are ignored (LoCon, LoHa, LoKr and Diag-OFT have rank dropout; the
- * others apply it in bypass mode only, which loratty does not have). */
+ * reach them and which are ignored (LoCon, LoHa, LoKr and Diag-OFT have rank dropout; GLoRA and
+ * DyLoRA apply it in bypass mode only, which loratty does not have; iA3 and BOFT have none). */
 static int lycoris_dropouts(train_run_settings *s, float network_dropout, error_info *err)
 {
     network_options *o = &s->net;
@@ -50,12 +61,27 @@ static int lycoris_dropouts(train_run_settings *s, float network_dropout, error_
                  "sd-scripts' neuron_dropout", algo);
     if (o->rank_dropout > 0.0f && o->algo == LORA_KIND_FULL)
         return error_set(err, NULL, 0, 0, "rank_dropout", "LyCORIS' full (native fine-tuning) "
-                         "multiplies its weight by a mask of out-features along the in-features "
-                         "axis, which fails on non-square layers; set rank_dropout to 0");
-    int no_rank_dropout = (o->algo > LORA_KIND_LOKR && o->algo != LORA_KIND_DIAG_OFT) || o->dylora_unit;
-    if (o->rank_dropout > 0.0f && no_rank_dropout) {
-        add_note(s, "rank_dropout has no effect with LyCORIS/%s: its modules apply it only in "
-                 "bypass mode", algo);
+                         "fails with rank dropout (its make_weight tests a tensor as a boolean); "
+                         "set rank_dropout to 0");
+    /* who has rank dropout outside bypass mode: LoCon, LoHa, LoKr, Diag-OFT */
+    const char *why = NULL;
+    switch (o->algo) {
+    case LORA_KIND_GLORA:
+        why = "its modules apply it only in bypass mode";
+        break;
+    case LORA_KIND_IA3:
+    case LORA_KIND_BOFT:
+        why = "its modules have none";
+        break;
+    case LORA_KIND_LORA:
+        if (o->dylora_unit)
+            why = "its modules apply it only in bypass mode";
+        break;
+    default:
+        break;
+    }
+    if (o->rank_dropout > 0.0f && why) {
+        add_note(s, "rank_dropout has no effect with LyCORIS/%s: %s", algo, why);
         o->rank_dropout = 0.0f;
     }
     return 0;
@@ -301,9 +327,12 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->scale_weight_norms = (float)config_float(cfg, "scale_weight_norms");
     /* train_network.py drops it with a warning: DyLoRANetwork has no
      * apply_max_norm_regularization; LyCORIS' DyLoRA modules have no apply_max_norm */
-    if (s->mode == TRAIN_MODE_LORA && s->net.dylora_unit && s->net.lycoris && s->scale_weight_norms > 0.0f) {
+    lora_kind net_kind = (lora_kind)s->net.algo;
+    if (s->mode == TRAIN_MODE_LORA && s->net.lycoris && s->scale_weight_norms > 0.0f &&
+        (s->net.dylora_unit || net_kind == LORA_KIND_IA3 || net_kind == LORA_KIND_FULL ||
+         net_kind == LORA_KIND_GLORA)) {
         add_note(s, "scale_weight_norms has no effect with LyCORIS/%s: its modules have no "
-                 "max-norm", "dylora");
+                 "max-norm", network_algo_name(&s->net));
         s->scale_weight_norms = 0.0f;
     }
     if (s->mode == TRAIN_MODE_LORA && s->net.dylora_unit && s->scale_weight_norms > 0.0f)
