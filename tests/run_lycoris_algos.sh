@@ -7,8 +7,9 @@
 #     step-1 save and the last every trained tensor moved (iA3 weight, diff and diff_b, a1 / a2
 #     / b1 / b2, oft_blocks and rescale) and the constant ones (alpha, on_input) did not;
 #     DyLoRA (unit 2 of network_dim 4) saves LoRA keys and passes the unit as block_size;
+#     LoCon with DoRA (dora_wd) saves and trains a dora_scale per module;
 #     iA3's train_on_input makes ff.net.2 / mlp.fc2 scale their input (on_input 1);
-#  2. Diag-OFT with constrain and rescaled, DyLoRA and full: 1 step + save_state + resume to 2
+#  2. Diag-OFT with constrain and rescaled, DyLoRA, full and DoRA: 1 step + save_state + resume to 2
 #     equals 2 straight;
 #  3. settings LyCORIS ignores for an algorithm are named in a warning (rank_dropout with
 #     GLoRA, network_dropout with iA3, scale_weight_norms with DyLoRA); rank_dropout with full
@@ -108,7 +109,8 @@ algo() {
     [ "$rc" -eq 0 ] || { cat "$tmp/$1.out"; fail "$2 run exited $rc"; }
     "$prog" --inspect "$tmp/out/$1.safetensors" > "$tmp/inspect" 2>&1 ||
         { cat "$tmp/inspect"; fail "--inspect $1"; }
-    [ "$3" = dylora ] || ! grep -q "lora_down\|lora_up" "$tmp/inspect" || fail "$2: the file has LoRA tensors"
+    [ "$3" = dylora ] || [ "$3" = locon ] || ! grep -q "lora_down\|lora_up" "$tmp/inspect" ||
+        fail "$2: the file has LoRA tensors"
     [ "$6" = unet ] || grep -q "lora_te_.*\." "$tmp/inspect" || fail "$2: no text encoder modules"
     grep -q "^  ss_network_module  *lycoris.kohya$" "$tmp/inspect" || fail "$2: ss_network_module"
     grep -q "^  ss_network_args .*\"algo\": \"$3\"" "$tmp/inspect" ||
@@ -147,6 +149,11 @@ rescaled = true' unet
     fail "BOFT: constraint / rescaled not passed"
 
 # the convs need a rank that is a multiple of the unit too (kohya_ss's conv_dim default 1 is not)
+# DoRA on LyCORIS' LoCon: dora_scale per module, trained
+algo dora "LyCORIS/LoCon" locon "lora_down lora_up dora_scale =alpha" 'dora_wd = true
+lycoris_preset = "attn-mlp"'
+grep -q '"dora_wd": "true"' "$tmp/inspect" || { grep ss_network_args "$tmp/inspect"; fail "DoRA: dora_wd not passed"; }
+
 dy_args='unit = 2
 conv_dim = 4'
 algo dylora "LyCORIS/DyLoRA" dylora "lora_down lora_up =alpha" "$dy_args"
@@ -172,6 +179,8 @@ constrain = 0.001
 rescaled = true'
 resumed dylora "LyCORIS/DyLoRA" "$dy_args"
 resumed full "LyCORIS/Native Fine-Tuning" 'lycoris_preset = "attn-mlp"'
+resumed dora "LyCORIS/LoCon" 'dora_wd = true
+lycoris_preset = "attn-mlp"'
 
 # --- 3. what LyCORIS ignores or cannot do ---------------------------------------------------------
 preset gdrop 1 "LyCORIS/GLoRA" "rank_dropout = 0.2" "" "$te_lr"

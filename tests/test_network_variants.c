@@ -62,21 +62,25 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
                      const safetensors_file *gr)
 {
     const char *name = json_string_value(json_object_get(c, "name"));
-    int lokr = strcmp(json_string_value(json_object_get(c, "kind")), "lokr") == 0;
+    const char *kind = json_string_value(json_object_get(c, "kind"));
+    int lokr = strcmp(kind, "lokr") == 0, locon = strcmp(kind, "locon") == 0;
+    int dora = json_is_true(json_object_get(c, "dora"));
     int conv = json_is_true(json_object_get(c, "conv"));
     int I = (int)json_integer_value(json_object_get(c, "inp"));
     int O = (int)json_integer_value(json_object_get(c, "out"));
     int K = (int)json_integer_value(json_object_get(c, "kernel"));
     int rank = (int)json_integer_value(json_object_get(c, "rank"));
     float mult = (float)json_number_value(json_object_get(c, "mult"));
-    size_t cols = (size_t)I * K * K, sizes[4];
+    size_t cols = (size_t)I * K * K, sizes[4] = {0};
     lora_adapter a;
     memset(&a, 0, sizeof a);
     a.rank = rank;
-    a.kind = lokr ? LORA_KIND_LOKR : LORA_KIND_LOHA;
+    a.kind = lokr ? LORA_KIND_LOKR : locon ? LORA_KIND_LORA : LORA_KIND_LOHA;
     if (lokr)
         lokr_shapes(&a, O, I, K, rank, (int)json_integer_value(json_object_get(c, "factor")),
                     json_is_true(json_object_get(c, "decompose_both")), sizes);
+    else if (locon)   /* LyCORIS' LoCon: lora_down, lora_up */
+        sizes[0] = (size_t)rank * cols, sizes[1] = (size_t)O * rank;
     else
         loha_sizes(O, cols, rank, sizes);
     char key[128], k2[32];
@@ -84,12 +88,17 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
     float *alpha = load(in, key, NULL);
     a.scale = mult * *alpha / (float)rank;
     json_t *keys = json_object_get(c, "keys");
-    float *grads[4] = {0};
-    for (int i = 0; i < 4; i++) {
-        if (!sizes[i])
+    float *grads[5] = {0}, *factors[5] = {0}, *dfactors[5] = {0};
+    size_t nsizes[5] = {sizes[0], sizes[1], sizes[2], sizes[3], dora ? (size_t)O : 0};
+    for (int i = 0; i < 5; i++) {
+        if (!nsizes[i])
             continue;
-        if (lokr)
+        if (i == 4)
+            snprintf(k2, sizeof k2, "dora_scale");
+        else if (lokr)
             lokr_key(&a, i, k2, sizeof k2);
+        else if (locon)
+            snprintf(k2, sizeof k2, "%s", i == 0 ? "lora_down.weight" : "lora_up.weight");
         else
             snprintf(k2, sizeof k2, "%s", loha_keys[i]);
         /* the file-format check: LyCORIS' key exists with our element count */
@@ -97,15 +106,23 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
         size_t want = 1;
         for (size_t d = 0; shape && d < json_array_size(shape); d++)
             want *= (size_t)json_integer_value(json_array_get(shape, d));
-        CHECK(shape && want == sizes[i], "%s.%s: LyCORIS has %zu elements, we %zu", name, k2, want, sizes[i]);
+        CHECK(shape && want == nsizes[i], "%s.%s: LyCORIS has %zu elements, we %zu", name, k2, want, nsizes[i]);
+        /* LyCORIS' parameter names: lora_down.weight is the module lora_down's weight */
         snprintf(key, sizeof key, "%s.%s", name, k2);
         size_t n;
-        a.w[i] = load(in, key, &n);
-        CHECK(n == sizes[i], "%s: %zu elements, want %zu", key, n, sizes[i]);
-        a.dw[i] = calloc(sizes[i], sizeof(float));
+        factors[i] = load(in, key, &n);
+        CHECK(n == nsizes[i], "%s: %zu elements, want %zu", key, n, nsizes[i]);
+        dfactors[i] = calloc(nsizes[i], sizeof(float));
         grads[i] = load(gr, key, NULL);
     }
-    CHECK(json_object_size(keys) == 1 + (size_t)(sizes[0] > 0) + (sizes[1] > 0) + (sizes[2] > 0) + (sizes[3] > 0),
+    if (locon)
+        a.down = factors[0], a.up = factors[1], a.ddown = dfactors[0], a.dup = dfactors[1];
+    else
+        for (int i = 0; i < 4; i++)
+            a.w[i] = factors[i], a.dw[i] = dfactors[i];
+    a.dora_scale = factors[4], a.ddora_scale = dfactors[4];
+    CHECK(json_object_size(keys) == 1 + (size_t)(nsizes[0] > 0) + (nsizes[1] > 0) + (nsizes[2] > 0) +
+                                        (nsizes[3] > 0) + (nsizes[4] > 0),
           "%s: key count differs from LyCORIS", name);
     size_t nx, ny;
     snprintf(key, sizeof key, "%s.x", name);
@@ -137,16 +154,16 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
     printf("%-17s forward %.2e  d input %.2e", name, e, ex);
     CHECK(e <= 1e-4, "%s forward %.3e", name, e);
     CHECK(ex <= 1e-3, "%s d input %.3e", name, ex);
-    for (int i = 0; i < 4; i++)
-        if (sizes[i]) {
-            double eg = rel_err(a.dw[i], grads[i], sizes[i]);
-            printf("  d w%d %.2e", i, eg);
+    for (int i = 0; i < 5; i++)
+        if (nsizes[i]) {
+            double eg = rel_err(dfactors[i], grads[i], nsizes[i]);
+            printf("  d %s %.2e", i == 4 ? "dora" : (const char *[]){"w0", "w1", "w2", "w3"}[i], eg);
             CHECK(eg <= 1e-3, "%s grad of factor %d: %.3e", name, i, eg);
         }
     printf("\n");
-    for (int i = 0; i < 4; i++) {
-        free(a.w[i]);
-        free(a.dw[i]);
+    for (int i = 0; i < 5; i++) {
+        free(factors[i]);
+        free(dfactors[i]);
         free(grads[i]);
     }
     free(alpha), free(x), free(gx), free(proj), free(w), free(b), free(want), free(y), free(dx);
@@ -178,8 +195,9 @@ static double dloss(void *p)
 /* Finite differences of the layer with an adapter of `kind` (LoRA, LoHa, LoKr with their
  * dropouts; iA3, LyCORIS' full with its bias, GLoRA, Diag-OFT / BOFT with rescale) for the
  * input and every factor; a second backward adds the same gradients again (+=).
- * variant: iA3 on_input; LoRA: LyCORIS' LoCon row dropout (drop.rows). */
-static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, int variant)
+ * variant: iA3 on_input; LoRA: LyCORIS' LoCon row dropout (drop.rows). dora: with DoRA's
+ * scale (checked too). */
+static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, int variant, int dora)
 {
     int on_input = kind == LORA_KIND_IA3 && variant;
     uint64_t st = 99 + (uint64_t)conv * 7 + (uint64_t)kind;
@@ -220,6 +238,11 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     }
     if (kind == LORA_KIND_LORA)
         a.down = down, a.up = up, a.ddown = ddown, a.dup = dup;
+    float *dscale = dora ? malloc((size_t)O * sizeof(float)) : NULL;
+    float *ddscale = dora ? calloc((size_t)O, sizeof(float)) : NULL;
+    if (dora)
+        gc_fill_uniform(dscale, (size_t)O, &st, 0.5f, 1.5f);
+    a.dora_scale = dscale, a.ddora_scale = ddscale;
     dctx c = {0};
     c.conv = conv, c.rows = rows;
     size_t nx = conv ? 2 * (size_t)I * 16 : (size_t)rows * I;
@@ -243,8 +266,8 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     gc_opts o = gc_default_opts();
     o.quiet = 1;
     char nm[96];
-    snprintf(nm, sizeof nm, "%s kind %d p_net %.1f p_rank %.1f skip %d variant %d: input",
-             conv ? "conv" : "linear", (int)kind, pn, pr, skip, variant);
+    snprintf(nm, sizeof nm, "%s kind %d p_net %.1f p_rank %.1f skip %d variant %d dora %d: input",
+             conv ? "conv" : "linear", (int)kind, pn, pr, skip, variant, dora);
     CHECK(gc_check(nm, dloss, &c, c.x, dx, nx, &o) == 0, "%s", nm);
     if (kind == LORA_KIND_LORA) {
         CHECK(gc_check("down", dloss, &c, down, ddown, nd, &o) == 0, "%s down", nm);
@@ -253,6 +276,8 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     for (int i = 0; i < 4; i++)
         if (sizes[i])
             CHECK(gc_check("factor", dloss, &c, a.w[i], a.dw[i], sizes[i], &o) == 0, "%s factor %d", nm, i);
+    if (dora)
+        CHECK(gc_check("dora_scale", dloss, &c, dscale, ddscale, (size_t)O, &o) == 0, "%s dora_scale", nm);
     /* a second backward accumulates: every gradient doubles */
     float *first[4] = {0};
     for (int i = 0; i < 4; i++)
@@ -275,7 +300,7 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     for (int i = 0; i < 4; i++)
         free(a.w[i]), free(a.dw[i]), free(first[i]);
     free(w), free(b), free(down), free(up), free(ddown), free(dup), free(c.x), free(c.y), free(c.proj);
-    free(dx), free(a.hidden), free(c.scratch);
+    free(dx), free(a.hidden), free(c.scratch), free(dscale), free(ddscale);
 }
 
 /* block indices, block lr weights, LoRA+ and module dropout on the tiny SD1 U-Net */
@@ -494,6 +519,7 @@ static void options_from_case(network_options *o, json_t *c)
     o->constraint = (float)json_number_value(json_object_get(c, "constraint"));   /* 0 when absent */
     o->rescaled = json_is_true(json_object_get(c, "rescaled"));
     o->train_te = !json_is_true(json_object_get(c, "unet_only"));
+    o->dora_wd = json_is_true(json_object_get(c, "dora_wd"));
     o->seed = 11;
 }
 
@@ -502,6 +528,17 @@ static void init_stats(const lora_network *n, const char *cname)
     for (size_t i = 0; i < n->n_mods; i++) {
         const network_module *m = &n->mods[i];
         const float *p = n->params;
+        if (m->dora) {   /* DoRA's scale starts at the norms of the layer's rows */
+            size_t cols = (size_t)m->in * m->kernel * m->kernel;
+            double worst = 0.0;
+            for (int o = 0; o < m->out; o++) {
+                double s2 = 0.0;
+                for (size_t j = 0; j < cols; j++)
+                    s2 += (double)m->base_weight[(size_t)o * cols + j] * m->base_weight[(size_t)o * cols + j];
+                worst = fmax(worst, fabs(p[m->dora_off + (size_t)o] - sqrt(s2)) / fmax(sqrt(s2), 1e-12));
+            }
+            CHECK(worst < 1e-6, "%s %s: dora_scale is not the rows' norms (off by %g)", cname, m->name, worst);
+        }
         if (m->adapter.kind == LORA_KIND_LOHA) {
             double s[4] = {0}, s2[4] = {0};
             for (int k = 0; k < 4; k++)
@@ -736,21 +773,24 @@ int main(void)
     json_decref(cfg);
 
     for (int conv = 0; conv < 2; conv++) {
-        delta_check(conv, LORA_KIND_LORA, 0.3f, 0.0f, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.25f, 0.4f, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.0f, 1, 0);
-        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.4f, 0, 0);
-        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0);
-        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 1, 0);
-        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 0);
-        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 1);
-        delta_check(conv, LORA_KIND_FULL, 0.0f, 0.0f, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1);
-        delta_check(conv, LORA_KIND_GLORA, 0.0f, 0.0f, 0, 0);
-        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.0f, 0, 0);
-        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.3f, 0, 0);
-        delta_check(conv, LORA_KIND_BOFT, 0.0f, 0.0f, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.3f, 0.0f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.25f, 0.4f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.0f, 1, 0, 0);
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.4f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 1, 0, 0);
+        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 1, 0);
+        delta_check(conv, LORA_KIND_FULL, 0.0f, 0.0f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1, 0);
+        delta_check(conv, LORA_KIND_GLORA, 0.0f, 0.0f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.0f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.3f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_BOFT, 0.0f, 0.0f, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1, 1);   /* LyCORIS LoCon + DoRA */
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 0, 0, 1);
+        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0, 1);
     }
     groups_check(top ? top : ".");
     network_golden(top ? top : ".");

@@ -3,9 +3,30 @@
  * trained weight itself (ΔW = it less the layer's). See engine/models/layers.h and lycoris.h. */
 #include "engine/lora/lycoris.h"
 
+#include <cblas.h>
+
 int lora_is_delta(const lora_adapter *a)
 {
-    return a->kind != LORA_KIND_LORA;
+    return a->kind != LORA_KIND_LORA || a->dora_scale;
+}
+
+/* LoRA as ΔW / scale = up [out, r] · down [r, cols] (LyCORIS' LoCon with DoRA) and its
+ * gradients: dup += g · downᵀ, ddown += upᵀ · g. Ranks past active_rank (DyLoRA) never run
+ * with DoRA, which LyCORIS' DyLoRA does not have. */
+static void lora_product_build(const lora_adapter *a, float *dw, int out, size_t cols)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, (int)cols, a->rank, 1.0f, a->up, a->rank,
+                a->down, (int)cols, 0.0f, dw, (int)cols);
+}
+
+static void lora_product_backward(const lora_adapter *a, const float *g, int out, size_t cols)
+{
+    if (a->dup)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, a->rank, (int)cols, 1.0f, g, (int)cols,
+                    a->down, (int)cols, 1.0f, a->dup, a->rank);
+    if (a->ddown)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->rank, (int)cols, out, 1.0f, a->up, a->rank,
+                    g, (int)cols, 1.0f, a->ddown, (int)cols);
 }
 
 size_t lora_delta_work_floats(const lora_adapter *a, int out, size_t cols)
@@ -30,6 +51,9 @@ void lora_delta_build(const lora_adapter *a, const float *w, float *dw, int out,
 {
     size_t n = (size_t)out * cols;
     switch (a->kind) {
+    case LORA_KIND_LORA:
+        lora_product_build(a, dw, out, cols);
+        break;
     case LORA_KIND_LOHA:
         loha_delta_build(a, dw, out, cols);
         break;
@@ -62,6 +86,9 @@ void lora_delta_backward(const lora_adapter *a, const float *w, const float *g, 
 {
     size_t n = (size_t)out * cols;
     switch (a->kind) {
+    case LORA_KIND_LORA:
+        lora_product_backward(a, g, out, cols);
+        break;
     case LORA_KIND_LOHA:
         loha_delta_backward(a, g, out, cols, work);
         break;

@@ -82,10 +82,20 @@ static void fill_kaiming(float *w, size_t n, size_t fan_in, uint64_t seed, size_
 }
 
 /* The initialisation of sd-scripts (LoRA, LoRA-FA, DyLoRA) and LyCORIS (LoHa, LoKr, GLoRA;
- * iA3, full and OFT start at zero, OFT's rescale at one): ΔW = 0 at step 0. */
+ * iA3, full and OFT start at zero, OFT's rescale at one): ΔW = 0 at step 0. DoRA's scale
+ * starts at the norms of the layer's rows, so the decomposed weight is the layer's. */
 static void init_module(lora_network *n, network_module *m, uint64_t seed)
 {
     float *p = n->params;
+    if (m->dora) {
+        size_t cols = (size_t)m->in * m->kernel * m->kernel;
+        for (int o = 0; o < m->out; o++) {
+            double s2 = 0.0;
+            for (size_t j = 0; j < cols; j++)
+                s2 += (double)m->base_weight[(size_t)o * cols + j] * m->base_weight[(size_t)o * cols + j];
+            p[m->dora_off + (size_t)o] = (float)sqrt(s2);
+        }
+    }
     switch (m->adapter.kind) {
     case LORA_KIND_IA3:
         return;   /* zeros from calloc */
@@ -192,6 +202,10 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     if (opts->lora_fa && (opts->algo != LORA_KIND_LORA || opts->lycoris))
         return error_set(err, NULL, 0, 0, NULL, "LoRA-FA is a networks.lora variant, not %s",
                          network_module_name(opts));
+    if (opts->dora_wd && (!opts->lycoris || opts->dylora_unit || opts->algo > LORA_KIND_LOKR))
+        return error_set(err, NULL, 0, 0, "dora_wd", "DoRA (dora_wd) is LyCORIS' LoCon, LoHa and "
+                         "LoKr only, not %s", opts->lycoris ? network_algo_name(opts)
+                                                             : network_module_name(opts));
     if (opts->dylora_unit && (opts->algo != LORA_KIND_LORA || opts->lora_fa))
         return error_set(err, NULL, 0, 0, NULL, "DyLoRA is a LoRA variant, not %s",
                          opts->lora_fa ? "LoRA-FA" : network_algo_name(opts));
@@ -225,6 +239,11 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         }
         m->down_off = m->w_off[0];
         m->up_off = m->adapter.kind == LORA_KIND_LORA ? m->w_off[1] : off;
+        if (opts->dora_wd) {   /* after the factors: outside the LoRA+ up part */
+            m->dora = 1;
+            m->dora_off = off;
+            off += (size_t)m->out;
+        }
         /* LyCORIS: full w1 and full w2 → scale 1 (alpha = dim) */
         if (m->adapter.kind == LORA_KIND_LOKR && !m->adapter.w1_rank && !m->adapter.w2_rank)
             m->alpha = (float)m->rank;
@@ -283,6 +302,8 @@ void network_set_adapter(lora_network *n, network_module *m)
     lora_adapter *a = &m->adapter;
     a->rank = m->rank;
     a->scale = network_module_scale(n, m);
+    a->dora_scale = m->dora ? n->params + m->dora_off : NULL;
+    a->ddora_scale = m->dora ? n->grads + m->dora_off : NULL;
     if (a->kind == LORA_KIND_LORA) {
         a->down = n->params + m->down_off;
         a->up = n->params + m->up_off;
@@ -336,6 +357,8 @@ void network_set_trainable(lora_network *n, int te_side, int train)
         network_module *m = &n->mods[i];
         if ((m->te != 0) != (te_side != 0))
             continue;
+        if (m->dora)
+            m->adapter.ddora_scale = train ? n->grads + m->dora_off : NULL;
         if (m->adapter.kind != LORA_KIND_LORA) {
             for (int k = 0; k < 4; k++)
                 m->adapter.dw[k] = train && m->w_size[k] ? n->grads + m->w_off[k] : NULL;
@@ -498,6 +521,16 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
             rc = safetensors_read_f32(t, dst, err);
             for (uint64_t j = 0; rc == 0 && base && j < want; j++)
                 dst[j] += base[j];
+        }
+        if (m->dora && rc == 0) {
+            char key[192];
+            snprintf(key, sizeof key, "%s.dora_scale", m->name);
+            const safetensors_tensor *t = safetensors_find(f, key);
+            if (t && t->nelements != (uint64_t)m->out)
+                rc = error_set(err, path, 0, 0, NULL, "%s has %llu elements, the layer has %d rows",
+                               key, (unsigned long long)t->nelements, m->out);
+            else if (t)
+                rc = safetensors_read_f32(t, n->params + m->dora_off, err);
         }
         if (present) {
             found++;

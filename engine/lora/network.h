@@ -74,6 +74,9 @@ typedef struct network_options {
      * feed-forward output layers; see network_targets.c) whatever the preset; with
      * ia3_train_on_input (kohya_ss's train_on_input) the feed-forward ones scale their input */
     int ia3_train_on_input;
+    /* appended: LyCORIS' dora_wd (DoRA weight decomposition on the output rows) for LoCon, LoHa
+     * and LoKr */
+    int dora_wd;
 } network_options;
 
 void network_options_init(network_options *o);
@@ -119,6 +122,8 @@ typedef struct network_module {
     /* appended: the layer's weight [out, cols] and bias (NULL: none): LyCORIS' full trains
      * the whole weight, saved as its difference to these */
     const float *base_weight, *base_bias;
+    size_t dora_off;      /* appended: DoRA's dora_scale [out] in params (dora set) */
+    int dora;
 } network_module;
 
 typedef struct lora_network {

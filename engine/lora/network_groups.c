@@ -161,10 +161,12 @@ size_t network_param_ranges(const lora_network *n, const network_lr_options *o,
             ratio = te ? o->loraplus_text_encoder_lr_ratio : o->loraplus_unet_lr_ratio;
         if (o && !m->frozen_down && ratio == 0.0f)
             ratio = o->loraplus_lr_ratio;
-        /* a module's parameters: [down_off, up_off) the down part, then the up matrix */
+        /* a module's parameters: [down_off, up_off) the down part, then the up matrix (LoRA+'s),
+         * then DoRA's scale (LyCORIS: not lora_up, no LoRA+) */
         size_t begin = m->down_off, end = i + 1 < n->n_mods ? n->mods[i + 1].down_off : n->n_params;
-        size_t parts[2][2] = {{begin, m->up_off}, {m->up_off, end}};
-        for (int p = 0; p < 2; p++) {
+        size_t up_end = m->dora ? m->dora_off : end;
+        size_t parts[3][2] = {{begin, m->up_off}, {m->up_off, up_end}, {up_end, end}};
+        for (int p = 0; p < 3; p++) {
             if (parts[p][1] <= parts[p][0])
                 continue;
             network_param_range r = {parts[p][0], parts[p][1] - parts[p][0], te, p == 1 && ratio > 0.0f,

@@ -108,7 +108,7 @@ int network_factor_shape(const network_module *m, int k, int64_t shape[4])
 static int save_network(const lora_network *n, const char *path, dtype_t save_dtype,
                         const lora_metadata *md, int raw, error_info *err)
 {
-    size_t cap = n->n_mods * 5;
+    size_t cap = n->n_mods * 6;
     lora_tensor *t = calloc(cap ? cap : 1, sizeof *t);
     char (*names)[160] = calloc(cap ? cap : 1, sizeof *names);
     float *alphas = calloc(n->n_mods ? n->n_mods : 1, sizeof *alphas);
@@ -134,6 +134,15 @@ static int save_network(const lora_network *n, const char *path, dtype_t save_dt
             if (full && !raw)
                 t[count].minus = k == 0 ? m->base_weight : m->base_bias;
             t[count].ndim = network_factor_shape(m, k, t[count].shape);
+            count++;
+        }
+        if (m->dora) {   /* LyCORIS: [out, 1] or [out, 1, 1, 1] */
+            snprintf(names[count], sizeof names[0], "%s.dora_scale", m->name);
+            t[count].name = names[count];
+            t[count].data = n->params + m->dora_off;
+            t[count].ndim = m->conv ? 4 : 2;
+            t[count].shape[0] = m->out;
+            t[count].shape[1] = t[count].shape[2] = t[count].shape[3] = 1;
             count++;
         }
         /* iA3 has its on_input flag where the others have alpha (saved in save_dtype too, as

@@ -2,6 +2,7 @@
  * algorithms; see layers.h. */
 #include "engine/models/layers.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "kernels/ops_attention.h"
@@ -69,10 +70,73 @@ static int linear_samples(const lora_adapter *a, int rows)
 
 /* ---- the ΔW kinds: the layer runs with W + ΔW (and b + Δb for LyCORIS' full) ---- */
 
-/* Scratch: W + ΔW, ΔW / scale (then dL/dW), b + Δb and its gradient, the algorithm's work. */
+/* The ΔW path's scratch: the weight the op runs with, ΔW / scale (then dL/dW), b + Δb and its
+ * gradient, with DoRA W + ΔW before the decomposition and its row norms (they must outlive
+ * the op's backward), then `rest`: the algorithm's work, shared with a conv's own scratch. */
+typedef struct delta_scratch {
+    float *weff, *raw, *bias, *dbias, *v, *norm, *rest;
+} delta_scratch;
+
+static size_t dora_floats(const lora_adapter *a, int out, size_t cols)
+{
+    return a->dora_scale ? (size_t)out * cols + (size_t)out : 0;
+}
+
 static size_t delta_floats(const lora_adapter *a, int out, size_t cols)
 {
-    return 2 * (size_t)out * cols + 2 * (size_t)out + lora_delta_work_floats(a, out, cols);
+    return 2 * (size_t)out * cols + 2 * (size_t)out + dora_floats(a, out, cols) +
+           lora_delta_work_floats(a, out, cols);
+}
+
+static delta_scratch delta_layout(const lora_adapter *a, float *scratch, int out, size_t cols)
+{
+    size_t n = (size_t)out * cols;
+    delta_scratch d = {scratch, scratch + n, scratch + 2 * n, scratch + 2 * n + out, NULL, NULL,
+                       scratch + 2 * n + 2 * (size_t)out};
+    if (a->dora_scale) {
+        d.v = d.rest;
+        d.norm = d.rest + n;
+        d.rest += dora_floats(a, out, cols);
+    }
+    return d;
+}
+
+/* LyCORIS' apply_weight_decompose (wd_on_out): each row of V = W + ΔW scaled to dora_scale ·
+ * V / (‖V‖ + ε), ε the float32 epsilon. */
+#define DORA_EPS 1.1920928955078125e-07f
+
+static void dora_apply(const lora_adapter *a, const float *v, float *weff, float *norm, int out, size_t cols)
+{
+    for (int i = 0; i < out; i++) {
+        const float *row = v + (size_t)i * cols;
+        double s2 = 0.0;
+        for (size_t j = 0; j < cols; j++)
+            s2 += (double)row[j] * row[j];
+        norm[i] = (float)sqrt(s2) + DORA_EPS;
+        float f = a->dora_scale[i] / norm[i];
+        for (size_t j = 0; j < cols; j++)
+            weff[(size_t)i * cols + j] = row[j] * f;
+    }
+}
+
+/* g = dL/dWeff in, dL/dV out; dL/d(dora_scale) added. With n = ‖v‖ + ε:
+ * d/dv (s v / n) applied to g is (s / n) (g − (g·v) v / (‖v‖ n)). */
+static void dora_backward(const lora_adapter *a, float *g, const float *v, const float *norm, int out,
+                          size_t cols)
+{
+    for (int i = 0; i < out; i++) {
+        float *gr = g + (size_t)i * cols;
+        const float *row = v + (size_t)i * cols;
+        double dot = 0.0;
+        for (size_t j = 0; j < cols; j++)
+            dot += (double)gr[j] * row[j];
+        if (a->ddora_scale)
+            a->ddora_scale[i] += (float)(dot / norm[i]);
+        double len = (double)norm[i] - DORA_EPS, f = a->dora_scale[i] / (double)norm[i];
+        double radial = len > 0.0 ? dot / (len * norm[i]) : 0.0;
+        for (size_t j = 0; j < cols; j++)
+            gr[j] = (float)(f * (gr[j] - radial * row[j]));
+    }
 }
 
 /* LoHa / LoKr drop whole rows of ΔW (LyCORIS' rank dropout for them); the other algorithms
@@ -128,17 +192,19 @@ static void lora_row_masks(const lora_adapter *a, float *y, int samples, int out
     }
 }
 
-/* weff = W + row_factor · ΔW/scale; raw keeps ΔW/scale; work: the algorithm's. */
-static void build_weff(const lora_adapter *a, float *weff, float *raw, const float *w, int out, size_t cols,
-                       float *work)
+/* weff = W + row_factor · ΔW/scale (DoRA: decomposed from V = that); raw keeps ΔW/scale. */
+static void build_weff(const lora_adapter *a, const delta_scratch *d, const float *w, int out, size_t cols)
 {
-    lora_delta_build(a, w, raw, out, cols, work);
+    lora_delta_build(a, w, d->raw, out, cols, d->rest);
     float mk = mean_keep(a, out);
+    float *v = a->dora_scale ? d->v : d->weff;
     for (int i = 0; i < out; i++) {
         float f = row_factor(a, i, mk);
         for (size_t j = 0; j < cols; j++)
-            weff[(size_t)i * cols + j] = w[(size_t)i * cols + j] + f * raw[(size_t)i * cols + j];
+            v[(size_t)i * cols + j] = w[(size_t)i * cols + j] + f * d->raw[(size_t)i * cols + j];
     }
+    if (a->dora_scale)
+        dora_apply(a, d->v, d->weff, d->norm, out, cols);
 }
 
 /* LyCORIS' full trains the bias too: the bias the op runs with (buf, out floats) or the layer's. */
@@ -171,15 +237,19 @@ static void bias_grad_finish(const lora_adapter *a, float *dbias, const float *b
     }
 }
 
-/* g = dL/dWeff → weight gradient (when the base trains) and the factors' gradients. */
-static void delta_backward(const lora_adapter *a, float *dweight, const float *w, float *g, int out,
-                           size_t cols, float *work)
+/* g = dL/dWeff → DoRA's scale gradient, the weight gradient (when the base trains) and the
+ * factors' gradients. */
+static void delta_backward(const lora_adapter *a, float *dweight, const float *w, const delta_scratch *d,
+                           int out, size_t cols)
 {
     size_t n = (size_t)out * cols;
+    float *g = d->raw;
+    if (a->dora_scale)
+        dora_backward(a, g, d->v, d->norm, out, cols);
     if (dweight)
         for (size_t j = 0; j < n; j++)
             dweight[j] += g[j];
-    if (!a->dw[0] && !a->dw[1] && !a->dw[2] && !a->dw[3])
+    if (!a->dw[0] && !a->dw[1] && !a->dw[2] && !a->dw[3] && !a->ddown && !a->dup)
         return;
     float mk = mean_keep(a, out);
     for (int i = 0; i < out; i++) {
@@ -187,7 +257,7 @@ static void delta_backward(const lora_adapter *a, float *dweight, const float *w
         for (size_t j = 0; j < cols; j++)
             g[(size_t)i * cols + j] *= f;
     }
-    lora_delta_backward(a, w, g, out, cols, work);
+    lora_delta_backward(a, w, g, out, cols, d->rest);
 }
 
 /* ---- Linear ---- */
@@ -206,10 +276,9 @@ void linear_layer_forward(const linear_layer *l, float *out, const float *inp, i
 {
     const lora_adapter *a = live(l->lora);
     if (a && lora_is_delta(a)) {
-        size_t n = (size_t)l->out * l->in;
-        build_weff(a, scratch, scratch + n, l->weight, l->out, (size_t)l->in, scratch + 2 * n + 2 * (size_t)l->out);
-        k_linear_forward(out, inp, scratch, bias_eff(a, l->bias, scratch + 2 * n, l->out), rows, l->in,
-                         l->out);
+        delta_scratch d = delta_layout(a, scratch, l->out, (size_t)l->in);
+        build_weff(a, &d, l->weight, l->out, (size_t)l->in);
+        k_linear_forward(out, inp, d.weff, bias_eff(a, l->bias, d.bias, l->out), rows, l->in, l->out);
         return;
     }
     k_linear_forward(out, inp, l->weight, l->bias, rows, l->in, l->out);
@@ -231,13 +300,13 @@ void linear_layer_backward(const linear_layer *l, float *dinp, const float *dout
     const lora_adapter *a = live(l->lora);
     if (a && lora_is_delta(a)) {
         size_t n = (size_t)l->out * l->in;
-        float *weff = scratch, *g = scratch + n, *db = scratch + 2 * n + l->out;
-        build_weff(a, weff, g, l->weight, l->out, (size_t)l->in, scratch + 2 * n + 2 * (size_t)l->out);
-        memset(g, 0, n * sizeof *g);
-        float *dbias = bias_grad_target(a, l->dbias, db, l->out);
-        k_linear_backward(dinp, g, dbias, dout, inp, weff, rows, l->in, l->out);
-        bias_grad_finish(a, l->dbias, db, l->out);
-        delta_backward(a, l->dweight, l->weight, g, l->out, (size_t)l->in, scratch + 2 * n + 2 * (size_t)l->out);
+        delta_scratch d = delta_layout(a, scratch, l->out, (size_t)l->in);
+        build_weff(a, &d, l->weight, l->out, (size_t)l->in);
+        memset(d.raw, 0, n * sizeof *d.raw);
+        float *dbias = bias_grad_target(a, l->dbias, d.dbias, l->out);
+        k_linear_backward(dinp, d.raw, dbias, dout, inp, d.weff, rows, l->in, l->out);
+        bias_grad_finish(a, l->dbias, d.dbias, l->out);
+        delta_backward(a, l->dweight, l->weight, &d, l->out, (size_t)l->in);
         return;
     }
     k_linear_backward(dinp, l->dweight, l->dbias, dout, inp, l->weight, rows, l->in, l->out);
@@ -291,10 +360,10 @@ void conv_layer_forward(const conv_layer *c, float *out, const float *inp, int N
     k_conv2d_dims base = dims_of(N, c->in, H, W, c->out, c->kernel, c->stride, c->pad);
     const lora_adapter *a = live(c->lora);
     if (a && lora_is_delta(a)) {
-        size_t cols = (size_t)c->in * c->kernel * c->kernel, n = (size_t)c->out * cols;
-        build_weff(a, scratch, scratch + n, c->weight, c->out, cols, scratch + 2 * n + 2 * (size_t)c->out);
-        const float *bias = bias_eff(a, c->bias, scratch + 2 * n, c->out);
-        k_conv2d_forward(out, inp, scratch, bias, scratch + 2 * n + 2 * (size_t)c->out, &base);
+        size_t cols = (size_t)c->in * c->kernel * c->kernel;
+        delta_scratch d = delta_layout(a, scratch, c->out, cols);
+        build_weff(a, &d, c->weight, c->out, cols);
+        k_conv2d_forward(out, inp, d.weff, bias_eff(a, c->bias, d.bias, c->out), d.rest, &base);
         return;
     }
     k_conv2d_forward(out, inp, c->weight, c->bias, scratch, &base);
@@ -320,14 +389,13 @@ void conv_layer_backward(const conv_layer *c, float *dinp, const float *dout, co
     const lora_adapter *a = live(c->lora);
     if (a && lora_is_delta(a)) {
         size_t cols = (size_t)c->in * c->kernel * c->kernel, n = (size_t)c->out * cols;
-        float *weff = scratch, *g = scratch + n, *db = scratch + 2 * n + c->out;
-        float *rest = scratch + 2 * n + 2 * (size_t)c->out;
-        build_weff(a, weff, g, c->weight, c->out, cols, rest);
-        memset(g, 0, n * sizeof *g);
-        float *dbias = bias_grad_target(a, c->dbias, db, c->out);
-        k_conv2d_backward(dinp, g, dbias, dout, inp, weff, rest, &base);
-        bias_grad_finish(a, c->dbias, db, c->out);
-        delta_backward(a, c->dweight, c->weight, g, c->out, cols, rest);
+        delta_scratch d = delta_layout(a, scratch, c->out, cols);
+        build_weff(a, &d, c->weight, c->out, cols);
+        memset(d.raw, 0, n * sizeof *d.raw);
+        float *dbias = bias_grad_target(a, c->dbias, d.dbias, c->out);
+        k_conv2d_backward(dinp, d.raw, dbias, dout, inp, d.weff, d.rest, &base);
+        bias_grad_finish(a, c->dbias, d.dbias, c->out);
+        delta_backward(a, c->dweight, c->weight, &d, c->out, cols);
         return;
     }
     k_conv2d_backward(dinp, c->dweight, c->dbias, dout, inp, c->weight, scratch, &base);

@@ -80,11 +80,15 @@ typedef struct lora_adapter {
     /* appended: LoRA kind, LyCORIS' DyLoRA: only ranks [0, active_rank) take part in this call
      * (0: all) */
     int active_rank;
+    /* appended: LyCORIS' DoRA (dora_wd, LoCon / LoHa / LoKr; NULL: off): the layer runs with
+     * dora_scale · V / (‖V‖ + ε) per output row, V = W + ΔW (a LoCon then runs as ΔW = up·down);
+     * ddora_scale: its gradient (+=), NULL when not trained */
+    float *dora_scale, *ddora_scale;
 } lora_adapter;
 
-/* The kinds the layer runs as W + ΔW (everything but LoRA). */
+/* The adapters the layer runs as W + ΔW: every kind but LoRA, and LoRA with DoRA. */
 int lora_is_delta(const lora_adapter *a);
-/* ΔW / scale of a delta-kind adapter on a layer of weight w [out, cols] into dw [out, cols]
+/* ΔW / scale of a delta adapter on a layer of weight w [out, cols] into dw [out, cols]
  * (engine/lora/delta.c dispatches to the algorithm's file); `work` holds
  * lora_delta_work_floats floats. */
 size_t lora_delta_work_floats(const lora_adapter *a, int out, size_t cols);

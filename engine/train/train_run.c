@@ -102,15 +102,16 @@ static int dylora_tensors(const lora_network *net, const network_module *mo, opt
 
 /* The adapter tensors of one module as the optimizer sees them (each its own parameter in the
  * shape sd-scripts / LyCORIS train it, so factored optimizers see the same matrices), with the
- * params offset of each one's range in at[]. Returns how many (≤ 4, DyLoRA 2 · rank); ps
- * NULL: only counts. */
+ * params offset of each one's range in at[]. Returns how many (≤ 5 with DoRA's scale, DyLoRA
+ * 2 · rank); ps NULL: only counts. */
 static int module_tensors(const lora_network *net, const network_module *mo, optim_param *ps,
                           size_t *at)
 {
     if (net->dylora_unit)
         return dylora_tensors(net, mo, ps, at);
     if (!ps)
-        return (mo->w_size[0] > 0) + (mo->w_size[1] > 0) + (mo->w_size[2] > 0) + (mo->w_size[3] > 0);
+        return (mo->w_size[0] > 0) + (mo->w_size[1] > 0) + (mo->w_size[2] > 0) + (mo->w_size[3] > 0) +
+               mo->dora;
     int n = 0;
     for (int i = 0; i < 4; i++) {
         if (!mo->w_size[i])
@@ -119,6 +120,13 @@ static int module_tensors(const lora_network *net, const network_module *mo, opt
         optim_param *q = &ps[n++];
         *q = (optim_param){net->params + mo->w_off[i], net->grads + mo->w_off[i], 0, {0}};
         q->ndim = network_factor_shape(mo, i, q->shape);
+    }
+    if (mo->dora) {   /* DoRA's dora_scale: [out, 1] or [out, 1, 1, 1] */
+        at[n] = mo->dora_off;
+        ps[n++] = mo->conv ? (optim_param){net->params + mo->dora_off, net->grads + mo->dora_off, 4,
+                                           {mo->out, 1, 1, 1}}
+                           : (optim_param){net->params + mo->dora_off, net->grads + mo->dora_off, 2,
+                                           {mo->out, 1}};
     }
     return n;
 }

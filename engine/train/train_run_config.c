@@ -164,6 +164,11 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
             o->rescaled = arg_true(v);
         else if (!strcmp(key, "train_on_input"))
             o->ia3_train_on_input = arg_true(v);
+        else if (!strcmp(key, "dora_wd"))
+            o->dora_wd = arg_true(v);
+        else if (!strcmp(key, "wd_on_output") && !arg_true(v))
+            rc = error_set(err, NULL, 0, 0, "network_args", "network argument wd_on_output=%s "
+                           "(DoRA over input columns) is not supported yet", v);
         else if (!strcmp(key, "block_lr_zero_threshold"))
             zero_threshold = (float)atof(v);
         else if (!strcmp(key, "loraplus_lr_ratio"))

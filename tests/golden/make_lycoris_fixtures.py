@@ -1,7 +1,9 @@
-"""make_lycoris_fixtures.py — LyCORIS LoHa / LoKr on small Linear and Conv2d layers.
+"""make_lycoris_fixtures.py — LyCORIS LoHa / LoKr (and LoCon / LoHa / LoKr with DoRA,
+weight_decompose) on small Linear and Conv2d layers.
 
-Builds each layer with lycoris-lora's own LohaModule / LokrModule (non-bypass forward: the
-layer runs with W + multiplier·ΔW), sets every factor to fixed non-zero values, and stores the
+Builds each layer with lycoris-lora's own LohaModule / LokrModule / LoConModule (non-bypass
+forward: the layer runs with W + multiplier·ΔW, or its DoRA decomposition), sets every factor
+(and dora_scale) to fixed non-zero values, and stores the
 forward output and the gradients of L = Σ out·proj w.r.t. the input and every factor.
 Writes tests/fixtures/lycoris-layers/{config.json,inputs,outputs,grads}.safetensors: config.json
 lists the cases (kind, layer shape, rank, alpha, factor, decompose_both, multiplier) and the
@@ -13,6 +15,7 @@ import os
 
 import torch
 from safetensors.torch import save_file
+from lycoris.modules.locon import LoConModule
 from lycoris.modules.loha import LohaModule
 from lycoris.modules.lokr import LokrModule
 
@@ -28,6 +31,15 @@ CASES = [
          factor=-1, decompose_both=False),
     dict(name="lokr_conv", kind="lokr", conv=True, inp=8, out=12, kernel=3, rank=1, alpha=1.0, mult=1.0,
          factor=-1, decompose_both=False),
+    # DoRA (dora_wd): dora_scale per output row of W + ΔW
+    dict(name="locon_dora_linear", kind="locon", conv=False, inp=12, out=10, kernel=1, rank=3, alpha=2.0,
+         mult=1.0, dora=True),
+    dict(name="locon_dora_conv", kind="locon", conv=True, inp=6, out=8, kernel=3, rank=2, alpha=1.0,
+         mult=1.0, dora=True),
+    dict(name="loha_dora_conv", kind="loha", conv=True, inp=6, out=8, kernel=3, rank=2, alpha=1.0, mult=1.0,
+         dora=True),
+    dict(name="lokr_dora_linear", kind="lokr", conv=False, inp=16, out=12, kernel=1, rank=4, alpha=1.0,
+         mult=1.0, factor=-1, decompose_both=False, dora=True),
 ]
 
 
@@ -42,7 +54,11 @@ def main():
             layer = torch.nn.Linear(c["inp"], c["out"])
             x = torch.randn(2, 5, c["inp"])
         kw = dict(multiplier=c["mult"], lora_dim=c["rank"], alpha=c["alpha"])
-        if c["kind"] == "loha":
+        if c.get("dora"):
+            kw["weight_decompose"] = True
+        if c["kind"] == "locon":
+            mod = LoConModule("lycoris_" + c["name"], layer, **kw)
+        elif c["kind"] == "loha":
             mod = LohaModule("lycoris_" + c["name"], layer, **kw)
         else:
             mod = LokrModule("lycoris_" + c["name"], layer, factor=c["factor"],
@@ -50,10 +66,13 @@ def main():
         mod.train()
         sd = mod.custom_state_dict()
         factor_keys = [k for k in sd if k != "alpha"]
-        params = {k: getattr(mod, k) for k in factor_keys}
+        params = {k: mod.get_parameter(k) for k in factor_keys}
         with torch.no_grad():
             for k, p in params.items():
-                p.copy_(torch.randn_like(p) * 0.3)
+                if k == "dora_scale":   # around the rows' norms, so the weight stays in scale
+                    p.mul_(1.0 + 0.3 * torch.randn_like(p))
+                else:
+                    p.copy_(torch.randn_like(p) * 0.3)
         x.requires_grad_(True)
         y = mod(x)
         proj = torch.randn_like(y)

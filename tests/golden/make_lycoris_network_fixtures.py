@@ -37,6 +37,9 @@ CASES = [
      "constraint": 0.5, "rescaled": True},
     # BOFT cannot split the tiny CLIP's 37-wide MLP: the U-Net only
     {"name": "boft_fulllin", "algo": "boft", "preset": "full-lin", "dim": 4, "alpha": 1, "unet_only": True},
+    {"name": "locon_dora", "algo": "locon", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2, "conv_alpha": 1,
+     "dora_wd": True},
+    {"name": "lokr_dora", "algo": "lokr", "preset": "attn-mlp", "dim": 4, "alpha": 1, "dora_wd": True},
 ]
 
 
@@ -52,7 +55,7 @@ def main():
                                        "lycoris": "3.2.0.post2"}}
     for c in CASES:
         kw = {"algo": c["algo"], "preset": c["preset"]}
-        for k in ("conv_dim", "conv_alpha", "factor", "decompose_both", "constraint", "rescaled"):
+        for k in ("conv_dim", "conv_alpha", "factor", "decompose_both", "constraint", "rescaled", "dora_wd"):
             if k in c:
                 kw[k] = c[k]
         # LyCORIS' presets are class attributes: start each case from the defaults
