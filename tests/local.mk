@@ -31,3 +31,4 @@ include tests/e2e.mk
 include tests/shapes.mk
 include tests/vae_train.mk
 include tests/demo.mk
+include tests/lora_apply.mk

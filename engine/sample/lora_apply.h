@@ -1,9 +1,29 @@
-/* lora_apply.h — LoRA files applied at run time for sampling: every
- * `<kohya name>.lora_down.weight` / `.lora_up.weight` / `.alpha` triple becomes a lora_adapter
- * on the layer that name means (unet_find_lora_point, clip_lora_targets), with rank from the
- * tensors and scale = weight · alpha / rank (alpha absent: rank). Several files touching one
- * layer are merged into one adapter of the summed rank (down stacked, up side by side, each
- * pre-multiplied by its scale). Keys that match no layer are counted and the first few named. */
+/* lora_apply.h — LoRA and LyCORIS files applied at run time for sampling, as AUTOMATIC1111 and
+ * ComfyUI load them. Each kohya module name of a file (`<name>.<tensor>`) becomes a
+ * lora_adapter on the layer that name means (unet_find_lora_point, LyCORIS' conv_in /
+ * conv_out / time_embedding_linear_1/2 on SD1/2, clip_lora_targets); its keys say the
+ * algorithm and the tensors' shapes give the adapter's shape fields:
+ *   LoRA / LoCon  lora_down.weight, lora_up.weight        scale = weight · alpha / rank
+ *   LoHa          hada_w1_a, hada_w1_b, hada_w2_a, hada_w2_b      weight · alpha / rank
+ *   LoKr          lokr_w1 or lokr_w1_a/_b, lokr_w2 (a conv's may be 4-D) or lokr_w2_a/_b:
+ *                 weight · alpha / rank (rank of the decomposed factor, w2's first), or
+ *                 weight when neither is decomposed (LyCORIS' scale 1)
+ *   iA3           weight, on_input                                 weight
+ *   full          diff [, diff_b]                                  weight
+ *   GLoRA         a1.weight, a2.weight, b1.weight, b2.weight       weight · alpha / rank
+ *   Diag-OFT      oft_blocks [n, s, s] [, rescale]                 weight
+ *   BOFT          oft_blocks [m, n, s, s] [, rescale]              weight
+ * with alpha the module's `.alpha` (absent or 0: the rank); the OFTs' alpha is their
+ * constraint (oft_constraint = alpha · out). Refused with a message naming the key: Tucker
+ * factors (lora_mid, hada_t1/_t2, lokr_t1/_t2), DoRA (dora_scale), a module mixing two
+ * algorithms' keys, factors that do not fit the layer. Modules that match no layer, and apart
+ * from them keys of no known algorithm (which are ignored), are counted and the first few named.
+ *
+ * Several files touching one layer: LoRA after LoRA merges into one adapter of the summed rank
+ * (down stacked, up side by side, each pre-multiplied by its scale); any other pair is folded
+ * into one native-fine-tuning (full) adapter holding ΔW = W' − W of applying the files in
+ * order, each to the weight the ones before it left (as AUTOMATIC1111 and ComfyUI patch
+ * weights), which costs one copy of the layer's weight. */
 #ifndef LORATTY_LORA_APPLY_H
 #define LORATTY_LORA_APPLY_H
 
@@ -15,8 +35,10 @@
 typedef struct lora_apply_entry {
     linear_layer *linear;      /* exactly one of these */
     conv_layer *conv;
-    long unet_point;           /* index into unet.points, -1 for a text-encoder layer */
-    lora_adapter ad;
+    long unet_point;           /* index into unet.points; -1: a text-encoder layer; -2: one of
+                                * LyCORIS' extra U-Net layers (conv_in, conv_out, time_embedding) */
+    int extra_rows;            /* unet_point -2: rows per sample of one call (0: the latent's H·W) */
+    lora_adapter ad;           /* owns down / up (LoRA) or w[0..3] (the other kinds) */
 } lora_apply_entry;
 
 typedef struct lora_apply {
@@ -24,12 +46,15 @@ typedef struct lora_apply {
     size_t n, cap;
     size_t unmatched;
     char unmatched_names[512];  /* the first few, comma-separated */
+    size_t ignored;             /* keys of no known algorithm (other tensors a file carries) */
+    char ignored_names[512];    /* the first few, comma-separated */
 } lora_apply;
 
 /* Adds one file's modules (weight: the multiplier). Returns the number of modules applied. */
 int lora_apply_add(lora_apply *la, sd_model *m, const char *path, float weight, error_info *err);
-/* Sizes the U-Net adapters' hidden buffers for a batch of B latents h × w with T context rows
- * (call before unet_acts_init, i.e. before sample_txt2img). */
+/* Sizes the U-Net's LoRA adapters' hidden buffers for a batch of B latents h × w with T
+ * context rows (call before unet_acts_init, i.e. before sample_txt2img; the layers' scratch
+ * for the other kinds is planned there and in clip_plan). */
 int lora_apply_plan(lora_apply *la, sd_model *m, int B, int h, int w, int T, error_info *err);
 /* Detaches every adapter and frees them. */
 void lora_apply_free(lora_apply *la, sd_model *m);
