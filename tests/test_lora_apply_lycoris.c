@@ -6,7 +6,8 @@
  * (network_attach) must equal those with the file applied by lora_apply_add (weight 1; 0.5
  * for LoRA and LoHa, with the network's multiplier 0.5) to 1e-5 relative, and differ from
  * the bare model's. Two files on the same layers: the first baked into the weights, the
- * second attached, against both files applied. Each refusal (Tucker factors, DoRA, mixed
+ * second attached, against both files applied; DoRA (dora_scale) on LoCon / LoHa / LoKr. Each
+ * refusal (Tucker factors, a DoRA scale that does not fit or beside another algorithm, mixed
  * keys, factors that do not fit the layer) with the key it names; unknown keys ignored and
  * counted. */
 #include <math.h>
@@ -38,23 +39,27 @@ typedef struct acase {
     float constraint;
     int rescaled, on_input, unet_only;
     float weight;
+    int dora;
 } acase;
 
 static const acase cases[] = {
-    {"LoCon", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f},
-    {"LoCon weight 0.5", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f},
-    {"LoHa", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f},
-    {"LoHa weight 0.5", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f},
-    {"LoKr (whole w1, w2 whole or low-rank)", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f},
-    {"LoKr decompose_both", "lokr", "attn-mlp", 2, 1.0f, 0, 0.0f, 4, 1, 0.0f, 0, 0, 0, 1.0f},
+    {"LoCon", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
+    {"LoCon weight 0.5", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0},
+    {"LoHa", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
+    {"LoHa weight 0.5", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0},
+    {"LoKr (whole w1, w2 whole or low-rank)", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
+    {"LoKr decompose_both", "lokr", "attn-mlp", 2, 1.0f, 0, 0.0f, 4, 1, 0.0f, 0, 0, 0, 1.0f, 0},
     {"LoKr whole factors (scale 1)", "lokr", "unet-convblock-only", 64, 8.0f, 0, 0.0f, -1, 0, 0.0f, 0, 0, 0,
-     1.0f},
-    {"iA3 (on_input MLPs)", "ia3", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 1, 0, 1.0f},
-    {"full", "full", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f},
-    {"GLoRA", "glora", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f},
-    {"Diag-OFT (constraint, rescaled)", "diag-oft", "full", 4, 1.0f, 8, 1.0f, 0, 0, 0.05f, 1, 0, 0, 1.0f},
-    {"BOFT", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 1, 1.0f},
-    {"BOFT (constraint, rescaled)", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.02f, 1, 0, 1, 1.0f},
+     1.0f, 0},
+    {"iA3 (on_input MLPs)", "ia3", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 1, 0, 1.0f, 0},
+    {"full", "full", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
+    {"GLoRA", "glora", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
+    {"Diag-OFT (constraint, rescaled)", "diag-oft", "full", 4, 1.0f, 8, 1.0f, 0, 0, 0.05f, 1, 0, 0, 1.0f, 0},
+    {"BOFT", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 1, 1.0f, 0},
+    {"BOFT (constraint, rescaled)", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.02f, 1, 0, 1, 1.0f, 0},
+    {"LoCon + DoRA", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1},
+    {"LoHa + DoRA", "loha", "attn-mlp", 4, 2.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1},
+    {"LoKr + DoRA", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1},
 };
 
 static int find_case(const char *name)
@@ -129,6 +134,7 @@ static int make_network(sd_model *m, const acase *c, uint64_t seed, lora_network
     o.rescaled = c->rescaled;
     o.ia3_train_on_input = c->on_input;
     o.train_te = !c->unet_only;
+    o.dora_wd = c->dora;
     o.multiplier = c->weight;
     o.seed = seed;
     clip_model *tes[1] = {&m->te[0]};
@@ -441,8 +447,10 @@ static void check_refusals(sd_model *m)
         {"Tucker LoKr", cv->name, "lokr_t2", "Tucker",
          {{"lokr_w1", 2, {2, 2}}, {"lokr_w2_a", 2, {4, co / 2}}, {"lokr_w2_b", 2, {4, ci / 2}},
           {"lokr_t2", 4, {4, 4, 3, 3}}}, 4},
-        {"DoRA", q->name, "dora_scale", "DoRA",
-         {{"lora_down.weight", 2, {4, qi}}, {"lora_up.weight", 2, {qo, 4}}, {"dora_scale", 2, {1, qi}}}, 3},
+        {"DoRA scale too short", q->name, "dora_scale", "does not fit",
+         {{"lora_down.weight", 2, {4, qi}}, {"lora_up.weight", 2, {qo, 4}}, {"dora_scale", 2, {qo - 1, 1}}}, 3},
+        {"DoRA beside iA3", q->name, "dora_scale", "LoCon, LoHa and LoKr only",
+         {{"weight", 1, {qo}}, {"on_input", 0, {0}}, {"dora_scale", 2, {qo, 1}}}, 3},
         {"LoRA and LoHa keys mixed", q->name, q->name, "two algorithms",
          {{"lora_down.weight", 2, {4, qi}}, {"lora_up.weight", 2, {qo, 4}}, {"hada_w1_a", 2, {qo, 4}}}, 3},
         {"LoRA without lora_up", q->name, q->name, "without lora_up.weight",
@@ -508,6 +516,28 @@ static void check_refusals(sd_model *m)
     remove(path);
 }
 
+/* A DoRA file decomposes the layer's whole weight: no second file on its layers, and weight 1
+ * only. */
+static void dora_refusals(sd_model *m, const char *tmp)
+{
+    const acase *c = &cases[find_case("LoCon + DoRA")];
+    lora_network n;
+    if (make_network(m, c, 31, &n, tmp) != 0)
+        return;
+    network_free(&n);
+    error_info err = {0};
+    lora_apply la = {0};
+    CHECK(lora_apply_add(&la, m, tmp, 1.0f, &err) > 0, "DoRA file: %s", err.message);
+    CHECK(lora_apply_add(&la, m, tmp, 1.0f, &err) < 0 && strstr(err.message, "cannot share"),
+          "a second file on a DoRA layer: %s", err.message);
+    lora_apply_free(&la, m);
+    lora_apply la2 = {0};
+    CHECK(lora_apply_add(&la2, m, tmp, 0.5f, &err) < 0 && strstr(err.message, "weight 1 only"),
+          "a DoRA file at weight 0.5: %s", err.message);
+    lora_apply_free(&la2, m);
+    printf("refused: a second file on DoRA layers, a DoRA file at weight 0.5\n");
+}
+
 int main(void)
 {
     const char *top = getenv("top_srcdir");
@@ -540,6 +570,7 @@ int main(void)
         check_pair(m, "LoCon", "full", base_u, base_c);
         printf("worst relative difference: %.2e\n", worst_seen);
         check_refusals(m);
+        dora_refusals(m, tmp);
     }
     remove(tmp);
     free(base_u);

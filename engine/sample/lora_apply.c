@@ -256,7 +256,8 @@ static void adapter_free(lora_adapter *a)
     free(a->up);
     for (int k = 0; k < 4; k++)
         free(a->w[k]);
-    a->down = a->up = NULL;
+    free(a->dora_scale);
+    a->down = a->up = a->dora_scale = NULL;
     memset(a->w, 0, sizeof a->w);
 }
 
@@ -621,8 +622,13 @@ static int attach(lora_apply *la, const target *l, lora_adapter *a, error_info *
 {
     int fresh;
     lora_apply_entry *e = entry_for(la, l, &fresh);
+    if (e && !fresh && (a->dora_scale || e->ad.dora_scale)) {
+        adapter_free(a);
+        return error_set(err, NULL, 0, 0, NULL, "a DoRA module cannot share its layer with another "
+                         "file's module");
+    }
     int rc = e ? 0 : -1;
-    if (rc == 0 && a->kind == LORA_KIND_LORA && e->ad.kind == LORA_KIND_LORA)
+    if (rc == 0 && a->kind == LORA_KIND_LORA && e->ad.kind == LORA_KIND_LORA && !a->dora_scale)
         rc = merge_lora(&e->ad, a, l->cols, l->out);
     else if (rc == 0 && fresh) {
         e->ad = *a;
@@ -680,6 +686,23 @@ static file_module *module_named(file_module **mods, size_t *n, size_t *cap, con
 }
 
 /* Applies one module: 1 applied, 0 no layer of this model (noted), -1 error. */
+/* LyCORIS' DoRA (dora_scale [out, 1(, 1, 1)] beside a LoCon / LoHa / LoKr): the layer runs the
+ * decomposed weight, at weight 1 only (LyCORIS blends the scale, not ΔW, for other weights). */
+static int add_dora(const file_module *fm, const target *l, int family, float weight, lora_adapter *a,
+                    error_info *err)
+{
+    const safetensors_tensor *t = fm->t[K_DORA];
+    if (family != LORA_KIND_LORA && family != LORA_KIND_LOHA && family != LORA_KIND_LOKR)
+        return error_set(err, NULL, 0, 0, t->name, "dora_scale beside %s: DoRA is LoCon, LoHa and "
+                         "LoKr only", family_label(family));
+    if (weight != 1.0f)
+        return error_set(err, NULL, 0, 0, t->name, "a DoRA file applies at weight 1 only (got %g)",
+                         weight);
+    if (t->nelements != (uint64_t)l->out)
+        return misfit(t, l, "dora_scale [out, 1(, 1, 1)]", err);
+    return (a->dora_scale = load(t, err)) ? 0 : -1;
+}
+
 static int add_module(lora_apply *la, sd_model *m, const file_module *fm, float weight, error_info *err)
 {
     static const struct { int key; const char *what; } refused[] = {
@@ -688,7 +711,6 @@ static int add_module(lora_apply *la, sd_model *m, const file_module *fm, float 
         {K_HADA_T2, "Tucker-decomposed LoHa (hada_t2) is not supported"},
         {K_LOKR_T1, "Tucker-decomposed LoKr (lokr_t1) is not supported"},
         {K_LOKR_T2, "Tucker-decomposed LoKr (lokr_t2) is not supported"},
-        {K_DORA, "DoRA weight decomposition (dora_scale) is not supported"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (fm->t[refused[i].key])
@@ -735,6 +757,8 @@ static int add_module(lora_apply *la, sd_model *m, const file_module *fm, float 
         rc = build_oft(fm, &l, weight, &a, err);
         break;
     }
+    if (rc == 0 && fm->t[K_DORA])
+        rc = add_dora(fm, &l, family, weight, &a, err);
     if (rc < 0) {
         adapter_free(&a);
         return -1;
