@@ -38,8 +38,8 @@ static void add_note(train_run_settings *s, const char *fmt, ...)
 {
     int room = (int)(sizeof s->notes / sizeof s->notes[0]);
     if (s->n_notes >= room) {
-        snprintf(s->notes[room - 1], sizeof s->notes[0], "(more settings have no effect; see the "
-                 "lora_type in loratty.toml(5))");
+        snprintf(s->notes[room - 1], sizeof s->notes[0], "(more settings have no effect; see "
+                 "lora_type in loratty(1))");
         return;
     }
     va_list ap;
