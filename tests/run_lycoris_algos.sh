@@ -13,7 +13,8 @@
 #     equals 2 straight;
 #  3. settings LyCORIS ignores for an algorithm are named in a warning (rank_dropout with
 #     GLoRA, network_dropout with iA3, scale_weight_norms with DyLoRA); rank_dropout with full
-#     is refused before training (exit 2, naming rank_dropout).
+#     is refused before training (exit 2, naming rank_dropout); bypass_mode trains the same
+#     LoCon as without it, and is refused with rank_dropout.
 top=${top_srcdir:-.}
 src=$(cd "$top" && pwd)
 prog=${LORATTY:-${top_builddir:-.}/loratty}
@@ -201,5 +202,18 @@ $te_lr"
 run dynorm
 [ "$rc" -eq 0 ] && grep -q "warning.*scale_weight_norms has no effect with LyCORIS/dylora" "$tmp/dynorm.out" ||
     { cat "$tmp/dynorm.out"; fail "DyLoRA with scale_weight_norms: exit $rc, want 0 and a warning"; }
-echo "ok    warnings for ignored settings; full's rank_dropout refused"
+# bypass_mode computes the same as the merged weight: the LoCon file equals one without it
+preset bypass 2 "LyCORIS/LoCon" 'bypass_mode = true
+lycoris_preset = "attn-mlp"' "" "$te_lr"
+run bypass
+preset nobypass 2 "LyCORIS/LoCon" 'lycoris_preset = "attn-mlp"' "" "$te_lr"
+run nobypass
+"$files" same "$tmp/out/bypass.safetensors" "$tmp/out/nobypass.safetensors" > /dev/null ||
+    { cat "$tmp/bypass.out"; fail "bypass_mode changed the LoCon"; }
+preset bypassdrop 1 "LyCORIS/LoCon" 'bypass_mode = true
+rank_dropout = 0.1' "" "$te_lr"
+run bypassdrop
+[ "$rc" -eq 2 ] && grep -q "bypass_mode" "$tmp/bypassdrop.out" ||
+    { cat "$tmp/bypassdrop.out"; fail "bypass_mode with rank_dropout: exit $rc, want 2 naming bypass_mode"; }
+echo "ok    warnings for ignored settings; full's rank_dropout refused; bypass_mode"
 echo "all passed"

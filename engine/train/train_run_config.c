@@ -108,6 +108,7 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
         o->network_dropout = (float)config_float(cfg, "network_dropout");
     const char *down = NULL, *mid = NULL, *up = NULL;
     float zero_threshold = 0.0f;
+    int bypass = 0;
     toml_value *args = network_args_for(cfg);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < args->as.array.count; i++) {
@@ -166,6 +167,8 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
             o->ia3_train_on_input = arg_true(v);
         else if (!strcmp(key, "dora_wd"))
             o->dora_wd = arg_true(v);
+        else if (!strcmp(key, "bypass_mode"))
+            bypass = arg_true(v);
         else if (!strcmp(key, "wd_on_output") && !arg_true(v))
             rc = error_set(err, NULL, 0, 0, "network_args", "network argument wd_on_output=%s "
                            "(DoRA over input columns) is not supported yet", v);
@@ -184,6 +187,15 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
     toml_free(args);
     if (rc != 0)
         return rc;
+    /* bypass mode computes W x + ΔW x instead of (W + ΔW) x: the same but for its own rank
+     * dropout (per rank for LoCon, after ΔW x for LoHa / LoKr); full has none (LyCORIS raises) */
+    if (bypass && o->rank_dropout > 0.0f)
+        return error_set(err, NULL, 0, 0, "bypass_mode", "LyCORIS' bypass mode with rank_dropout "
+                         "is not supported yet (without rank_dropout it computes the same as the "
+                         "merged weight loratty runs)");
+    if (bypass && o->algo == LORA_KIND_FULL)
+        return error_set(err, NULL, 0, 0, "bypass_mode", "LyCORIS' full (native fine-tuning) has "
+                         "no bypass mode");
     if (o->lycoris && lycoris_dropouts(s, (float)config_float(cfg, "network_dropout"), err) != 0)
         return -1;
     if (o->algo == LORA_KIND_IA3 && o->preset && o->preset[0] && strcmp(o->preset, "full") &&
