@@ -1,8 +1,10 @@
 /* test_tokenizer.c — checks engine/models/tokenizer against transformers' slow CLIPTokenizer
- * (no ftfy) on the 1,043 captions of tests/fixtures/tokenizer/corpus.jsonl, id for id, and
- * against sd-scripts' 75/150/225-token windows with both pad modes; both vocabulary sources
- * (share/clip's gz, and vocab.json + merges.txt rebuilt from it the way open_clip builds its
- * vocabulary) must agree; plus hand-checked ids and the error paths. */
+ * with ftfy 6.3.1 installed (sd-scripts' environment) on the captions of
+ * tests/fixtures/tokenizer/corpus.jsonl, id for id, and against sd-scripts' 75/150/225-token
+ * windows with both pad modes; ftfy.fix_text itself (tokenizer_ftfy.c) on the texts of
+ * ftfy.jsonl (one per fix, then mostly mojibake); both vocabulary sources (share/clip's gz, and
+ * vocab.json + merges.txt rebuilt from it the way open_clip builds its vocabulary) must agree;
+ * plus hand-checked ids and the error paths. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include <zlib.h>
 
 #include "engine/models/tokenizer.h"
+#include "engine/models/tokenizer_ftfy.h"
 #include "engine/models/tokenizer_text.h"
 
 static char gz_path[4096], vocab_path[4200], merges_path[4200], tmp_dir[64];
@@ -75,6 +78,36 @@ static void test_hand_checked(void **state)
     clip_tokenizer_free(tok);
 }
 
+/* fix_text cuts a line longer than max_decode_length (1,000,000 code points) into pieces fixed
+ * on their own, so mojibake straddling the cut stays (ftfy 6.3.1 gives these results); and the
+ * tokenizer sees fixed text: curly quotes, ligatures, entities and full width are undone. */
+static void test_ftfy_by_hand(void **state)
+{
+    (void)state;
+    size_t n = 999999, got_len;
+    char *text = malloc(n + 5);
+    memset(text, 'a', n);
+    memcpy(text + n, "\xc3\x83\xc2\xa9", 4);  /* "Ã©", the mojibake of "é" */
+    char *got = clip_ftfy_fix_text_utf8(text, n + 4, &got_len);
+    assert_int_equal(got_len, n + 4);  /* cut after "Ã": kept */
+    assert_memory_equal(got + n, "\xc3\x83\xc2\xa9", 4);
+    free(got);
+    got = clip_ftfy_fix_text_utf8(text + 1, n + 3, &got_len);
+    assert_int_equal(got_len, n + 1);  /* one shorter: fixed */
+    assert_memory_equal(got + n - 1, "\xc3\xa9", 2);
+    free(got);
+    free(text);
+    clip_tokenizer *tok = load_gz();
+    int a[32], b[32];
+    /* “It’s ﬁne” &amp; ＯＫ */
+    int na = clip_tokenize(tok, "\xe2\x80\x9cIt\xe2\x80\x99s \xef\xac\x81ne\xe2\x80\x9d &amp; "
+                                "\xef\xbc\xaf\xef\xbc\xab", a, 32);
+    int nb = clip_tokenize(tok, "\"it's fine\" & ok", b, 32);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, sizeof(int) * (size_t)nb);
+    clip_tokenizer_free(tok);
+}
+
 static void test_load_errors(void **state)
 {
     (void)state;
@@ -102,6 +135,30 @@ static void test_load_default(void **state)
         fail_msg("%s: %s", err.file, err.message);
     check_ids(tok, "a photo of a cat", (int[]){320, 1125, 539, 320, 2368}, 5);
     clip_tokenizer_free(tok);
+}
+
+/* clip_ftfy_fix_text_utf8(text) against want (UTF-8 of want_len bytes); 1 when they agree. */
+static int ftfy_agrees(const char *text, size_t len, const char *want, size_t want_len,
+                       const char *where, int line)
+{
+    size_t got_len = 0;
+    char *got = clip_ftfy_fix_text_utf8(text, len, &got_len);
+    assert_non_null(got);
+    int ok = got_len == want_len && memcmp(got, want, want_len) == 0;
+    if (!ok) {
+        fprintf(stderr, "%s:%d: fix_text differs:\n  text ", where, line);
+        for (size_t i = 0; i < len && i < 80; i++)
+            fprintf(stderr, "%02x", (unsigned char)text[i]);
+        fprintf(stderr, "\n  got  ");
+        for (size_t i = 0; i < got_len && i < 80; i++)
+            fprintf(stderr, "%02x", (unsigned char)got[i]);
+        fprintf(stderr, "\n  want ");
+        for (size_t i = 0; i < want_len && i < 80; i++)
+            fprintf(stderr, "%02x", (unsigned char)want[i]);
+        fprintf(stderr, "\n");
+    }
+    free(got);
+    return ok;
 }
 
 /* Expected windows of a record ("e150": [[77 ids], ...]) against clip_encode_prompt. */
@@ -182,6 +239,39 @@ static void run_corpus(const clip_tokenizer *tok, const char *name)
     printf("# %s: %d/%d captions match id for id (%d ids), %d window sets match\n", name, n_match,
            n_lines, n_ids, n_windows);
     assert_true(n_lines >= 1000);
+    assert_int_equal(n_match, n_lines);
+}
+
+/* fix_text alone on ftfy.jsonl: {"text", "fixed"} */
+static void test_ftfy_texts(void **state)
+{
+    (void)state;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/tokenizer/ftfy.jsonl",
+             getenv("top_srcdir") ? getenv("top_srcdir") : ".");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    char *line = NULL;
+    size_t cap = 0;
+    int n_lines = 0, n_match = 0, n_changed = 0;
+    while (getline(&line, &cap, f) > 0) {
+        n_lines++;
+        json_error_t jerr;
+        json_t *rec = json_loads(line, JSON_ALLOW_NUL, &jerr);
+        if (!rec)
+            fail_msg("%s:%d: %s", path, n_lines, jerr.text);
+        json_t *jt = json_object_get(rec, "text"), *jf = json_object_get(rec, "fixed");
+        n_changed += !json_equal(jt, jf);
+        n_match += ftfy_agrees(json_string_value(jt), json_string_length(jt),
+                               json_string_value(jf), json_string_length(jf), path, n_lines);
+        json_decref(rec);
+    }
+    free(line);
+    fclose(f);
+    printf("# ftfy.jsonl: fix_text agrees on %d/%d texts (%d changed by it)\n", n_match, n_lines,
+           n_changed);
+    assert_true(n_changed >= 300);
     assert_int_equal(n_match, n_lines);
 }
 
@@ -268,8 +358,10 @@ int main(void)
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", tmp_dir);
     write_hf_files();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hand_checked), cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_load_default), cmocka_unit_test(test_corpus_gz),
+        cmocka_unit_test(test_hand_checked), cmocka_unit_test(test_ftfy_by_hand),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load_default), cmocka_unit_test(test_ftfy_texts),
+        cmocka_unit_test(test_corpus_gz),
         cmocka_unit_test(test_corpus_hf),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

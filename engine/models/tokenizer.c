@@ -1,8 +1,9 @@
 /* tokenizer.c — CLIP's byte-level BPE: vocabulary loading (open_clip's gz merges file or
  * transformers' vocab.json + merges.txt), BPE with merge ranks and the "</w>" end-of-word
- * marker, and sd-scripts' 77-token chunking. Text clean-up and the pre-tokenizer are in
- * tokenizer_text.c. Tokens are kept as transformers keeps them: strings of the byte-to-
- * unicode alphabet (UTF-8 here), so both vocabulary sources share one lookup. */
+ * marker, and sd-scripts' 77-token chunking. Text clean-up (ftfy.fix_text and the rest) and
+ * the pre-tokenizer are in tokenizer_text.c. Tokens are kept as transformers keeps them:
+ * strings of the byte-to-unicode alphabet (UTF-8 here), so both vocabulary sources share one
+ * lookup. */
 #include "engine/models/tokenizer.h"
 
 #include <jansson.h>
@@ -438,7 +439,8 @@ int clip_tokenize_len(const clip_tokenizer *tok, const char *text, size_t len, i
     int order[256];
     byte_alphabet(c.cp_of, order);
     /* the exact special tokens are cut out before any clean-up (transformers' added-token
-     * split); the pieces in between are tokenized on their own */
+     * split); the pieces in between are cleaned (ftfy.fix_text included) and tokenized on
+     * their own */
     const char *p = text, *end = text + len;
     for (;;) {
         const char *b = memmem(p, (size_t)(end - p), BOS_STR, strlen(BOS_STR));

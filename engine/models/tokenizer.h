@@ -1,6 +1,7 @@
 /* tokenizer.h — OpenAI CLIP's byte-level BPE tokenizer, id for id what transformers' slow
- * CLIPTokenizer (the one sd-scripts uses) gives when ftfy is not installed, and sd-scripts'
- * chunking of long prompts (--max_token_length 150/225) into 77-token windows.
+ * CLIPTokenizer (the one sd-scripts uses) gives in sd-scripts' environment, where ftfy 6.3.1 is
+ * installed and cleans each caption first (tokenizer_ftfy.c), and sd-scripts' chunking of long
+ * prompts (--max_token_length 150/225) into 77-token windows.
  *
  * Vocabulary sources: the merges file OpenAI/open_clip ship (bpe_simple_vocab_16e6.txt.gz,
  * installed as DATADIR/clip/) or a diffusers folder's tokenizer/vocab.json + merges.txt. */
@@ -45,7 +46,7 @@ int clip_tokenizer_vocab_size(const clip_tokenizer *tok);
 /* Token ids of text (UTF-8), without BOS/EOS. Writes at most max ids and returns how many the
  * text has (more than max when it was cut), or -1 when out of memory. */
 int clip_tokenize(const clip_tokenizer *tok, const char *text, int *ids, int max);
-/* The same for len bytes that may hold NULs (which the clean-up drops, as Python does). */
+/* The same for len bytes that may hold NULs (which ftfy's remove_control_chars drops). */
 int clip_tokenize_len(const clip_tokenizer *tok, const char *text, size_t len, int *ids, int max);
 
 /* sd-scripts' tokenization for the SD1/SD2/SDXL text encoders: max_token_length 0 (unset) or

@@ -2,6 +2,7 @@
 # tokenizer and its vocabulary, installed as $(pkgdatadir)/clip/.
 libloratty_a_SOURCES += engine/models/tokenizer.c engine/models/tokenizer.h \
 	engine/models/tokenizer_text.c engine/models/tokenizer_text.h \
-	engine/models/tokenizer_unicode.inc
+	engine/models/tokenizer_unicode.inc engine/models/tokenizer_ftfy.c \
+	engine/models/tokenizer_ftfy.h engine/models/tokenizer_ftfy.inc
 clipdir = $(pkgdatadir)/clip
 dist_clip_DATA = share/clip/bpe_simple_vocab_16e6.txt.gz share/clip/LICENSE-open_clip

@@ -1,5 +1,6 @@
 /* tokenizer_text.c — caption clean-up and pre-tokenization for the CLIP tokenizer, matching
- * transformers' slow CLIPTokenizer without ftfy (see tokenizer_text.h). Works on code point
+ * transformers' slow CLIPTokenizer with ftfy installed (see tokenizer_text.h): ftfy.fix_text
+ * (tokenizer_ftfy.c), whitespace_clean, str.lower(), then the pattern. Works on code point
  * arrays; each stage writes a new buffer sized for its worst case. */
 #include "engine/models/tokenizer_text.h"
 
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/models/tokenizer_ftfy.h"
 #include "engine/models/tokenizer_unicode.inc"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -83,8 +85,7 @@ int clip_utf8_put(uint32_t cp, char *out)
     return 4;
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or values past U+10FFFF); a bad byte is U+FFFD. */
-static size_t utf8_decode(const char *text, size_t len, uint32_t *out)
+size_t clip_utf8_decode(const char *text, size_t len, uint32_t *out)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t n = 0;
@@ -107,36 +108,6 @@ static size_t utf8_decode(const char *text, size_t len, uint32_t *out)
         i += ok ? (size_t)extra + 1 : 1;
     }
     return n;
-}
-
-/* BasicTokenizer._is_chinese_char: the CJK ideograph blocks only (no kana, no hangul). */
-static bool is_cjk(uint32_t cp)
-{
-    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-           (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
-           (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
-           (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
-}
-
-/* _clean_text then _tokenize_chinese_chars; out holds 3 * n. */
-static size_t clean(const uint32_t *in, size_t n, uint32_t *out)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t cp = in[i];
-        if (in_ranges(uc_drop, NELEM(uc_drop), cp))
-            continue;
-        if (in_ranges(uc_blank, NELEM(uc_blank), cp))
-            cp = ' ';
-        if (is_cjk(cp)) {
-            out[m++] = ' ';
-            out[m++] = cp;
-            out[m++] = ' ';
-        } else {
-            out[m++] = cp;
-        }
-    }
-    return m;
 }
 
 enum { H_SBASE = 0xAC00, H_LBASE = 0x1100, H_VBASE = 0x1161, H_TBASE = 0x11A7,
@@ -163,10 +134,8 @@ static uint32_t compose_pair(uint32_t a, uint32_t b)
     return 0;
 }
 
-/* NFC (UAX #15): full canonical decomposition, canonical ordering, canonical composition.
- * tmp holds 4 * n (the longest decomposition is 4 code points); the result goes to out
- * (never longer than the decomposition) and its length is returned. */
-static size_t nfc(const uint32_t *in, size_t n, uint32_t *tmp, uint32_t *out)
+/* NFC (UAX #15): full canonical decomposition, canonical ordering, canonical composition. */
+size_t clip_text_nfc(const uint32_t *in, size_t n, uint32_t *tmp, uint32_t *out)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -237,65 +206,43 @@ static uint32_t lower_sigma(const uint32_t *w, size_t n, size_t i)
     return j < n && in_ranges(uc_cased, NELEM(uc_cased), w[j]) ? 0x3C3 : 0x3C2;
 }
 
-/* whitespace_tokenize + token.lower() + " ".join: out holds 2 * n + 1. */
-static size_t split_lower(const uint32_t *in, size_t n, uint32_t *out)
+/* str.lower() of the whole text (full mapping, final sigma); out holds 2 * n. */
+static size_t lower(const uint32_t *in, size_t n, uint32_t *out)
 {
     size_t m = 0;
-    for (size_t s = 0; s < n;) {
-        if (in_ranges(uc_split, NELEM(uc_split), in[s])) {
-            s++;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i] == 0x3A3) {
+            out[m++] = lower_sigma(in, n, i);
             continue;
         }
-        size_t e = s;
-        while (e < n && !in_ranges(uc_split, NELEM(uc_split), in[e]))
-            e++;
-        if (m > 0)
-            out[m++] = ' ';
-        for (size_t i = s; i < e; i++) {
-            if (in[i] == 0x3A3) {
-                out[m++] = lower_sigma(in + s, e - s, i - s);
-                continue;
-            }
-            const uint32_t *l = find_row(&uc_lower[0][0], NELEM(uc_lower), 3, in[i]);
-            if (!l) {
-                out[m++] = in[i];
-            } else {
-                out[m++] = l[1];
-                if (l[2])
-                    out[m++] = l[2];
-            }
-        }
-        s = e;
+        const uint32_t *l = find_row(&uc_lower[0][0], NELEM(uc_lower), 3, in[i]);
+        out[m++] = l ? l[1] : in[i];
+        if (l && l[2])
+            out[m++] = l[2];
     }
     return m;
 }
 
 char *clip_text_strip_lower(const char *text, size_t len)
 {
-    uint32_t *cps = malloc((len + 1) * sizeof *cps);
-    char *out = malloc(8 * len + 1);   /* a code point lowers to at most two of 4 bytes */
-    if (!cps || !out) {
-        free(cps);
+    uint32_t *cps = malloc((len + 1) * sizeof *cps), *low = malloc((2 * len + 1) * sizeof *low);
+    char *out = malloc(8 * len + 1);  /* a code point lowers to at most two of 4 bytes */
+    if (cps && low && out) {
+        size_t n = clip_utf8_decode(text, len, cps), s = 0, m = 0;
+        while (s < n && in_ranges(uc_split, NELEM(uc_split), cps[s]))
+            s++;
+        while (n > s && in_ranges(uc_split, NELEM(uc_split), cps[n - 1]))
+            n--;
+        n = lower(cps + s, n - s, low);
+        for (size_t i = 0; i < n; i++)
+            m += (size_t)clip_utf8_put(low[i], out + m);
+        out[m] = '\0';
+    } else {
         free(out);
-        return NULL;
+        out = NULL;
     }
-    size_t n = utf8_decode(text, len, cps), s = 0, m = 0;
-    while (s < n && in_ranges(uc_split, NELEM(uc_split), cps[s]))
-        s++;
-    while (n > s && in_ranges(uc_split, NELEM(uc_split), cps[n - 1]))
-        n--;
-    for (size_t i = s; i < n; i++) {
-        if (cps[i] == 0x3A3) {
-            m += (size_t)clip_utf8_put(lower_sigma(cps + s, n - s, i - s), out + m);
-            continue;
-        }
-        const uint32_t *l = find_row(&uc_lower[0][0], NELEM(uc_lower), 3, cps[i]);
-        m += (size_t)clip_utf8_put(l ? l[1] : cps[i], out + m);
-        if (l && l[2])
-            m += (size_t)clip_utf8_put(l[2], out + m);
-    }
-    out[m] = '\0';
     free(cps);
+    free(low);
     return out;
 }
 
@@ -344,30 +291,54 @@ static size_t match_at(const uint32_t *s, size_t n)
     return len;
 }
 
+/* CLIPTokenizer's whitespace_clean: re.sub(r"\s+", " ", text) with the regex module's \s,
+ * then str.strip(); out holds n. */
+static size_t whitespace_clean(const uint32_t *in, size_t n, uint32_t *out)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n;) {
+        if (!in_ranges(uc_space, NELEM(uc_space), in[i])) {
+            out[m++] = in[i++];
+            continue;
+        }
+        while (i < n && in_ranges(uc_space, NELEM(uc_space), in[i]))
+            i++;
+        out[m++] = ' ';
+    }
+    size_t s = 0;
+    while (s < m && in_ranges(uc_split, NELEM(uc_split), out[s]))
+        s++;
+    while (m > s && in_ranges(uc_split, NELEM(uc_split), out[m - 1]))
+        m--;
+    memmove(out, out + s, (m - s) * sizeof *out);
+    return m - s;
+}
+
 int clip_text_split(const char *text, size_t len, clip_piece_fn fn, void *ctx)
 {
-    /* generous: code points never outnumber bytes, and no stage more than quadruples them */
-    size_t cap = 12 * len + 1;
-    uint32_t *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return -1;
+    uint32_t *cps = malloc((len + 1) * sizeof *cps), *fixed = NULL, *a = NULL, *b = NULL;
+    size_t n = cps ? clip_utf8_decode(text, len, cps) : 0;
+    int rc = cps && clip_ftfy_fix_text(cps, n, &fixed, &n) == 0 ? 0 : -1;
+    free(cps);
+    if (rc == 0) {
+        a = malloc((n + 1) * sizeof *a);
+        b = malloc((2 * n + 1) * sizeof *b);
+        rc = a && b ? 0 : -1;
     }
-    size_t n = utf8_decode(text, len, a);
-    n = clean(a, n, b);
-    n = nfc(b, n, a, b);
-    n = split_lower(b, n, a);
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc;) {
-        size_t m = match_at(a + i, n - i);
+    if (rc == 0) {
+        n = whitespace_clean(fixed, n, a);
+        n = lower(a, n, b);
+    }
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t m = match_at(b + i, n - i);
         if (!m) {
             i++;
             continue;
         }
-        rc = fn(ctx, a + i, m);
+        rc = fn(ctx, b + i, m);
         i += m;
     }
+    free(fixed);
     free(a);
     free(b);
     return rc;
