@@ -7,9 +7,11 @@
 #     step-1 save and the last every trained tensor moved (iA3 weight, diff and diff_b, a1 / a2
 #     / b1 / b2, oft_blocks and rescale) and the constant ones (alpha, on_input) did not;
 #     DyLoRA (unit 2 of network_dim 4) saves LoRA keys and passes the unit as block_size;
-#     LoCon with DoRA (dora_wd) saves and trains a dora_scale per module;
+#     LoCon with DoRA (dora_wd) saves and trains a dora_scale per module; train_norm (with
+#     DyLoRA) trains w_norm / b_norm on the U-Net's norm layers;
 #     iA3's train_on_input makes ff.net.2 / mlp.fc2 scale their input (on_input 1);
-#  2. Diag-OFT with constrain and rescaled, DyLoRA, full and DoRA: 1 step + save_state + resume to 2
+#  2. Diag-OFT with constrain and rescaled, DyLoRA, full, DoRA and DyLoRA with train_norm: 1 step +
+#     save_state + resume to 2
 #     equals 2 straight;
 #  3. settings LyCORIS ignores for an algorithm are named in a warning (rank_dropout with
 #     GLoRA, network_dropout with iA3, scale_weight_norms with DyLoRA); rank_dropout with full
@@ -160,6 +162,13 @@ conv_dim = 4'
 algo dylora "LyCORIS/DyLoRA" dylora "lora_down lora_up =alpha" "$dy_args"
 grep -q '"block_size": "2"' "$tmp/inspect" && ! grep -q '"unit"' "$tmp/inspect" ||
     { grep ss_network_args "$tmp/inspect"; fail "DyLoRA: the unit is not passed as block_size"; }
+# train_norm: the U-Net's GroupNorm / LayerNorm layers in the targeted modules train w_norm, b_norm
+# (with DyLoRA, as kohya_ss's DyLoRA-Adafactor example config has it)
+algo dylnorm "LyCORIS/DyLoRA" dylora "lora_down lora_up w_norm b_norm =alpha" "$dy_args
+train_norm = true"
+grep -q "lora_unet_down_blocks_0_resnets_0_norm1\.w_norm " "$tmp/inspect" &&
+    grep -q "attentions_0_transformer_blocks_0_norm3\.b_norm " "$tmp/inspect" ||
+    fail "train_norm: no w_norm / b_norm on the ResNet and transformer norms"
 
 # --- 2. resume ------------------------------------------------------------------------------------
 # resumed NAME LORA_TYPE ARGS: 1 step + save_state, resume to 2: equal to NAME's 2-step file
@@ -182,6 +191,8 @@ resumed dylora "LyCORIS/DyLoRA" "$dy_args"
 resumed full "LyCORIS/Native Fine-Tuning" 'lycoris_preset = "attn-mlp"'
 resumed dora "LyCORIS/LoCon" 'dora_wd = true
 lycoris_preset = "attn-mlp"'
+resumed dylnorm "LyCORIS/DyLoRA" "$dy_args
+train_norm = true"
 
 # --- 3. what LyCORIS ignores or cannot do ---------------------------------------------------------
 preset gdrop 1 "LyCORIS/GLoRA" "rank_dropout = 0.2" "" "$te_lr"

@@ -361,6 +361,123 @@ static void groups_check(const char *top)
     unet_free(&m);
 }
 
+/* ---- train_norm: LyCORIS' NormModule on the U-Net's GroupNorm / LayerNorm layers ---- */
+
+typedef struct norm_ctx {
+    lora_network *n;
+    unet_acts acts;
+    float *sample, *context, *out, *proj, ts[1];
+    size_t nout;
+} norm_ctx;
+
+static double norm_loss(void *p)
+{
+    norm_ctx *c = p;
+    error_info err = {0};
+    network_norms_refresh(c->n);   /* the parameters changed: the norms' weights follow */
+    if (unet_forward(&c->acts, c->out, c->sample, c->ts, c->context, NULL, &err) != 0)
+        return NAN;
+    return gc_dot(c->out, c->proj, c->nout);
+}
+
+/* With train_norm every GroupNorm / LayerNorm inside the targeted modules gets w_norm / b_norm:
+ * the U-Net runs with weight + w_norm, bias + b_norm (equal to editing its weights), their
+ * gradients match finite differences, and detaching restores the model. */
+static void norm_check(const char *top)
+{
+    error_info err = {0};
+    unet_model um;
+    clip_model cm;
+    if (tiny_sd1_build(top, &um, &cm, &err) != 0) {
+        CHECK(0, "%s", err.message);
+        return;
+    }
+    uint64_t st = 71;
+    gc_fill_uniform(um.params, um.n_params, &st, -0.3f, 0.3f);
+    network_options o;
+    network_options_init(&o);
+    network_options_set_module(&o, "lycoris.kohya", "locon", &err);
+    o.preset = "full", o.dim = 2, o.train_norm = 1, o.train_te = 0;
+    lora_network n;
+    if (network_create(&n, &o, &um, NULL, 0, &err) != 0) {
+        CHECK(0, "train_norm: %s", err.message);
+        clip_free(&cm), unet_free(&um);
+        return;
+    }
+    size_t norms = 0;
+    for (size_t i = 0; i < n.n_mods; i++)
+        norms += n.mods[i].adapter.kind == LORA_KIND_NORM;
+    CHECK(norms == um.n_norm_points && norms > 0, "train_norm: %zu norm modules, the U-Net has %zu",
+          norms, um.n_norm_points);
+    /* the norms alone: LoCon factors 0, w_norm / b_norm random */
+    for (size_t i = 0; i < n.n_mods; i++) {
+        network_module *m = &n.mods[i];
+        if (m->adapter.kind == LORA_KIND_NORM)
+            gc_fill_uniform(n.params + m->w_off[0], 2 * (size_t)m->out, &st, -0.5f, 0.5f);
+    }
+    norm_ctx c = {0};
+    c.n = &n;
+    const unet_config *uc = &um.config;
+    int B = 1, H = 8, W = 8, T = 4;
+    c.nout = (size_t)B * uc->out_channels * H * W;
+    c.sample = malloc((size_t)B * uc->in_channels * H * W * sizeof(float));
+    c.context = malloc((size_t)B * T * uc->cross_attention_dim * sizeof(float));
+    c.out = malloc(c.nout * sizeof(float));
+    c.proj = malloc(c.nout * sizeof(float));
+    float *plain = malloc(c.nout * sizeof(float));
+    gc_fill_uniform(c.sample, (size_t)B * uc->in_channels * H * W, &st, -1, 1);
+    gc_fill_uniform(c.context, (size_t)B * T * uc->cross_attention_dim, &st, -1, 1);
+    gc_fill_uniform(c.proj, c.nout, &st, -1, 1);
+    c.ts[0] = 300.0f;
+    network_attach(&n);
+    if (network_plan_unet(&n, &um, B, H, W, T, &err) != 0 || unet_acts_init(&c.acts, &um, B, H, W, T, 0, &err) != 0) {
+        CHECK(0, "train_norm acts: %s", err.message);
+    } else {
+        network_zero_grad(&n);
+        norm_loss(&c);
+        memcpy(plain, c.out, c.nout * sizeof *plain);
+        CHECK(unet_backward(&c.acts, c.proj, NULL, NULL, NULL, NULL, &err) == 0, "backward: %s", err.message);
+        gc_opts go = gc_default_opts();
+        go.quiet = 1, go.max_checks = 12;
+        size_t checked = 0;
+        for (size_t i = 0; i < n.n_mods && checked < 4; i++) {
+            network_module *m = &n.mods[i];
+            if (m->adapter.kind != LORA_KIND_NORM || (checked && m->norm->conv_block == n.mods[i - 1].norm->conv_block))
+                continue;
+            checked++;
+            for (int k = 0; k < 2; k++)
+                CHECK(gc_check(k ? "b_norm" : "w_norm", norm_loss, &c, n.params + m->w_off[k],
+                               n.grads + m->w_off[k], (size_t)m->out, &go) == 0,
+                      "%s: d %s", m->name, k ? "b_norm" : "w_norm");
+        }
+        norm_loss(&c);
+        /* the same as the U-Net with its norm weights edited, the network detached */
+        network_detach(&n);
+        for (size_t i = 0; i < n.n_mods; i++) {
+            network_module *m = &n.mods[i];
+            if (m->adapter.kind != LORA_KIND_NORM)
+                continue;
+            CHECK(*m->norm->weight == m->base_weight && !*m->norm->dweight, "%s: detach restores", m->name);
+            for (int ch = 0; ch < m->out; ch++) {
+                ((float *)m->base_weight)[ch] += n.params[m->w_off[0] + (size_t)ch];
+                ((float *)m->base_bias)[ch] += n.params[m->w_off[1] + (size_t)ch];
+            }
+        }
+        CHECK(unet_forward(&c.acts, c.out, c.sample, c.ts, c.context, NULL, &err) == 0, "%s", err.message);
+        double worst = 0.0;
+        for (size_t i = 0; i < c.nout; i++)
+            worst = fmax(worst, fabs((double)c.out[i] - plain[i]));
+        CHECK(worst < 1e-5, "train_norm: the network's norms differ from edited weights by %g", worst);
+        printf("train_norm: %zu norm modules, w_norm / b_norm gradients as finite differences, the "
+               "same output as edited weights (%.1e)\n", norms, worst);
+        unet_acts_free(&c.acts);
+    }
+    free(c.sample), free(c.context), free(c.out), free(c.proj), free(plain);
+    network_free(&n);
+    clip_free(&cm);
+    unet_free(&um);
+}
+
 /* LyCORIS' LoCon with rank dropout on a Linear 4 → 6: y = W x + b + scale · mask[o] / kept ·
  * (up · down · x)[o], one mask of output rows for the step (make_weight's torch.rand(out)). */
 static void locon_row_dropout(void)
@@ -520,6 +637,7 @@ static void options_from_case(network_options *o, json_t *c)
     o->rescaled = json_is_true(json_object_get(c, "rescaled"));
     o->train_te = !json_is_true(json_object_get(c, "unet_only"));
     o->dora_wd = json_is_true(json_object_get(c, "dora_wd"));
+    o->train_norm = json_is_true(json_object_get(c, "train_norm"));
     o->seed = 11;
 }
 
@@ -580,10 +698,11 @@ static void init_stats(const lora_network *n, const char *cname)
                       (!m->w_size[1] || !memcmp(p + m->w_off[1], m->base_bias, m->w_size[1] * sizeof *p)),
                   "%s %s: full does not start at the layer's weight and bias", cname, m->name);
         } else if (m->adapter.kind != LORA_KIND_LORA) {
-            /* iA3, OFT blocks start at zero, OFT's rescale at one */
+            /* iA3, OFT blocks, w_norm / b_norm start at zero, OFT's rescale at one */
+            int oft = m->adapter.kind == LORA_KIND_DIAG_OFT || m->adapter.kind == LORA_KIND_BOFT;
             for (int k = 0; k < 2; k++)
                 for (size_t j = 0; j < m->w_size[k]; j++)
-                    CHECK(p[m->w_off[k] + j] == (k == 1 && m->adapter.kind >= LORA_KIND_DIAG_OFT ? 1.0f : 0.0f),
+                    CHECK(p[m->w_off[k] + j] == (k == 1 && oft ? 1.0f : 0.0f),
                           "%s %s: factor %d not at its initial value", cname, m->name, k);
         }
     }
@@ -797,6 +916,7 @@ int main(void)
     ia3_values();
     ia3_network(top ? top : ".");
     locon_row_dropout();
+    norm_check(top ? top : ".");
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
     return failures ? 1 : 0;

@@ -21,6 +21,8 @@ void network_dylora_begin_step(lora_network *n, int training, uint64_t seed, uin
     int unit = n->dylora_unit;
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
+        if (!m->dylora_trained)   /* train_norm modules are not DyLoRA's */
+            continue;
         float full = n->multiplier * m->alpha / (float)m->rank;
         if (!training) {
             m->dylora_b = m->rank - unit;
@@ -56,7 +58,7 @@ void network_dylora_end_micro_step(lora_network *n)
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
         /* this side does not train, or module_dropout left the module out: no gradient */
-        if (!m->adapter.dup || (m->adapter.drop.active && m->adapter.drop.skip))
+        if (!m->dylora_trained || !m->adapter.dup || (m->adapter.drop.active && m->adapter.drop.skip))
             continue;
         size_t cols = (size_t)m->in * m->kernel * m->kernel;
         int b = m->dylora_b;
@@ -82,6 +84,8 @@ void network_dylora_to_optimizer(lora_network *n)
         return;
     for (size_t i = 0; i < n->n_mods; i++) {
         const network_module *m = &n->mods[i];
+        if (!m->dylora_trained)
+            continue;
         for (int o = 0; o < m->out; o++)
             for (int r = 0; r < m->rank; r++) {
                 size_t src = m->up_off + (size_t)o * m->rank + r;
@@ -98,6 +102,8 @@ void network_dylora_from_optimizer(lora_network *n)
         return;
     for (size_t i = 0; i < n->n_mods; i++) {
         const network_module *m = &n->mods[i];
+        if (!m->dylora_trained)
+            continue;
         for (int o = 0; o < m->out; o++)
             for (int r = 0; r < m->rank; r++)
                 n->params[m->up_off + (size_t)o * m->rank + r] =
@@ -137,6 +143,8 @@ const float *network_dylora_grad(const lora_network *n, const float *data)
     if (data >= n->params && data < n->params + n->n_params) {
         size_t off = (size_t)(data - n->params);
         const network_module *m = module_at(n, off, 0);
+        if (m && !m->dylora_trained)
+            return n->grads + off;   /* a train_norm module: a plain parameter */
         if (!m || off >= m->up_off)
             return NULL;   /* not a down row */
         size_t cols = (size_t)m->in * m->kernel * m->kernel;

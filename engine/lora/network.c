@@ -40,6 +40,9 @@ static int module_sizes(network_module *m, const network_options *o, size_t size
     case LORA_KIND_GLORA:
         glora_sizes(m->out, m->in, cols, m->rank, sizes);
         break;
+    case LORA_KIND_NORM:   /* w_norm, b_norm */
+        sizes[0] = sizes[1] = (size_t)m->out;
+        break;
     case LORA_KIND_DIAG_OFT:
     case LORA_KIND_BOFT:
         if (oft_shapes(a, a->kind == LORA_KIND_BOFT, m->out, m->rank, o->rescaled, sizes) != 0) {
@@ -98,6 +101,7 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
     }
     switch (m->adapter.kind) {
     case LORA_KIND_IA3:
+    case LORA_KIND_NORM:
         return;   /* zeros from calloc */
     case LORA_KIND_FULL:
         /* LyCORIS' FullModule trains the layer's weight (and bias) itself */
@@ -160,6 +164,10 @@ static int dylora_alloc(lora_network *n, int unit, error_info *err)
     n->n_up_t = 0;
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
+        if (m->adapter.kind != LORA_KIND_LORA) {   /* train_norm modules: plain parameters */
+            m->up_t_off = n->n_up_t;                /* keeps up_t_off ascending for lookups */
+            continue;
+        }
         if (m->rank % unit != 0)
             return error_set(err, NULL, 0, 0, "unit", "%s: rank %d is not a multiple of unit %d "
                              "(dylora.py and LyCORIS' DyLoRA: rank must be a multiple of it)",
@@ -177,6 +185,8 @@ static int dylora_alloc(lora_network *n, int unit, error_info *err)
         return error_set(err, NULL, 0, 0, NULL, "out of memory for the DyLoRA buffers");
     ranks = 0;
     for (size_t i = 0; i < n->n_mods; i++) {
+        if (n->mods[i].adapter.kind != LORA_KIND_LORA)
+            continue;
         n->mods[i].dylora_trained = n->dylora_flags + ranks;
         ranks += (size_t)n->mods[i].rank;
     }
@@ -201,6 +211,9 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
         return error_set(err, NULL, 0, 0, NULL, "unknown network kind %d", opts->algo);
     if (opts->lora_fa && (opts->algo != LORA_KIND_LORA || opts->lycoris))
         return error_set(err, NULL, 0, 0, NULL, "LoRA-FA is a networks.lora variant, not %s",
+                         network_module_name(opts));
+    if (opts->train_norm && !opts->lycoris)
+        return error_set(err, NULL, 0, 0, "train_norm", "train_norm is LyCORIS', not %s's",
                          network_module_name(opts));
     if (opts->dora_wd && (!opts->lycoris || opts->dylora_unit || opts->algo > LORA_KIND_LOKR))
         return error_set(err, NULL, 0, 0, "dora_wd", "DoRA (dora_wd) is LyCORIS' LoCon, LoHa and "
@@ -263,6 +276,14 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     }
     for (size_t i = 0; i < n->n_mods; i++) {
         network_module *m = &n->mods[i];
+        if (m->adapter.kind == LORA_KIND_NORM) {
+            m->norm_eff = malloc(2 * (size_t)m->out * sizeof *m->norm_eff);
+            m->norm_train = 1;
+            if (!m->norm_eff) {
+                network_free(n);
+                return error_set(err, NULL, 0, 0, NULL, "out of memory for the norm modules");
+            }
+        }
         m->frozen_down = opts->lora_fa;
         init_module(n, m, opts->seed);
         network_set_adapter(n, m);
@@ -290,6 +311,7 @@ float network_module_scale(const lora_network *n, const network_module *m)
     case LORA_KIND_FULL:
     case LORA_KIND_DIAG_OFT:
     case LORA_KIND_BOFT:
+    case LORA_KIND_NORM:
         return n->multiplier;
     default:
         return n->multiplier * m->alpha / (float)m->rank;
@@ -359,6 +381,10 @@ void network_set_trainable(lora_network *n, int te_side, int train)
             continue;
         if (m->dora)
             m->adapter.ddora_scale = train ? n->grads + m->dora_off : NULL;
+        if (m->adapter.kind == LORA_KIND_NORM) {
+            m->norm_train = train;
+            continue;
+        }
         if (m->adapter.kind != LORA_KIND_LORA) {
             for (int k = 0; k < 4; k++)
                 m->adapter.dw[k] = train && m->w_size[k] ? n->grads + m->w_off[k] : NULL;
@@ -367,13 +393,44 @@ void network_set_trainable(lora_network *n, int te_side, int train)
         m->adapter.ddown = train && !m->frozen_down ? layer_grads(n) + m->down_off : NULL;
         m->adapter.dup = train ? layer_grads(n) + m->up_off : NULL;
     }
+    network_norms_refresh(n);
+}
+
+/* train_norm modules: the normalisation layer runs with base + multiplier · w_norm (b_norm)
+ * and writes its gradients into ours; with module dropout's skip, or detached, the base. */
+void network_norms_refresh(lora_network *n)
+{
+    for (size_t i = 0; i < n->n_mods; i++) {
+        network_module *m = &n->mods[i];
+        if (m->adapter.kind != LORA_KIND_NORM)
+            continue;
+        const unet_norm_point *np = m->norm;
+        int on = n->attached && !(m->adapter.drop.active && m->adapter.drop.skip);
+        if (!on) {
+            *np->weight = m->base_weight, *np->bias = m->base_bias;
+            *np->dweight = *np->dbias = NULL;
+            continue;
+        }
+        float f = network_module_scale(n, m);
+        const float *w = n->params + m->w_off[0], *b = n->params + m->w_off[1];
+        for (int c = 0; c < m->out; c++) {
+            m->norm_eff[c] = m->base_weight[c] + f * w[c];
+            m->norm_eff[m->out + c] = m->base_bias[c] + f * b[c];
+        }
+        *np->weight = m->norm_eff, *np->bias = m->norm_eff + m->out;
+        /* d(base + f · w)/dw = f: the multiplier is 1 whenever gradients are taken */
+        *np->dweight = m->norm_train ? n->grads + m->w_off[0] : NULL;
+        *np->dbias = m->norm_train ? n->grads + m->w_off[1] : NULL;
+    }
 }
 
 void network_attach(lora_network *n)
 {
     for (size_t i = 0; i < n->n_mods; i++)
-        *n->mods[i].slot = &n->mods[i].adapter;
+        if (n->mods[i].slot)
+            *n->mods[i].slot = &n->mods[i].adapter;
     n->attached = 1;
+    network_norms_refresh(n);
 }
 
 void network_detach(lora_network *n)
@@ -381,15 +438,18 @@ void network_detach(lora_network *n)
     if (!n->attached)
         return;
     for (size_t i = 0; i < n->n_mods; i++)
-        if (*n->mods[i].slot == &n->mods[i].adapter)
+        if (n->mods[i].slot && *n->mods[i].slot == &n->mods[i].adapter)
             *n->mods[i].slot = NULL;
     n->attached = 0;
+    network_norms_refresh(n);
 }
 
 void network_free(lora_network *n)
 {
     if (n->mods)
         network_detach(n);
+    for (size_t i = 0; i < n->n_mods; i++)
+        free(n->mods[i].norm_eff);
     free(n->mods);
     free(n->params);
     free(n->grads);
@@ -409,7 +469,8 @@ void network_zero_grad(lora_network *n)
     if (n->dylora_unit) {   /* torch: zero_grad(set_to_none=True), no slot has a gradient */
         memset(n->dylora_grads, 0, n->n_params * sizeof *n->dylora_grads);
         for (size_t i = 0; i < n->n_mods; i++)
-            memset(n->mods[i].dylora_trained, 0, (size_t)n->mods[i].rank);
+            if (n->mods[i].dylora_trained)
+                memset(n->mods[i].dylora_trained, 0, (size_t)n->mods[i].rank);
     }
 }
 
@@ -423,6 +484,7 @@ int network_module_keys(const network_module *m, const char *keys[4])
         [LORA_KIND_GLORA] = {"a1.weight", "a2.weight", "b1.weight", "b2.weight"},
         [LORA_KIND_DIAG_OFT] = {"oft_blocks", "rescale"},
         [LORA_KIND_BOFT] = {"oft_blocks", "rescale"},
+        [LORA_KIND_NORM] = {"w_norm", "b_norm"},
     };
     const lora_adapter *a = &m->adapter;
     keys[0] = keys[1] = keys[2] = keys[3] = NULL;
@@ -448,7 +510,8 @@ int network_module_keys(const network_module *m, const char *keys[4])
 
 int network_module_has_alpha(const network_module *m)
 {
-    return m->adapter.kind != LORA_KIND_IA3 && m->adapter.kind != LORA_KIND_FULL;
+    lora_kind k = m->adapter.kind;
+    return k != LORA_KIND_IA3 && k != LORA_KIND_FULL && k != LORA_KIND_NORM;
 }
 
 /* What usually makes a file's tensor size differ from the network's. */
@@ -474,6 +537,7 @@ static const char *kind_label(lora_kind kind)
         [LORA_KIND_LORA] = "LoRA", [LORA_KIND_LOHA] = "LoHa", [LORA_KIND_LOKR] = "LoKr",
         [LORA_KIND_IA3] = "iA3", [LORA_KIND_FULL] = "LyCORIS full (native fine-tuning)",
         [LORA_KIND_GLORA] = "GLoRA", [LORA_KIND_DIAG_OFT] = "Diag-OFT", [LORA_KIND_BOFT] = "BOFT",
+        [LORA_KIND_NORM] = "LyCORIS norm (train_norm)",
     };
     return labels[kind];
 }
@@ -584,8 +648,9 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
         lora_kind kind = m->adapter.kind;
         size_t cols = (size_t)m->in * m->kernel * m->kernel;
         double norm;
-        /* LyCORIS' iA3, full and GLoRA have no apply_max_norm: left out, as LyCORIS does */
-        if (kind == LORA_KIND_IA3 || kind == LORA_KIND_FULL || kind == LORA_KIND_GLORA)
+        /* LyCORIS' iA3, full, GLoRA and norm modules have no apply_max_norm: left out, as
+         * LyCORIS does */
+        if (kind == LORA_KIND_IA3 || kind == LORA_KIND_FULL || kind == LORA_KIND_GLORA || kind == LORA_KIND_NORM)
             continue;
         if (kind == LORA_KIND_DIAG_OFT || kind == LORA_KIND_BOFT) {
             /* the OFTs bound the norm of oft_blocks itself */

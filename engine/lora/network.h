@@ -77,6 +77,9 @@ typedef struct network_options {
     /* appended: LyCORIS' dora_wd (DoRA weight decomposition on the output rows) for LoCon, LoHa
      * and LoKr */
     int dora_wd;
+    /* appended: LyCORIS' train_norm: the GroupNorm / LayerNorm layers inside the targeted
+     * U-Net modules train a w_norm / b_norm added to their weight and bias */
+    int train_norm;
 } network_options;
 
 void network_options_init(network_options *o);
@@ -124,6 +127,12 @@ typedef struct network_module {
     const float *base_weight, *base_bias;
     size_t dora_off;      /* appended: DoRA's dora_scale [out] in params (dora set) */
     int dora;
+    /* appended: a train_norm module (kind LORA_KIND_NORM, slot NULL): the normalisation layer,
+     * the weight / bias it runs with (base + multiplier · w_norm / b_norm, 2 · out floats), and
+     * whether its gradients are taken */
+    const unet_norm_point *norm;
+    float *norm_eff;
+    int norm_train;
 } network_module;
 
 typedef struct lora_network {
@@ -161,6 +170,11 @@ int network_plan_unet(lora_network *n, const unet_model *unet, int B, int H, int
 /* Sets (or clears with train = 0) the adapters' gradient pointers for one side. */
 void network_set_trainable(lora_network *n, int te_side, int train);
 void network_attach(lora_network *n);
+/* Points the train_norm modules' normalisation layers at base + multiplier · w_norm / b_norm
+ * (the current parameters) and at their gradients; network_attach, network_begin_step and
+ * network_set_trainable call it, so does whoever changes the parameters between steps and
+ * then runs the model (the optimizer step is followed by the next begin_step). */
+void network_norms_refresh(lora_network *n);
 void network_detach(lora_network *n);
 void network_free(lora_network *n);
 void network_zero_grad(lora_network *n);

@@ -29,6 +29,7 @@ void network_begin_step(lora_network *n, int training, uint64_t seed, uint64_t s
         }
     }
     network_dylora_begin_step(n, training, seed, step);
+    network_norms_refresh(n);
 }
 
 int network_block_index(const char *name)

@@ -32,6 +32,9 @@ static void lycoris_shape(const network_module *m, int k, lora_tensor *t)
         else
             t->ndim = 1, t->shape[0] = m->out;
         break;
+    case LORA_KIND_NORM:   /* w_norm, b_norm [channels] */
+        t->ndim = 1, t->shape[0] = m->out;
+        break;
     case LORA_KIND_GLORA:   /* a1 [in, r], a2 [r, in], b1 [out, r] (1x1 on a conv), b2 [r, in, k, k] */
         if (k == 0)
             shape_2d(t, m->in, m->rank, m, 1);
@@ -146,8 +149,8 @@ static int save_network(const lora_network *n, const char *path, dtype_t save_dt
             count++;
         }
         /* iA3 has its on_input flag where the others have alpha (saved in save_dtype too, as
-         * LyCORIS' save_weights converts every tensor); LyCORIS' full has neither */
-        if (m->adapter.kind == LORA_KIND_FULL)
+         * LyCORIS' save_weights converts every tensor); LyCORIS' full and norm have neither */
+        if (m->adapter.kind == LORA_KIND_FULL || m->adapter.kind == LORA_KIND_NORM)
             continue;
         int ia3 = m->adapter.kind == LORA_KIND_IA3;
         snprintf(names[count], sizeof names[0], "%s.%s", m->name, ia3 ? "on_input" : "alpha");

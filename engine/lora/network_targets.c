@@ -436,6 +436,33 @@ static int dylora_rules(const network_options *o, int n_te, int from_weights, er
     return 0;
 }
 
+/* LyCORIS' train_norm: a NormModule for every GroupNorm / LayerNorm inside the modules the
+ * preset targets (ResnetBlock2D's with conv blocks, Transformer2DModel's otherwise; CLIPAttention
+ * and CLIPMLP hold none). With a file (dim_from_weights) only those it has. */
+static int add_norm_modules(lora_network *n, size_t *cap, const rules *r, const unet_model *unet,
+                            const safetensors_file *wf, error_info *err)
+{
+    for (size_t i = 0; i < unet->n_norm_points; i++) {
+        const unet_norm_point *np = &unet->norm_points[i];
+        if (np->conv_block ? !r->preset.conv_blocks : !r->preset.transformer || r->preset.attn_only)
+            continue;
+        if (wf) {
+            char key[192];
+            snprintf(key, sizeof key, "%s.w_norm", np->name);
+            if (!safetensors_find(wf, key))
+                continue;
+        }
+        cand c = {np->name, 0, 0, np->channels, np->channels, 1, np->conv_block, 0, *np->weight, *np->bias};
+        if (add_module(n, cap, &c, LORA_KIND_NORM, r->o->dim, r->o->alpha, err) != 0)
+            return -1;
+        network_module *m = &n->mods[n->n_mods - 1];
+        m->norm = np;
+        m->slot = NULL;
+        m->unet_point = SIZE_MAX;
+    }
+    return 0;
+}
+
 int network_collect(lora_network *n, const network_options *o, const unet_model *unet,
                     clip_model *const *te, int n_te, const safetensors_file *wf, error_info *err)
 {
@@ -523,6 +550,8 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
         }
         if (!sdxl)
             TAKE(cout, &um->conv_out.lora, SIZE_MAX, 0);
+        if (o->lycoris && o->train_norm && add_norm_modules(n, &cap, &r, unet, wf, err) != 0)
+            return -1;
     }
     n->n_unet = n->n_mods;
     if (te && o->train_te) {

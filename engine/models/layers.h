@@ -23,6 +23,9 @@ typedef enum {
     LORA_KIND_LORA = 0, LORA_KIND_LOHA, LORA_KIND_LOKR,
     /* appended: LyCORIS' algo=ia3, full, glora, diag-oft, boft */
     LORA_KIND_IA3, LORA_KIND_FULL, LORA_KIND_GLORA, LORA_KIND_DIAG_OFT, LORA_KIND_BOFT,
+    /* appended: LyCORIS' NormModule (train_norm): w_norm / b_norm added to a normalisation
+     * layer's weight and bias; never a layer's adapter (engine/lora/network.c runs it) */
+    LORA_KIND_NORM,
 } lora_kind;
 
 /* Per-step dropout state (all zero: none, the inference behaviour). */

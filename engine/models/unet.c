@@ -31,6 +31,8 @@ typedef struct walker {
     unet_tblock *tblocks;
     size_t n_tblocks;
     int oom;
+    unet_norm_point *norms;
+    size_t n_norms, cap_norms;
 } walker;
 
 static const float *reg(walker *w, const char *prefix, const char *suffix, int ndim, int64_t s0,
@@ -128,12 +130,35 @@ static void conv(walker *w, conv_layer *cv, const char *dname, const char *lname
                   NULL, cv, div);
 }
 
-static void norm(walker *w, const float **wt, const float **b, const char *dname, int C)
+/* lora: 0 not inside a targeted module, 1 a transformer's, 2 a ResNet's (its norm point). */
+static void norm(walker *w, const float **wt, const float **b, float **dwt, float **db, const char *dname,
+                 const char *lname, int C, int lora)
 {
     char p[112];
     fmt(p, "%s.", dname);
     *wt = reg(w, p, "weight", 1, C, 0, 0, 0);
     *b = reg(w, p, "bias", 1, C, 0, 0, 0);
+    if (!lora)
+        return;
+    if (w->n_norms == w->cap_norms) {
+        size_t cap = w->cap_norms ? 2 * w->cap_norms : 64;
+        unet_norm_point *q = realloc(w->norms, cap * sizeof *q);
+        if (!q) {
+            w->oom = 1;
+            return;
+        }
+        w->norms = q;
+        w->cap_norms = cap;
+    }
+    unet_norm_point *q = &w->norms[w->n_norms++];
+    memset(q, 0, sizeof *q);
+    snprintf(q->name, sizeof q->name, "lora_unet_%s", w->c->ldm_lora_names ? lname : dname);
+    for (char *c = q->name; *c; c++)
+        if (*c == '.')
+            *c = '_';
+    q->channels = C;
+    q->conv_block = lora == 2;
+    q->weight = wt, q->bias = b, q->dweight = dwt, q->dbias = db;
 }
 
 static void resnet(walker *w, unet_resnet *r, const char *d, const char *l, int in, int out, int div)
@@ -142,7 +167,8 @@ static void resnet(walker *w, unet_resnet *r, const char *d, const char *l, int 
     r->in = in;
     r->out = out;
     fmt(dn, "%s.norm1", d);
-    norm(w, &r->norm1_w, &r->norm1_b, dn, in);
+    fmt(ln, "%s.in_layers.0", l);
+    norm(w, &r->norm1_w, &r->norm1_b, &r->dnorm1_w, &r->dnorm1_b, dn, ln, in, 2);
     fmt(dn, "%s.conv1", d);
     fmt(ln, "%s.in_layers.2", l);
     conv(w, &r->conv1, dn, ln, in, out, 3, 1, 2, div);
@@ -150,7 +176,8 @@ static void resnet(walker *w, unet_resnet *r, const char *d, const char *l, int 
     fmt(ln, "%s.emb_layers.1", l);
     lin(w, &r->time_emb_proj, dn, ln, w->c->time_embed_dim, out, 1, 2, -1);
     fmt(dn, "%s.norm2", d);
-    norm(w, &r->norm2_w, &r->norm2_b, dn, out);
+    fmt(ln, "%s.out_layers.0", l);
+    norm(w, &r->norm2_w, &r->norm2_b, &r->dnorm2_w, &r->dnorm2_b, dn, ln, out, 2);
     fmt(dn, "%s.conv2", d);
     fmt(ln, "%s.out_layers.3", l);
     conv(w, &r->conv2, dn, ln, out, out, 3, 1, 2, div);
@@ -169,7 +196,9 @@ static void tblock(walker *w, unet_tblock *b, const char *d, const char *l, int 
     static const char *names[4] = {"to_q", "to_k", "to_v", "to_out.0"};
     for (int a = 0; a < 2; a++) {
         fmt(dn, "%s.norm%d", d, a + 1);
-        norm(w, a ? &b->norm2_w : &b->norm1_w, a ? &b->norm2_b : &b->norm1_b, dn, C);
+        fmt(ln, "%s.norm%d", l, a + 1);
+        norm(w, a ? &b->norm2_w : &b->norm1_w, a ? &b->norm2_b : &b->norm1_b, a ? &b->dnorm2_w : &b->dnorm1_w,
+             a ? &b->dnorm2_b : &b->dnorm1_b, dn, ln, C, 1);
         linear_layer *ls[4] = {a ? &b->q2 : &b->q1, a ? &b->k2 : &b->k1, a ? &b->v2 : &b->v1,
                                a ? &b->o2 : &b->o1};
         for (int i = 0; i < 4; i++) {
@@ -180,7 +209,8 @@ static void tblock(walker *w, unet_tblock *b, const char *d, const char *l, int 
         }
     }
     fmt(dn, "%s.norm3", d);
-    norm(w, &b->norm3_w, &b->norm3_b, dn, C);
+    fmt(ln, "%s.norm3", l);
+    norm(w, &b->norm3_w, &b->norm3_b, &b->dnorm3_w, &b->dnorm3_b, dn, ln, C, 1);
     fmt(dn, "%s.ff.net.0.proj", d);
     fmt(ln, "%s.ff.net.0.proj", l);
     lin(w, &b->ff1, dn, ln, C, 8 * C, 1, 1, div);
@@ -197,7 +227,8 @@ static void transformer(walker *w, unet_transformer *t, const char *d, const cha
     t->heads = heads;
     t->depth = depth;
     fmt(dn, "%s.norm", d);
-    norm(w, &t->norm_w, &t->norm_b, dn, C);
+    fmt(ln, "%s.norm", l);
+    norm(w, &t->norm_w, &t->norm_b, &t->dnorm_w, &t->dnorm_b, dn, ln, C, 1);
     int linear = t->linear = w->c->use_linear_projection;
     for (int io = 0; io < 2; io++) {
         const char *what = io ? "proj_out" : "proj_in";
@@ -309,7 +340,7 @@ static void walk(walker *w, unet_model *m)
         }
         prev = cout;
     }
-    norm(w, &m->norm_out_w, &m->norm_out_b, "conv_norm_out", b0);
+    norm(w, &m->norm_out_w, &m->norm_out_b, &m->dnorm_out_w, &m->dnorm_out_b, "conv_norm_out", "out.0", b0, 0);
     conv(w, &m->conv_out, "conv_out", "out.2", b0, c->out_channels, 3, 1, 0, 1);
 }
 
@@ -323,6 +354,7 @@ static int walk_into(walker *w, unet_model *m, const unet_config *c, float *base
     if (w->oom) {
         free(w->man);
         free(w->pts);
+        free(w->norms);
         return error_set(err, NULL, 0, 0, "", "UNet: out of memory listing parameters");
     }
     return 0;
@@ -344,6 +376,7 @@ int unet_param_manifest(const unet_config *c, unet_param_info **out, size_t *cou
     if (rc)
         return rc;
     free(w.pts);
+    free(w.norms);
     *out = w.man;
     *count = w.n_man;
     return 0;
@@ -363,6 +396,7 @@ static int build(unet_model *m, const unet_config *c, int allocate, error_info *
         size_t n = w.used;
         free(w.man);
         free(w.pts);
+        free(w.norms);
         m->params = calloc(n ? n : 1, sizeof *m->params);
         if (!m->params) {
             error_set(err, NULL, 0, 0, "", "UNet: cannot allocate %zu parameters", n);
@@ -376,6 +410,8 @@ static int build(unet_model *m, const unet_config *c, int allocate, error_info *
     m->n_manifest = w.n_man;
     m->points = w.pts;
     m->n_points = w.n_pts;
+    m->norm_points = w.norms;
+    m->n_norm_points = w.n_norms;
     return 0;
 fail:
     unet_free(m);
@@ -407,6 +443,7 @@ void unet_free(unet_model *m)
     free(m->params);
     free(m->manifest);
     free(m->points);
+    free(m->norm_points);
     free(m->tblock_storage);
     memset(m, 0, sizeof *m);
 }

@@ -92,6 +92,17 @@ typedef struct unet_lora_point {
                             * 0: context tokens T; -1: one row (time_emb_proj) */
 } unet_lora_point;
 
+/* A normalisation layer inside a module LyCORIS targets (its train_norm): GroupNorm of a
+ * ResnetBlock2D or Transformer2DModel, LayerNorm of a BasicTransformerBlock. The network
+ * points *weight / *bias at its own copies and *dweight / *dbias at its gradients. */
+typedef struct unet_norm_point {
+    char name[112];        /* kohya name, e.g. lora_unet_down_blocks_0_resnets_0_norm1 */
+    int channels;
+    int conv_block;        /* 1: of a ResnetBlock2D; 0: of a Transformer2DModel */
+    const float **weight, **bias;
+    float **dweight, **dbias;
+} unet_norm_point;
+
 typedef struct unet_resnet {
     int in, out;
     const float *norm1_w, *norm1_b, *norm2_w, *norm2_b;
@@ -136,6 +147,9 @@ typedef struct unet_model {
     unet_lora_point *points;
     size_t n_points;
     unet_tblock *tblock_storage;
+    /* appended: the normalisation layers inside the targeted modules, in module order */
+    unet_norm_point *norm_points;
+    size_t n_norm_points;
     conv_layer conv_in, conv_out;
     linear_layer time_1, time_2, add_1, add_2;
     const float *norm_out_w, *norm_out_b;

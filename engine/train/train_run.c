@@ -107,7 +107,7 @@ static int dylora_tensors(const lora_network *net, const network_module *mo, opt
 static int module_tensors(const lora_network *net, const network_module *mo, optim_param *ps,
                           size_t *at)
 {
-    if (net->dylora_unit)
+    if (net->dylora_unit && mo->adapter.kind == LORA_KIND_LORA)
         return dylora_tensors(net, mo, ps, at);
     if (!ps)
         return (mo->w_size[0] > 0) + (mo->w_size[1] > 0) + (mo->w_size[2] > 0) + (mo->w_size[3] > 0) +

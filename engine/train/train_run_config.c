@@ -169,6 +169,8 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
             o->dora_wd = arg_true(v);
         else if (!strcmp(key, "bypass_mode"))
             bypass = arg_true(v);
+        else if (!strcmp(key, "train_norm"))
+            o->train_norm = arg_true(v);
         else if (!strcmp(key, "wd_on_output") && !arg_true(v))
             rc = error_set(err, NULL, 0, 0, "network_args", "network argument wd_on_output=%s "
                            "(DoRA over input columns) is not supported yet", v);
@@ -193,6 +195,12 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
         return error_set(err, NULL, 0, 0, "bypass_mode", "LyCORIS' bypass mode with rank_dropout "
                          "is not supported yet (without rank_dropout it computes the same as the "
                          "merged weight loratty runs)");
+    /* NormModule's make_weight keeps an element with probability rank_dropout (its mask is
+     * inverted) */
+    if (o->train_norm && o->rank_dropout > 0.0f)
+        return error_set(err, NULL, 0, 0, "train_norm", "train_norm with rank_dropout is not "
+                         "supported: LyCORIS' NormModule keeps each element with probability "
+                         "rank_dropout instead of dropping it; set rank_dropout to 0");
     if (bypass && o->algo == LORA_KIND_FULL)
         return error_set(err, NULL, 0, 0, "bypass_mode", "LyCORIS' full (native fine-tuning) has "
                          "no bypass mode");

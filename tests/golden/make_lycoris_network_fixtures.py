@@ -40,6 +40,9 @@ CASES = [
     {"name": "locon_dora", "algo": "locon", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2, "conv_alpha": 1,
      "dora_wd": True},
     {"name": "lokr_dora", "algo": "lokr", "preset": "attn-mlp", "dim": 4, "alpha": 1, "dora_wd": True},
+    {"name": "locon_norm", "algo": "locon", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2, "conv_alpha": 1,
+     "train_norm": True},
+    {"name": "loha_norm_attn_mlp", "algo": "loha", "preset": "attn-mlp", "dim": 2, "alpha": 1, "train_norm": True},
 ]
 
 
@@ -55,7 +58,8 @@ def main():
                                        "lycoris": "3.2.0.post2"}}
     for c in CASES:
         kw = {"algo": c["algo"], "preset": c["preset"]}
-        for k in ("conv_dim", "conv_alpha", "factor", "decompose_both", "constraint", "rescaled", "dora_wd"):
+        for k in ("conv_dim", "conv_alpha", "factor", "decompose_both", "constraint", "rescaled", "dora_wd",
+                  "train_norm"):
             if k in c:
                 kw[k] = c[k]
         # LyCORIS' presets are class attributes: start each case from the defaults
