@@ -6,7 +6,8 @@
  * (network_attach) must equal those with the file applied by lora_apply_add (weight 1; 0.5
  * for LoRA and LoHa, with the network's multiplier 0.5) to 1e-5 relative, and differ from
  * the bare model's. Two files on the same layers: the first baked into the weights, the
- * second attached, against both files applied; DoRA (dora_scale) on LoCon / LoHa / LoKr. Each
+ * second attached, against both files applied; DoRA (dora_scale) on LoCon / LoHa / LoKr; train_norm's
+ * w_norm / b_norm on the U-Net's norm layers (restored when freed). Each
  * refusal (Tucker factors, a DoRA scale that does not fit or beside another algorithm, mixed
  * keys, factors that do not fit the layer) with the key it names; unknown keys ignored and
  * counted. */
@@ -39,27 +40,29 @@ typedef struct acase {
     float constraint;
     int rescaled, on_input, unet_only;
     float weight;
-    int dora;
+    int dora, train_norm;
 } acase;
 
 static const acase cases[] = {
-    {"LoCon", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
-    {"LoCon weight 0.5", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0},
-    {"LoHa", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
-    {"LoHa weight 0.5", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0},
-    {"LoKr (whole w1, w2 whole or low-rank)", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
-    {"LoKr decompose_both", "lokr", "attn-mlp", 2, 1.0f, 0, 0.0f, 4, 1, 0.0f, 0, 0, 0, 1.0f, 0},
+    {"LoCon", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
+    {"LoCon weight 0.5", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 0},
+    {"LoHa", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
+    {"LoHa weight 0.5", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 0},
+    {"LoKr (whole w1, w2 whole or low-rank)", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
+    {"LoKr decompose_both", "lokr", "attn-mlp", 2, 1.0f, 0, 0.0f, 4, 1, 0.0f, 0, 0, 0, 1.0f, 0, 0},
     {"LoKr whole factors (scale 1)", "lokr", "unet-convblock-only", 64, 8.0f, 0, 0.0f, -1, 0, 0.0f, 0, 0, 0,
-     1.0f, 0},
-    {"iA3 (on_input MLPs)", "ia3", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 1, 0, 1.0f, 0},
-    {"full", "full", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
-    {"GLoRA", "glora", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0},
-    {"Diag-OFT (constraint, rescaled)", "diag-oft", "full", 4, 1.0f, 8, 1.0f, 0, 0, 0.05f, 1, 0, 0, 1.0f, 0},
-    {"BOFT", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 1, 1.0f, 0},
-    {"BOFT (constraint, rescaled)", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.02f, 1, 0, 1, 1.0f, 0},
-    {"LoCon + DoRA", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1},
-    {"LoHa + DoRA", "loha", "attn-mlp", 4, 2.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1},
-    {"LoKr + DoRA", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1},
+     1.0f, 0, 0},
+    {"iA3 (on_input MLPs)", "ia3", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 1, 0, 1.0f, 0, 0},
+    {"full", "full", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
+    {"GLoRA", "glora", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
+    {"Diag-OFT (constraint, rescaled)", "diag-oft", "full", 4, 1.0f, 8, 1.0f, 0, 0, 0.05f, 1, 0, 0, 1.0f, 0, 0},
+    {"BOFT", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 1, 1.0f, 0, 0},
+    {"BOFT (constraint, rescaled)", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.02f, 1, 0, 1, 1.0f, 0, 0},
+    {"LoCon + DoRA", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0},
+    {"LoHa + DoRA", "loha", "attn-mlp", 4, 2.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0},
+    {"LoKr + DoRA", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0},
+    {"LoCon + train_norm", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 1},
+    {"LoHa + train_norm weight 0.5", "loha", "attn-mlp", 4, 2.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 1},
 };
 
 static int find_case(const char *name)
@@ -135,6 +138,7 @@ static int make_network(sd_model *m, const acase *c, uint64_t seed, lora_network
     o.ia3_train_on_input = c->on_input;
     o.train_te = !c->unet_only;
     o.dora_wd = c->dora;
+    o.train_norm = c->train_norm;
     o.multiplier = c->weight;
     o.seed = seed;
     clip_model *tes[1] = {&m->te[0]};
@@ -507,9 +511,9 @@ static void check_refusals(sd_model *m)
     CHECK(write_module(path, cv->name, lokr4, 2) == 0 && lora_apply_add(&la, m, path, 1.0f, &err) == 1,
           "LoKr w2 [b, d, 3, 3]: %s", err.message);
     lora_apply_free(&la, m);
-    tdesc odd[3] = {{"lora_down.weight", 2, {4, qi}}, {"lora_up.weight", 2, {qo, 4}}, {"w_norm", 1, {qo}}};
+    tdesc odd[3] = {{"lora_down.weight", 2, {4, qi}}, {"lora_up.weight", 2, {qo, 4}}, {"w_unknown", 1, {qo}}};
     int k = write_module(path, q->name, odd, 3) == 0 ? lora_apply_add(&la, m, path, 1.0f, &err) : -1;
-    CHECK(k == 1 && la.unmatched == 0 && la.ignored == 1 && strstr(la.ignored_names, "w_norm"),
+    CHECK(k == 1 && la.unmatched == 0 && la.ignored == 1 && strstr(la.ignored_names, "w_unknown"),
           "an unknown key is ignored and counted: %d applied, %zu unmatched, %zu ignored (%s)", k, la.unmatched,
           la.ignored, la.ignored_names);
     lora_apply_free(&la, m);
@@ -536,6 +540,34 @@ static void dora_refusals(sd_model *m, const char *tmp)
           "a DoRA file at weight 0.5: %s", err.message);
     lora_apply_free(&la2, m);
     printf("refused: a second file on DoRA layers, a DoRA file at weight 0.5\n");
+}
+
+/* A train_norm file points the U-Net's norm layers at their new weights; freeing it (two files
+ * stacked) puts the original ones back. */
+static void norm_restore(sd_model *m, const char *tmp)
+{
+    const acase *c = &cases[find_case("LoCon + train_norm")];
+    lora_network n;
+    if (make_network(m, c, 41, &n, tmp) != 0)
+        return;
+    network_free(&n);
+    size_t np = m->unet.n_norm_points;
+    const float **orig = malloc(np * sizeof *orig);
+    for (size_t i = 0; i < np; i++)
+        orig[i] = *m->unet.norm_points[i].weight;
+    error_info err = {0};
+    lora_apply la = {0};
+    CHECK(lora_apply_add(&la, m, tmp, 1.0f, &err) > 0 && lora_apply_add(&la, m, tmp, 0.5f, &err) > 0,
+          "train_norm file twice: %s", err.message);
+    size_t moved = 0, back = 0;
+    for (size_t i = 0; i < np; i++)
+        moved += *m->unet.norm_points[i].weight != orig[i];
+    lora_apply_free(&la, m);
+    for (size_t i = 0; i < np; i++)
+        back += *m->unet.norm_points[i].weight == orig[i];
+    CHECK(moved == np && back == np, "train_norm: %zu of %zu norms moved, %zu restored", moved, np, back);
+    printf("train_norm file: %zu norm layers changed and restored\n", np);
+    free(orig);
 }
 
 int main(void)
@@ -571,6 +603,7 @@ int main(void)
         printf("worst relative difference: %.2e\n", worst_seen);
         check_refusals(m);
         dora_refusals(m, tmp);
+        norm_restore(m, tmp);
     }
     remove(tmp);
     free(base_u);

@@ -18,6 +18,7 @@ enum {
     K_HADA_W1A, K_HADA_W1B, K_HADA_W2A, K_HADA_W2B, K_HADA_T1, K_HADA_T2,
     K_LOKR_W1, K_LOKR_W1A, K_LOKR_W1B, K_LOKR_W2, K_LOKR_W2A, K_LOKR_W2B, K_LOKR_T1, K_LOKR_T2,
     K_IA3, K_ON_INPUT, K_DIFF, K_DIFF_B, K_A1, K_A2, K_B1, K_B2, K_OFT, K_RESCALE, K_DORA,
+    K_W_NORM, K_B_NORM,
     K_COUNT
 };
 
@@ -32,6 +33,7 @@ static const char *const SUFFIX[K_COUNT] = {
     [K_IA3] = "weight", [K_ON_INPUT] = "on_input", [K_DIFF] = "diff", [K_DIFF_B] = "diff_b",
     [K_A1] = "a1.weight", [K_A2] = "a2.weight", [K_B1] = "b1.weight", [K_B2] = "b2.weight",
     [K_OFT] = "oft_blocks", [K_RESCALE] = "rescale", [K_DORA] = "dora_scale",
+    [K_W_NORM] = "w_norm", [K_B_NORM] = "b_norm",
 };
 
 /* The algorithm each key belongs to (-1: alpha and dora_scale, which any may have; both OFTs
@@ -52,6 +54,8 @@ static int key_family(int k)
         return LORA_KIND_GLORA;
     if (k == K_OFT || k == K_RESCALE)
         return LORA_KIND_DIAG_OFT;
+    if (k == K_W_NORM || k == K_B_NORM)
+        return LORA_KIND_NORM;
     return -1;
 }
 
@@ -60,7 +64,7 @@ static const char *family_label(int f)
     static const char *const labels[] = {
         [LORA_KIND_LORA] = "LoRA", [LORA_KIND_LOHA] = "LoHa", [LORA_KIND_LOKR] = "LoKr",
         [LORA_KIND_IA3] = "iA3", [LORA_KIND_FULL] = "full", [LORA_KIND_GLORA] = "GLoRA",
-        [LORA_KIND_DIAG_OFT] = "OFT", [LORA_KIND_BOFT] = "BOFT",
+        [LORA_KIND_DIAG_OFT] = "OFT", [LORA_KIND_BOFT] = "BOFT", [LORA_KIND_NORM] = "norm",
     };
     return labels[f];
 }
@@ -686,6 +690,54 @@ static file_module *module_named(file_module **mods, size_t *n, size_t *cap, con
 }
 
 /* Applies one module: 1 applied, 0 no layer of this model (noted), -1 error. */
+/* LyCORIS' train_norm module (w_norm [, b_norm] [C]) on a U-Net GroupNorm / LayerNorm: the
+ * layer runs with weight + weight · w_norm, bias + weight · b_norm, on top of what earlier
+ * files left (lora_apply_free puts the layers back in reverse order). */
+static int add_norm(lora_apply *la, sd_model *m, const file_module *fm, float weight, error_info *err)
+{
+    const unet_norm_point *np = NULL;
+    for (size_t i = 0; i < m->unet.n_norm_points && !np; i++)
+        if (!strcmp(m->unet.norm_points[i].name, fm->name))
+            np = &m->unet.norm_points[i];
+    if (!np) {
+        note_unmatched(la, fm->name);
+        return 0;
+    }
+    const safetensors_tensor *tw = fm->t[K_W_NORM], *tb = fm->t[K_B_NORM];
+    if (!tw)
+        return missing(fm, "w_norm", LORA_KIND_NORM, err);
+    for (int k = 0; k < 2; k++) {
+        const safetensors_tensor *t = k ? tb : tw;
+        if (t && t->nelements != (uint64_t)np->channels)
+            return error_set(err, NULL, 0, 0, t->name, "%llu elements, the layer has %d channels",
+                             (unsigned long long)t->nelements, np->channels);
+    }
+    if (la->n_norms == la->cap_norms) {
+        size_t cap = la->cap_norms ? 2 * la->cap_norms : 32;
+        lora_apply_norm *q = realloc(la->norms, cap * sizeof *q);
+        if (!q)
+            return error_set(err, NULL, 0, 0, NULL, "out of memory");
+        la->norms = q;
+        la->cap_norms = cap;
+    }
+    int C = np->channels;
+    float *eff = malloc(2 * (size_t)C * sizeof *eff);
+    float *w = load(tw, err), *b = tb ? load(tb, err) : NULL;
+    if (!eff || !w || (tb && !b)) {
+        free(eff), free(w), free(b);
+        return err->message[0] ? -1 : error_set(err, NULL, 0, 0, NULL, "out of memory");
+    }
+    for (int c = 0; c < C; c++) {
+        eff[c] = (*np->weight)[c] + weight * w[c];
+        eff[C + c] = (*np->bias)[c] + (b ? weight * b[c] : 0.0f);
+    }
+    free(w), free(b);
+    lora_apply_norm *q = &la->norms[la->n_norms++];
+    q->point = np, q->weight = *np->weight, q->bias = *np->bias, q->eff = eff;
+    *np->weight = eff, *np->bias = eff + C;
+    return 1;
+}
+
 /* LyCORIS' DoRA (dora_scale [out, 1(, 1, 1)] beside a LoCon / LoHa / LoKr): the layer runs the
  * decomposed weight, at weight 1 only (LyCORIS blends the scale, not ΔW, for other weights). */
 static int add_dora(const file_module *fm, const target *l, int family, float weight, lora_adapter *a,
@@ -725,6 +777,8 @@ static int add_module(lora_apply *la, sd_model *m, const file_module *fm, float 
                              "%s (%s)", SUFFIX[first], family_label(family), SUFFIX[k], family_label(f));
         family = f, first = first < 0 ? k : first;
     }
+    if (family == LORA_KIND_NORM)
+        return add_norm(la, m, fm, weight, err);
     target l;
     if (family < 0 || !find_layer(m, fm->name, &l)) {
         note_unmatched(la, fm->name);
@@ -843,6 +897,12 @@ void lora_apply_free(lora_apply *la, sd_model *m)
         free(e);
     }
     free(la->e);
+    for (size_t i = la->n_norms; i-- > 0;) {
+        lora_apply_norm *q = &la->norms[i];
+        *q->point->weight = q->weight, *q->point->bias = q->bias;
+        free(q->eff);
+    }
+    free(la->norms);
     memset(la, 0, sizeof *la);
     if (m)
         sd_model_adapters_changed(m);

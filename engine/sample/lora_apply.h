@@ -13,6 +13,8 @@
  *   GLoRA         a1.weight, a2.weight, b1.weight, b2.weight       weight · alpha / rank
  *   Diag-OFT      oft_blocks [n, s, s] [, rescale]                 weight
  *   BOFT          oft_blocks [m, n, s, s] [, rescale]              weight
+ *   norm          w_norm [, b_norm] on a U-Net GroupNorm / LayerNorm (LyCORIS' train_norm):
+ *                 the layer's weight and bias + weight · w_norm / b_norm
  * with alpha the module's `.alpha` (absent or 0: the rank); the OFTs' alpha is their
  * constraint (oft_constraint = alpha · out). Refused with a message naming the key: Tucker
  * factors (lora_mid, hada_t1/_t2, lokr_t1/_t2), DoRA (dora_scale), a module mixing two
@@ -41,9 +43,18 @@ typedef struct lora_apply_entry {
     lora_adapter ad;           /* owns down / up (LoRA) or w[0..3] (the other kinds) */
 } lora_apply_entry;
 
+/* A U-Net normalisation layer a train_norm module changed: what it ran with before, and now. */
+typedef struct lora_apply_norm {
+    const unet_norm_point *point;
+    const float *weight, *bias;   /* restored by lora_apply_free */
+    float *eff;                   /* weight [C] then bias [C] */
+} lora_apply_norm;
+
 typedef struct lora_apply {
     lora_apply_entry **e;      /* one allocation each: layers point at their adapters */
     size_t n, cap;
+    lora_apply_norm *norms;    /* appended: train_norm modules, in the order applied */
+    size_t n_norms, cap_norms;
     size_t unmatched;
     char unmatched_names[512];  /* the first few, comma-separated */
     size_t ignored;             /* keys of no known algorithm (other tensors a file carries) */
