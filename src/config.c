@@ -1,6 +1,7 @@
 /* config.c — a configuration's values: typed parsing, range and choice checks, reads and
  * display text. Loading files lives in config_load.c, writing them in config_save.c. */
 #include "config.h"
+#include "config_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -317,6 +318,11 @@ int config_store(config *cfg, const param *p, toml_value *v, const char *origin)
     cfg->origins[i] = config_intern_origin(cfg, origin);
     cfg->dirty = true;
     return 0;
+}
+
+bool config_applies(const config *cfg, const param *p)
+{
+    return params_applies(p, config_lookup_text, (void *)cfg);
 }
 
 int config_set_value_text_at(config *cfg, const param *p, const char *text, const char *origin,

@@ -50,6 +50,8 @@ int config_set_value_text_at(config *cfg, const param *p, const char *text, cons
                              int line, error_info *err);
 /* Back to the default. */
 void config_reset(config *cfg, const param *p);
+/* Whether p's applies_when holds for cfg's values (what kohya_ss would pass). */
+bool config_applies(const config *cfg, const param *p);
 
 /* Types, ranges, choices and cross-field rules. First problem → err, returns -1. */
 int config_validate(const config *cfg, error_info *err);

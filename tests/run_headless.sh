@@ -14,6 +14,9 @@
 #  3. SIGINT mid-run: exit 130, a loadable LoRA, done "stopped";
 #     The control FIFO: pause, resume, save (a step save appears), stop (exit 130).
 #  4. a NaN loss (test hook) at step 2: exit 1, the message names the step;
+#     the noise options (noise_offset with random strength and adaptive scale, multires
+#     noise, ip_noise_gamma with random strength) each change the LoRA, noise_offset_type
+#     chooses which apply, multires noise resumes bit for bit;
 #  5. an unreadable image is skipped with a message; an empty data folder is refused (exit 2)
 #     with the folder convention explained; an output_dir that cannot be created is refused
 #     (exit 2) before training.
@@ -203,6 +206,47 @@ rc=$?
 [ "$rc" -eq 1 ] || { cat "$tmp/d.out"; fail "NaN: exit $rc, want 1"; }
 grep -q "NaN at step 2" "$tmp/d.out" || { cat "$tmp/d.out"; fail "NaN message does not name step 2"; }
 [ ! -f "$tmp/out/d.safetensors" ] || fail "NaN run wrote a final LoRA"
+
+# --- 4b. the noise options ------------------------------------------------------------------
+# each one changes the LoRA; noise_offset_type picks which apply (a Multires run ignores a set
+# noise_offset, as kohya_ss does not pass it); multires noise resumes bit for bit
+noise() {   # NAME STEPS [advanced] [loratty] lines
+    preset "$1" "$2" "$3" "$4"
+    "$prog" --run "$tmp/$1.toml" > "$tmp/$1.out" 2>&1 || { cat "$tmp/$1.out"; fail "$1 run"; }
+}
+noise nplain 2
+for v in "noff:noise_offset = 0.1" "nrand:noise_offset = 0.1
+noise_offset_random_strength = true" "nadapt:noise_offset = 0.1
+adaptive_noise_scale = 0.05" "nip:ip_noise_gamma = 0.1" "niprand:ip_noise_gamma = 0.1
+ip_noise_gamma_random_strength = true"; do
+    noise "${v%%:*}" 2 "${v#*:}"
+done
+noise nmulti 2 "multires_noise_iterations = 6
+multires_noise_discount = 0.3" 'noise_offset_type = "Multires"'
+for a in noff nrand nadapt nip niprand nmulti; do
+    ! "$files" same "$tmp/out/nplain.safetensors" "$tmp/out/$a.safetensors" > /dev/null ||
+        fail "$a: the noise option changed nothing"
+done
+for pair in "noff nrand" "noff nadapt" "nip niprand"; do
+    set -- $pair
+    ! "$files" same "$tmp/out/$1.safetensors" "$tmp/out/$2.safetensors" > /dev/null ||
+        fail "$2 trained the same LoRA as $1"
+done
+"$files" meta "$tmp/out/nmulti.safetensors" ss_multires_noise_iterations=6 ss_multires_noise_discount=0.3 ||
+    fail "multires metadata"
+noise nunused 2 "noise_offset = 0.1" 'noise_offset_type = "Multires"'
+"$files" same "$tmp/out/nplain.safetensors" "$tmp/out/nunused.safetensors" > /dev/null ||
+    fail "noise_offset applied although noise_offset_type is Multires"
+noise nmres 1 "multires_noise_iterations = 6
+multires_noise_discount = 0.3
+save_state_on_train_end = true" 'noise_offset_type = "Multires"'
+noise nmres 2 "multires_noise_iterations = 6
+multires_noise_discount = 0.3
+resume = \"$tmp/out/nmres-state\"" 'noise_offset_type = "Multires"'
+grep -q "resumed from" "$tmp/nmres.out" || { cat "$tmp/nmres.out"; fail "multires: not resumed"; }
+"$files" same "$tmp/out/nmulti.safetensors" "$tmp/out/nmres.safetensors" ||
+    fail "multires: 1 step + resume differs from 2 steps"
+echo "ok    noise offset (random strength, adaptive scale), multires, ip_noise_gamma (random strength)"
 
 # --- 5. an unreadable image; an empty folder ---------------------------------------------
 printf 'not a png' > "$tmp/img/2_zqx ring/broken.png"

@@ -214,8 +214,8 @@ static void test_random(void)
     CHECK(fabsf(eps2[0] - 11.0f * eps[0]) < 1e-5f, "adaptive: (0.1 + 0.5·2) × the same draw");
     memset(eps2, 0, sizeof eps2);
     noise_apply_offset(eps2, x0, B, C, H, W, 0.1, 1, NAN, 3, 0);
-    float u = noise_uniform(3, 0);
-    CHECK(fabsf(eps2[0] - u * eps[0]) < 1e-6f, "random strength scales by rand()");
+    float u = noise_uniform(3, B * C);
+    CHECK(fabsf(eps2[0] - u * eps[0]) < 1e-6f, "random strength scales by rand() (drawn after the normals)");
 
     /* pyramid noise: unit std, reproducible, correlated across pixels */
     k_randn(eps, N, 5, 0);
@@ -232,6 +232,8 @@ static void test_random(void)
     noise_input_perturbation(eps2, eps, N, 0.1, 0, 11, 0);
     stats(eps2, N, &mean, &sd);
     CHECK(fabs(sd - 0.1) < 0.005, "ip_noise_gamma sd %.4f", sd);
+    noise_input_perturbation(x0, eps, N, 0.1, 1, 11, 0);
+    CHECK(fabsf(x0[7] - noise_uniform(11, N) * eps2[7]) < 1e-6f, "ip random strength scales by rand()");
     printf("  random parts: timesteps %d..%d, pyramid sd %.5f, ip sd %.4f\n", lo, hi, 1.0, sd);
 }
 

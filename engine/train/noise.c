@@ -35,13 +35,13 @@ void noise_apply_offset(float *eps, const float *x0, int B, int C, int H, int W,
                         uint64_t rng_offset)
 {
     const size_t hw = (size_t)H * W;
-    if (random_strength)
-        offset *= noise_uniform(seed, rng_offset);
-    float r[4096];
     const int BC = B * C;
+    if (random_strength)   /* after the B·C normal draws, so without it the stream is theirs */
+        offset *= noise_uniform(seed, rng_offset + (uint64_t)BC);
+    float r[4096];
     for (int i0 = 0; i0 < BC; i0 += 4096) {
         int m = BC - i0 < 4096 ? BC - i0 : 4096;
-        k_randn(r, (size_t)m, seed, rng_offset + 1 + (uint64_t)i0);
+        k_randn(r, (size_t)m, seed, rng_offset + (uint64_t)i0);
         for (int k = 0; k < m; k++) {
             const int bc = i0 + k;
             float o = (float)offset;
@@ -96,9 +96,9 @@ void noise_pyramid(float *eps, float *scratch, int B, int C, int H, int W, int i
 void noise_input_perturbation(float *out, const float *eps, size_t n, double gamma,
                               int random_strength, uint64_t seed, uint64_t rng_offset)
 {
-    if (random_strength)
-        gamma *= noise_uniform(seed, rng_offset);
-    k_randn(out, n, seed, rng_offset + 1);
+    if (random_strength)   /* after the n normal draws */
+        gamma *= noise_uniform(seed, rng_offset + n);
+    k_randn(out, n, seed, rng_offset);
     const float g = (float)gamma;
     for (size_t i = 0; i < n; i++)
         out[i] = eps[i] + g * out[i];

@@ -22,7 +22,8 @@ void noise_bilinear_resize(float *out, const float *inp, int N, int inH, int inW
                            int outW);
 
 /* Noise offset on eps [B, C, H, W] (latents x0 of the same shape; only read with an adaptive
- * scale, which is NAN for None). Uses counters [offset, offset + B·C + 1). */
+ * scale, which is NAN for None). Uses counters [offset, offset + B·C) for the normal draws and
+ * offset + B·C for random strength's uniform. */
 void noise_apply_offset(float *eps, const float *x0, int B, int C, int H, int W, double offset,
                         int random_strength, double adaptive_scale, uint64_t seed,
                         uint64_t rng_offset);
@@ -35,7 +36,7 @@ void noise_pyramid(float *eps, float *scratch, int B, int C, int H, int W, int i
                    double discount, uint64_t seed, uint64_t rng_offset);
 
 /* out = eps + s·randn, s = gamma (× rand() with random_strength): the noise x_t is built from
- * under --ip_noise_gamma. Counters [offset, offset + n + 1). */
+ * under --ip_noise_gamma. Counters [offset, offset + n), and offset + n with random strength. */
 void noise_input_perturbation(float *out, const float *eps, size_t n, double gamma,
                               int random_strength, uint64_t seed, uint64_t rng_offset);
 

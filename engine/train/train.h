@@ -37,6 +37,14 @@ typedef struct train_step_options {
     int min_timestep, max_timestep;         /* [min, max) */
     int grad_accum;                         /* the loss is divided by it */
     uint64_t seed;
+    /* appended: sd-scripts' --noise_offset_random_strength, --adaptive_noise_scale (0: off),
+     * --multires_noise_iterations (0: off) / --multires_noise_discount and
+     * --ip_noise_gamma_random_strength (engine/train/noise.h) */
+    int noise_offset_random_strength;
+    float adaptive_noise_scale;
+    int multires_noise_iterations;
+    float multires_noise_discount;
+    int ip_noise_gamma_random_strength;
 } train_step_options;
 
 void train_step_options_init(train_step_options *o);
@@ -50,6 +58,7 @@ typedef struct train_step {
     int B, C, H, W, T;                      /* the current activation plan */
     float ac[TRAIN_TIMESTEPS], snr[TRAIN_TIMESTEPS];
     float *noise, *x_t, *pred, *target, *dpred, *extra;   /* [B, C, H, W] */
+    float *pyramid;                         /* appended: multires noise scratch, 2 · [B, C, H, W] */
     float *tsteps, *weight, *c, *per_sample;              /* [B] */
     int *t;
     size_t cap;                             /* floats of each latent-sized buffer */

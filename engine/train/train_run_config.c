@@ -28,6 +28,16 @@ static const char *opt_path(const config *cfg, const char *name)
     return s && s[0] ? s : NULL;
 }
 
+/* A number or bool parameter's value where its applies_when holds, else 0 (not passed). */
+static double applying_float(const config *cfg, const char *name)
+{
+    const param *p = params_find(name);
+    if (!p || !config_applies(cfg, p))
+        return 0.0;
+    return p->type == PARAM_BOOL ? (config_bool(cfg, name) ? 1.0 : 0.0)
+         : p->type == PARAM_INT ? (double)config_int(cfg, name) : config_float(cfg, name);
+}
+
 static int arg_true(const char *v)
 {
     return !strcasecmp(v, "true") || !strcmp(v, "1");
@@ -377,8 +387,15 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->step.scale_v_pred_loss_like_noise_pred = config_bool(cfg, "scale_v_pred_loss_like_noise_pred");
     s->step.v_pred_like_loss = (float)config_float(cfg, "v_pred_like_loss");
     s->step.debiased_estimation = config_bool(cfg, "debiased_estimation_loss");
-    s->step.noise_offset = (float)config_float(cfg, "noise_offset");
+    /* kohya_ss passes the noise_offset ones or the multires ones (noise_offset_type): only
+     * the options that apply */
+    s->step.noise_offset = (float)applying_float(cfg, "noise_offset");
+    s->step.noise_offset_random_strength = applying_float(cfg, "noise_offset_random_strength") != 0.0;
+    s->step.adaptive_noise_scale = (float)applying_float(cfg, "adaptive_noise_scale");
+    s->step.multires_noise_iterations = (int)applying_float(cfg, "multires_noise_iterations");
+    s->step.multires_noise_discount = (float)config_float(cfg, "multires_noise_discount");
     s->step.ip_noise_gamma = (float)config_float(cfg, "ip_noise_gamma");
+    s->step.ip_noise_gamma_random_strength = applying_float(cfg, "ip_noise_gamma_random_strength") != 0.0;
     s->step.min_timestep = (int)config_int(cfg, "min_timestep");
     s->step.max_timestep = (int)config_int(cfg, "max_timestep");
     if (s->step.max_timestep <= 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/train/noise.h"
 #include "kernels/kernels.h"
 
 void train_step_options_init(train_step_options *o)
@@ -66,6 +67,8 @@ static void free_buffers(train_step *s)
     }
     free(s->t);
     s->t = NULL;
+    free(s->pyramid);
+    s->pyramid = NULL;
 }
 
 int train_step_plan(train_step *s, int B, int H, int W, int T, error_info *err)
@@ -90,6 +93,11 @@ int train_step_plan(train_step *s, int B, int H, int W, int T, error_info *err)
         float **f[] = {&s->noise, &s->x_t, &s->pred, &s->target, &s->dpred, &s->extra};
         for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
             *f[i] = malloc(n * sizeof(float));
+        if (s->o.multires_noise_iterations > 0 &&
+            !(s->pyramid = malloc(2 * n * sizeof(float)))) {
+            free_buffers(s);
+            return error_set(err, NULL, 0, 0, NULL, "out of memory for the multires noise");
+        }
         float **g[] = {&s->tsteps, &s->weight, &s->c, &s->per_sample};
         for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
             *g[i] = malloc((size_t)B * sizeof(float));
@@ -173,15 +181,18 @@ int train_step_run_cond(train_step *s, const float *latents, const train_step_co
     else {
         k_randn(s->noise, n, seed, s->rng_offset);
         s->rng_offset += n;
-        if (o->noise_offset != 0.0f) {   /* ε += o · randn(B, C, 1, 1) */
-            float off[64 * 16];
-            size_t bc = (size_t)B * s->C;
-            if (bc > sizeof off / sizeof off[0])
-                return error_set(err, NULL, 0, 0, "noise_offset", "batch too large");
-            k_randn(off, bc, seed, s->rng_offset);
-            s->rng_offset += bc;
-            for (size_t i = 0; i < n; i++)
-                s->noise[i] += o->noise_offset * off[i / ((size_t)H * W)];
+        /* sd-scripts' get_noise_noisy_latents_and_timesteps: the offset, then the pyramid */
+        if (o->noise_offset != 0.0f) {   /* ε += o · randn(B, C, 1, 1), see noise.h */
+            noise_apply_offset(s->noise, latents, B, s->C, H, W, o->noise_offset,
+                               o->noise_offset_random_strength,
+                               o->adaptive_noise_scale != 0.0f ? o->adaptive_noise_scale : NAN, seed,
+                               s->rng_offset);
+            s->rng_offset += (uint64_t)B * s->C + (o->noise_offset_random_strength ? 1 : 0);
+        }
+        if (o->multires_noise_iterations > 0) {
+            noise_pyramid(s->noise, s->pyramid, B, s->C, H, W, o->multires_noise_iterations,
+                          o->multires_noise_discount, seed, s->rng_offset);
+            s->rng_offset += (uint64_t)o->multires_noise_iterations << 20;
         }
     }
     if (timesteps)
@@ -201,10 +212,9 @@ int train_step_run_cond(train_step *s, const float *latents, const train_step_co
     }
     const float *xin_noise = s->noise;
     if (o->ip_noise_gamma != 0.0f) {   /* x_t from ε + γ·randn; the target stays ε */
-        k_randn(s->extra, n, seed, s->rng_offset);
-        s->rng_offset += n;
-        for (size_t i = 0; i < n; i++)
-            s->extra[i] = s->noise[i] + o->ip_noise_gamma * s->extra[i];
+        noise_input_perturbation(s->extra, s->noise, n, o->ip_noise_gamma,
+                                 o->ip_noise_gamma_random_strength, seed, s->rng_offset);
+        s->rng_offset += n + (o->ip_noise_gamma_random_strength ? 1 : 0);
         xin_noise = s->extra;
     }
     for (int b = 0; b < B; b++) {
