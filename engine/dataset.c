@@ -160,7 +160,7 @@ dataset_subset *dataset_add_subset(dataset_group *g)
 /* sd-scripts: the name split on "_"; int() of the first part (spaces around and a sign
  * allowed, as Python's int) must be >= 1, the rest re-joined is the class tokens ("10" alone:
  * none; captions then come from the caption files). */
-static bool parse_folder_name(const char *name, int *repeats, const char **tokens)
+bool dataset_parse_folder_name(const char *name, int *repeats, const char **tokens)
 {
     const char *us = strchr(name, '_');
     size_t len = us ? (size_t)(us - name) : strlen(name);
@@ -200,7 +200,7 @@ static int scan_root(const dataset_defaults *d, const char *root, bool is_reg, d
         const char *tokens;
         if (!dir) {
             loose_images += dataset_is_image_name(names[i]);
-        } else if (!parse_folder_name(names[i], &repeats, &tokens)) {
+        } else if (!dataset_parse_folder_name(names[i], &repeats, &tokens)) {
             dataset_add_note(set, "%s: folder name does not start with <repeats>_ (e.g. 10_%s), skipped",
                      path, names[i]);
         } else {

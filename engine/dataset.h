@@ -77,6 +77,10 @@ typedef struct dataset_defaults {
 
 /* Folder mode: every `<N>_<tokens>` folder under train_data_dir (and reg_data_dir, as reg). */
 int dataset_scan_folders(const dataset_defaults *d, dataset_set *out, error_info *err);
+/* sd-scripts' reading of a <repeats>_<class tokens> folder name: the name split on "_",
+ * int() of the first part (spaces and a sign allowed) >= 1 is the repeats, the rest the class
+ * tokens ("10" alone: none). False when it is not such a name. */
+bool dataset_parse_folder_name(const char *name, int *repeats, const char **tokens);
 /* Dataset TOML mode: `general` and `datasets` as read from a dataset config. */
 int dataset_scan_toml(const dataset_defaults *d, const toml_value *general,
                       const toml_value *datasets, const char *origin, dataset_set *out,

@@ -3,11 +3,15 @@
  * (run TOML → preset). */
 #include "config_internal.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
+#include "engine/dataset.h"
 #include "fileio.h"
 #include "network_types.h"
 
@@ -55,8 +59,59 @@ static void export_finetune(const config *cfg, toml_value *flat)
                        toml_new_integer((long long)ceil((double)max_steps / 100.0 * pct)));
 }
 
+/* kohya_ss's _count_dataset_steps: Σ repeats × the .jpg/.jpeg/.png/.webp files of each
+ * <repeats>_<tokens> folder of train_data_dir (0 when there is none). */
+static long long kohya_image_repeats(const char *dir)
+{
+    DIR *d = dir[0] ? opendir(dir) : NULL;
+    if (!d)
+        return 0;
+    long long total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int repeats;
+        const char *tokens;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (e->d_name[0] == '.' || !dataset_parse_folder_name(e->d_name, &repeats, &tokens) ||
+            stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        DIR *sub = opendir(path);
+        struct dirent *f;
+        long long images = 0;
+        while (sub && (f = readdir(sub))) {
+            const char *dot = strrchr(f->d_name, '.');
+            images += dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+                              !strcasecmp(dot, ".png") || !strcasecmp(dot, ".webp"));
+        }
+        if (sub)
+            closedir(sub);
+        total += (long long)repeats * images;
+    }
+    closedir(d);
+    return total;
+}
+
+/* kohya_ss's Epoch: with neither max_train_steps nor max_train_epochs set it passes
+ * max_train_steps = ceil(images × repeats / batch / accumulation × epoch × (2 with reg)). */
+static void export_epoch_steps(const config *cfg, toml_value *flat)
+{
+    if (config_int(cfg, "max_train_steps") > 0 || config_int(cfg, "max_train_epochs") > 0 ||
+        cfg->datasets || cfg->general)
+        return;
+    long long samples = kohya_image_repeats(config_string(cfg, "train_data_dir"));
+    long long batch = config_int(cfg, "train_batch_size"), accum = config_int(cfg, "gradient_accumulation_steps");
+    if (samples <= 0)
+        return;
+    double steps = ceil((double)samples / (double)(batch > 0 ? batch : 1) / (double)(accum > 0 ? accum : 1) *
+                        (double)config_int(cfg, "epoch") * (config_string(cfg, "reg_data_dir")[0] ? 2.0 : 1.0));
+    toml_table_set(flat, "max_train_steps", toml_new_integer((long long)steps));
+}
+
 void export_loratty_only(const config *cfg, toml_value *flat)
 {
+    export_epoch_steps(cfg, flat);
     if (strcmp(config_string(cfg, "training_mode"), "finetune") == 0)
         export_finetune(cfg, flat);
     else {

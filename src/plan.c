@@ -380,9 +380,17 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
         p->epochs = (max_steps + p->steps_per_epoch - 1) / p->steps_per_epoch;
         p->total_steps_rule = "max_train_steps";
     } else {
-        p->epochs = 1;
-        p->total_steps = p->steps_per_epoch;
-        p->total_steps_rule = "one epoch (max_train_steps and max_train_epochs are 0)";
+        /* kohya_ss's Epoch field: with neither set it passes max_train_steps =
+         * ceil(images × repeats / batch / accumulation × epoch × (2 with reg_data_dir)) */
+        long long epoch = config_int(cfg, "epoch");
+        const char *reg = config_string(cfg, "reg_data_dir");
+        int batch = (int)config_int(cfg, "train_batch_size");
+        double steps = ceil((double)p->train_samples / (batch > 0 ? batch : 1) / (double)accumulation *
+                            (double)(epoch > 0 ? epoch : 1) * (reg[0] ? 2.0 : 1.0));
+        p->total_steps = steps > 1.0 ? (long long)steps : 1;
+        p->epochs = (p->total_steps + p->steps_per_epoch - 1) / p->steps_per_epoch;
+        p->total_steps_rule = "kohya_ss: images x repeats / batch / accumulation x epoch (x 2 with "
+                              "reg_data_dir), as max_train_steps and max_train_epochs are 0";
     }
     long long warmup_steps = config_int(cfg, "lr_warmup_steps");
     if (warmup_steps > 0)

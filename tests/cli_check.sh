@@ -23,6 +23,22 @@ if "$LORATTY" --print-command share/demo/tiny-sd-vae.toml >/dev/null 2>err.$$ \
   echo "FAIL: training_mode vae is not refused by --print-command"; cat err.$$; fail=1
 fi
 rm -f err.$$
+# kohya_ss's Epoch: max_train_steps and max_train_epochs 0, 12 images x 10 repeats,
+# batch 3, 4 epochs: ceil(120 / 3 x 4) = 160 steps, in the plan and as sd-scripts'
+# max_train_steps; with a reg folder twice that
+ep=$(mktemp -d "${TMPDIR:-/tmp}/loratty-epoch.XXXXXX")
+sed -e 's|^max_train_epochs = .*|max_train_epochs = 0\nmax_train_steps = 0|' \
+    -e 's|^train_batch_size = .*|train_batch_size = 3|' -e "s|^output_dir = .*|output_dir = \"$ep/out\"|" -e "s|^train_data_dir = .*|train_data_dir = \"$top_srcdir/share/demo/img\"|" \
+    -e 's|^\[loratty\]$|[loratty]\nepoch = 4|' share/demo/demo.toml > "$ep/e.toml"
+"$LORATTY" --check "$ep/e.toml" 2>&1 | grep -q -E '^Total steps: +160 \(kohya_ss' ||
+  { echo "FAIL: epoch = 4 does not give 160 steps:"; "$LORATTY" --check "$ep/e.toml" 2>&1 | tail -4; fail=1; }
+"$LORATTY" --print-command "$ep/e.toml" 2>/dev/null | grep -q '^max_train_steps = 160$' ||
+  { echo "FAIL: the sd-scripts export lacks max_train_steps = 160"; fail=1; }
+mkdir -p "$ep/reg/1_ring"
+sed -i "s|^output_dir = .*|&\nreg_data_dir = \"$ep/reg\"|" "$ep/e.toml"
+"$LORATTY" --print-command "$ep/e.toml" 2>/dev/null | grep -q '^max_train_steps = 320$' ||
+  { echo "FAIL: with reg_data_dir the export lacks max_train_steps = 320"; fail=1; }
+rm -rf "$ep"
 "$LORATTY" --help | grep -q -- '--check PRESET' || { echo "FAIL: --help"; fail=1; }
 "$LORATTY" --version | grep -q '^loratty [0-9]' || { echo "FAIL: --version"; fail=1; }
 exit $fail
