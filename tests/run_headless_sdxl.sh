@@ -9,6 +9,8 @@
 #   ss_base_model_version sdxl_base_v1-0, modelspec.architecture stable-diffusion-xl-v1-base/lora;
 #   logging_dir: a TensorBoard event file under <logging_dir>/<time>/network_train whose
 #   TFRecords frame and checksum correctly and hold sd-scripts' step and epoch tags.
+# cache_text_encoder_outputs trains the same LoRA and is refused with a training text encoder
+# or shuffle_caption.
 # Text encoder LoRA training on SDXL as sdxl_train_network.py does it, without warnings: a
 # 3-step run with text_encoder_lr writes lora_te1_ (CLIP-L) and lora_te2_ (OpenCLIP bigG)
 # modules with exactly sd-scripts' names whose lora_up weights moved from zero (TE1's last
@@ -96,6 +98,26 @@ grep -q "lora_te" "$tmp/inspect" && fail "text encoder keys in a U-Net-only LoRA
 ev=$(ls "$tmp"/logs/*/network_train/events.out.tfevents.* 2>/dev/null)
 [ -n "$ev" ] || { find "$tmp/logs"; fail "no TensorBoard event file"; }
 "$check" tfevents "$ev" || fail "TensorBoard event file"
+
+# cache_text_encoder_outputs: the same LoRA (a frozen encoder's output is computed once per
+# caption anyway); refused, naming the key, with the encoders training or shuffled captions
+preset xc 4 "network_train_unet_only = true
+cache_text_encoder_outputs = true"
+"$prog" --run "$tmp/xc.toml" > "$tmp/xc.out" 2>&1 || { cat "$tmp/xc.out"; fail "run with cache_text_encoder_outputs"; }
+"$files" same "$tmp/out/x.safetensors" "$tmp/out/xc.safetensors" || fail "cache_text_encoder_outputs changed the LoRA"
+for r in "xce:cache_text_encoder_outputs:text_encoder_lr = 0.001" \
+         "xcs:shuffle_caption:network_train_unet_only = true
+shuffle_caption = true"; do
+    name=${r%%:*} rest=${r#*:}
+    key=${rest%%:*}
+    preset "$name" 1 "cache_text_encoder_outputs = true
+${rest#*:}"
+    "$prog" --run "$tmp/$name.toml" > "$tmp/$name.out" 2>&1
+    rc=$?
+    [ "$rc" -eq 2 ] && grep -q "$key" "$tmp/$name.out" ||
+        { cat "$tmp/$name.out"; fail "cache_text_encoder_outputs with $key: exit $rc, want 2 naming $key"; }
+done
+echo "ok    cache_text_encoder_outputs: the same LoRA; refused with a training encoder or shuffle_caption"
 
 # --- SDXL text encoder LoRA training --------------------------------------------------------
 te_check=${top_builddir:-.}/tests/test_train_run_sdxl

@@ -257,6 +257,38 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
     return 0;
 }
 
+/* sd-scripts' cache_text_encoder_outputs (SDXL): loratty computes a frozen text encoder's
+ * output once per caption anyway, so the option changes no number; what it asks of a run is
+ * what sdxl_train_network.py asserts: the text encoders do not train, and no subset's captions
+ * change from step to step. */
+static int te_cache_rules(const train_run_settings *s, const config *cfg, error_info *err)
+{
+    const param *p = params_find("cache_text_encoder_outputs");
+    if (!p || !config_applies(cfg, p) || !config_bool(cfg, "cache_text_encoder_outputs"))
+        return 0;
+    int te_trains = s->mode == TRAIN_MODE_LORA ? s->net.train_te
+                    : s->mode == TRAIN_MODE_FINETUNE && s->train_text_encoder;
+    if (te_trains)
+        return error_set(err, NULL, 0, 0, "cache_text_encoder_outputs", "the text encoders cannot "
+                         "train on cached outputs; set %s",
+                         s->mode == TRAIN_MODE_LORA ? "network_train_unet_only = true"
+                                                    : "train_text_encoder = false");
+    for (size_t g = 0; g < s->data->group_count; g++)
+        for (size_t i = 0; i < s->data->groups[g].subset_count; i++) {
+            const dataset_subset *sub = &s->data->groups[g].subsets[i];
+            const caption_settings *c = sub->has_options ? &sub->opt.captions : &s->batch.captions;
+            const char *key = c->shuffle_caption ? "shuffle_caption"
+                              : c->caption_dropout_rate > 0 ? "caption_dropout_rate"
+                              : c->caption_tag_dropout_rate > 0 ? "caption_tag_dropout_rate"
+                              : c->token_warmup_step > 0 ? "token_warmup_step" : NULL;
+            if (key)
+                return error_set(err, NULL, 0, 0, key, "%s changes the captions from step to step, so "
+                                 "cache_text_encoder_outputs cannot be used (sd-scripts refuses it "
+                                 "too)", key);
+        }
+    return 0;
+}
+
 int train_run_settings_from_config(train_run_settings *s, train_run_strings *strs,
                                    const config *cfg, const plan *p, error_info *err)
 {
@@ -302,6 +334,8 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     b->captions.caption_tag_dropout_rate = config_float(cfg, "caption_tag_dropout_rate");
     b->captions.token_warmup_step = config_float(cfg, "token_warmup_step");
     b->captions.token_warmup_min = (int)config_int(cfg, "token_warmup_min");
+    if (te_cache_rules(s, cfg, err) != 0)
+        return -1;
     b->prior_loss_weight = config_float(cfg, "prior_loss_weight");
     b->flip_aug = config_bool(cfg, "flip_aug");
     b->random_crop = config_bool(cfg, "random_crop");
