@@ -247,6 +247,9 @@ grep -q "resumed from" "$tmp/nmres.out" || { cat "$tmp/nmres.out"; fail "multire
 "$files" same "$tmp/out/nmulti.safetensors" "$tmp/out/nmres.safetensors" ||
     fail "multires: 1 step + resume differs from 2 steps"
 echo "ok    noise offset (random strength, adaptive scale), multires, ip_noise_gamma (random strength)"
+# GPU precision options train in fp32 on the CPU, with a warning
+noise nbf16 1 "full_bf16 = true"
+grep -q "warning.*full_bf16 has no effect" "$tmp/nbf16.out" || { cat "$tmp/nbf16.out"; fail "no full_bf16 warning"; }
 
 # --- 5. an unreadable image; an empty folder ---------------------------------------------
 printf 'not a png' > "$tmp/img/2_zqx ring/broken.png"

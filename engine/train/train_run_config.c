@@ -336,6 +336,12 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     b->captions.token_warmup_min = (int)config_int(cfg, "token_warmup_min");
     if (te_cache_rules(s, cfg, err) != 0)
         return -1;
+    /* GPU precision choices: the CPU engine computes and keeps fp32 */
+    static const char *const precision[] = {"fp8_base", "full_fp16", "full_bf16", NULL};
+    for (const char *const *k = precision; *k; k++)
+        if (config_bool(cfg, *k))
+            add_note(s, "%s has no effect: loratty's CPU engine keeps the weights and gradients in "
+                     "fp32", *k);
     b->prior_loss_weight = config_float(cfg, "prior_loss_weight");
     b->flip_aug = config_bool(cfg, "flip_aug");
     b->random_crop = config_bool(cfg, "random_crop");
