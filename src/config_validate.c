@@ -78,15 +78,16 @@ int config_validate(const config *cfg, error_info *err)
         return rule_error(cfg, "resolution", err,
                           "\"%s\": width and height must be multiples of 8", resolution);
 
-    long long steps = config_int(cfg, "bucket_reso_steps");
-    int multiple = sdxl ? 32 : 64;
-    if (steps <= 0 || steps % multiple) {
-        char detail[160];
-        snprintf(detail, sizeof detail, "%lld is not a multiple of %d (%s)", steps, multiple,
-                 sdxl ? "SDXL needs multiples of 32" : "SD1.x/2.x need multiples of 64");
-        return rule_error(cfg, "bucket_reso_steps", err, "%s", detail);
-    }
     if (config_bool(cfg, "enable_bucket")) {
+        /* sd-scripts' verify_bucket_reso_steps, which only bucketed datasets go through */
+        long long steps = config_int(cfg, "bucket_reso_steps");
+        int multiple = sdxl ? 32 : 64;
+        if (steps <= 0 || steps % multiple) {
+            char detail[160];
+            snprintf(detail, sizeof detail, "%lld is not a multiple of %d (%s)", steps, multiple,
+                     sdxl ? "SDXL needs multiples of 32" : "SD1.x/2.x need multiples of 64");
+            return rule_error(cfg, "bucket_reso_steps", err, "%s", detail);
+        }
         long long lo = config_int(cfg, "min_bucket_reso"), hi = config_int(cfg, "max_bucket_reso");
         char detail[200];
         if (lo > hi) {

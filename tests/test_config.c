@@ -77,6 +77,11 @@ static void test_cross_field_rules(void **state)
     config_set(&cfg, "bucket_reso_steps=32", &err);
     assert_int_equal(config_validate(&cfg, &err), -1);   /* SD1 needs 64 */
     assert_non_null(strstr(err.message, "multiple of 64"));
+    config_set(&cfg, "enable_bucket=false", &err);       /* sd-scripts checks bucketed sets only */
+    config_set(&cfg, "bucket_reso_steps=1", &err);
+    assert_int_equal(config_validate(&cfg, &err), 0);
+    config_set(&cfg, "enable_bucket=true", &err);
+    config_set(&cfg, "bucket_reso_steps=32", &err);
     config_set(&cfg, "sdxl=true", &err);
     config_set(&cfg, "resolution=1024,1024", &err);
     assert_int_equal(config_validate(&cfg, &err), 0);    /* SDXL allows 32 */
