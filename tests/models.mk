@@ -4,4 +4,4 @@ TESTS += tests/test_layers_grad
 tests_test_layers_grad_LDADD = $(GRADCHECK_LIBS)
 # the shared soft assertion of the plain-C tests
 EXTRA_DIST += tests/check.h
-EXTRA_DIST += tests/fixture_dirs.h tests/tiny_sd1.h tests/bmp_fixture.h
+EXTRA_DIST += tests/fixture_dirs.h tests/tiny_sd1.h tests/bmp_fixture.h tests/golden_fixture.h

@@ -23,6 +23,7 @@
 #include "engine/safetensors.h"
 #include "engine/sample/lora_apply.h"
 #include "tests/check.h"
+#include "tests/golden_fixture.h"
 #include "tests/gradcheck.h"
 
 enum { B = 2, H = 8, W = 8, T = 7, CT = 8 };
@@ -71,18 +72,6 @@ static int find_case(const char *name)
         if (strcmp(cases[i].name, name) == 0)
             return (int)i;
     return -1;
-}
-
-static double rel_err(const float *got, const float *want, size_t n)
-{
-    double mx = 0.0, e = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        mx = fmax(mx, fabs(want[i]));
-        e = fmax(e, fabs((double)got[i] - want[i]));
-        if (isnan(got[i]) || isnan(want[i]))
-            return INFINITY;
-    }
-    return e / (mx > 0.0 ? mx : 1.0);
 }
 
 /* ---- the model and its forwards ---- */
@@ -207,8 +196,8 @@ static void check_case(sd_model *m, const acase *c, const float *base_u, const f
     float *au = malloc(nu * sizeof *au), *ac = malloc(nc * sizeof *ac);
     const char *paths[1] = {tmp};
     if (run_attached(m, &n, ru, rc_) == 0 && run_applied(m, paths, &c->weight, 1, n.n_mods, au, ac, c->name) == 0) {
-        double eu = rel_err(au, ru, nu), ec = rel_err(ac, rc_, nc);
-        double du = rel_err(ru, base_u, nu), dc = rel_err(rc_, base_c, nc);
+        double eu = fixture_rel_err(au, ru, nu), ec = fixture_rel_err(ac, rc_, nc);
+        double du = fixture_rel_err(ru, base_u, nu), dc = fixture_rel_err(rc_, base_c, nc);
         printf("%-40s %4zu modules (%zu U-Net)  U-Net %.2e  CLIP %.2e   (change vs bare model: %.2g, %.2g)\n",
                c->name, n.n_mods, n.n_unet, eu, ec, du, dc);
         worst_seen = fmax(worst_seen, fmax(eu, ec));
@@ -355,7 +344,7 @@ static void check_pair(sd_model *m, const char *first, const char *second, const
             shared += strcmp(n1.mods[i].name, n2.mods[j].name) == 0;
     CHECK(shared > 0, "%s: no layer in common", what);
     if (ok && run_applied(m, paths, weights, 2, n1.n_mods + n2.n_mods, au, ac, what) == 0) {
-        double eu = rel_err(au, ru, nu), ec = rel_err(ac, rc_, nc), dc = rel_err(rc_, base_c, nc);
+        double eu = fixture_rel_err(au, ru, nu), ec = fixture_rel_err(ac, rc_, nc), dc = fixture_rel_err(rc_, base_c, nc);
         printf("%-40s %4zu layers in common     U-Net %.2e  CLIP %.2e\n", what, shared, eu, ec);
         worst_seen = fmax(worst_seen, fmax(eu, ec));
         CHECK(eu < 1e-5, "%s: U-Net output off by %.3g relative", what, eu);

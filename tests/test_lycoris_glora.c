@@ -13,39 +13,10 @@
 #include "engine/lora/lycoris.h"
 #include "engine/safetensors.h"
 #include "tests/check.h"
+#include "tests/golden_fixture.h"
 #include "tests/gradcheck.h"
 
 static const char *factor_keys[4] = {"a1.weight", "a2.weight", "b1.weight", "b2.weight"};
-
-static float *load(const safetensors_file *f, const char *name, size_t *n)
-{
-    const safetensors_tensor *t = safetensors_find(f, name);
-    if (!t) {
-        fprintf(stderr, "FAIL: %s missing\n", name);
-        failures++;
-        return NULL;
-    }
-    float *v = malloc((t->nelements ? t->nelements : 1) * sizeof *v);
-    error_info err = {0};
-    if (safetensors_read_f32(t, v, &err) != 0)
-        failures++;
-    if (n)
-        *n = t->nelements;
-    return v;
-}
-
-/* max |got − want| over max |want| */
-static double rel_err(const float *got, const float *want, size_t n)
-{
-    double mx = 0.0, err = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (fabs(want[i]) > mx)
-            mx = fabs(want[i]);
-        if (fabs((double)got[i] - want[i]) > err)
-            err = fabs((double)got[i] - want[i]);
-    }
-    return err / (mx > 0.0 ? mx : 1.0);
-}
 
 static int get_int(json_t *c, const char *key)
 {
@@ -120,7 +91,7 @@ static void run_fixture_case(json_t *j, const safetensors_file *in, const safete
 
     char key[128];
     snprintf(key, sizeof key, "%s.alpha", name);
-    float *alpha = load(in, key, NULL);
+    float *alpha = fixture_tensor(in, key, NULL);
     c.a.scale = mult * (alpha ? *alpha : 0.0f) / (float)rank;
     json_t *keys = json_object_get(j, "keys");
     CHECK(json_object_get(keys, "alpha"), "%s: LyCORIS saves no alpha", name);
@@ -136,22 +107,22 @@ static void run_fixture_case(json_t *j, const safetensors_file *in, const safete
               sizes[i]);
         snprintf(key, sizeof key, "%s.%.2s", name, factor_keys[i]);
         size_t n = 0;
-        c.a.w[i] = load(in, key, &n);
+        c.a.w[i] = fixture_tensor(in, key, &n);
         CHECK(n == sizes[i], "%s: %zu elements, want %zu", key, n, sizes[i]);
         c.a.dw[i] = gc_zalloc(sizes[i]);
-        want_grads[i] = load(gr, key, NULL);
+        want_grads[i] = fixture_tensor(gr, key, NULL);
     }
     snprintf(key, sizeof key, "%s.x", name);
-    c.x = load(in, key, &c.nx);
-    float *want_dx = load(gr, key, NULL);
+    c.x = fixture_tensor(in, key, &c.nx);
+    float *want_dx = fixture_tensor(gr, key, NULL);
     snprintf(key, sizeof key, "%s.proj", name);
-    c.proj = load(in, key, &c.ny);
+    c.proj = fixture_tensor(in, key, &c.ny);
     snprintf(key, sizeof key, "%s.weight", name);
-    c.w = load(in, key, NULL);
+    c.w = fixture_tensor(in, key, NULL);
     snprintf(key, sizeof key, "%s.bias", name);
-    c.b = load(in, key, NULL);
+    c.b = fixture_tensor(in, key, NULL);
     snprintf(key, sizeof key, "%s.out", name);
-    float *want_y = load(outs, key, NULL);
+    float *want_y = fixture_tensor(outs, key, NULL);
     if (!c.x || !c.proj || !c.w || !c.b || !want_y || !want_dx)
         return;
     c.rows = (int)(c.nx / (size_t)c.in);
@@ -159,12 +130,12 @@ static void run_fixture_case(json_t *j, const safetensors_file *in, const safete
     case_forward(&c);
     case_backward(&c);
 
-    double e = rel_err(c.y, want_y, c.ny), ex = rel_err(c.dx, want_dx, c.nx);
+    double e = fixture_rel_err(c.y, want_y, c.ny), ex = fixture_rel_err(c.dx, want_dx, c.nx);
     printf("%-19s forward %.2e  d input %.2e", name, e, ex);
     CHECK(e <= 1e-4, "%s forward %.3e", name, e);
     CHECK(ex <= 1e-3, "%s d input %.3e", name, ex);
     for (int i = 0; i < 4; i++) {
-        double eg = want_grads[i] ? rel_err(c.a.dw[i], want_grads[i], sizes[i]) : INFINITY;
+        double eg = want_grads[i] ? fixture_rel_err(c.a.dw[i], want_grads[i], sizes[i]) : INFINITY;
         printf("  d %.2s %.2e", factor_keys[i], eg);
         CHECK(eg <= 1e-3, "%s grad of %s: %.3e", name, factor_keys[i], eg);
     }
@@ -249,7 +220,7 @@ static void gradcheck_case(const char *name, int conv, int in, int out, int kern
                 continue;
             for (size_t k = 0; k < sizes[i]; k++)
                 first[i][k] *= 2.0f;
-            double e = rel_err(c.a.dw[i], first[i], sizes[i]);
+            double e = fixture_rel_err(c.a.dw[i], first[i], sizes[i]);
             for (size_t k = 0; k < sizes[i]; k++)
                 first[i][k] *= 0.5f;
             CHECK(e <= 1e-6, "%s: with half the factors frozen, %s's gradient does not accumulate (%.2e)", name,

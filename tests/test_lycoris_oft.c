@@ -15,37 +15,8 @@
 #include "engine/safetensors.h"
 #include "kernels/ops_attention.h"
 #include "tests/check.h"
+#include "tests/golden_fixture.h"
 #include "tests/gradcheck.h"
-
-static float *load(const safetensors_file *f, const char *name, size_t *n)
-{
-    const safetensors_tensor *t = safetensors_find(f, name);
-    if (!t) {
-        fprintf(stderr, "FAIL: %s missing\n", name);
-        failures++;
-        return NULL;
-    }
-    float *v = malloc((t->nelements ? t->nelements : 1) * sizeof *v);
-    error_info err = {0};
-    if (safetensors_read_f32(t, v, &err) != 0)
-        failures++;
-    if (n)
-        *n = t->nelements;
-    return v;
-}
-
-/* max |got − want| / max |want| */
-static double rel_err(const float *got, const float *want, size_t n)
-{
-    double mx = 0.0, err = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (fabs(want[i]) > mx)
-            mx = fabs(want[i]);
-        if (fabs((double)got[i] - want[i]) > err)
-            err = fabs((double)got[i] - want[i]);
-    }
-    return err / (mx > 0.0 ? mx : 1.0);
-}
 
 /* ‖B − Bᵀ‖ over all blocks > the bound: LyCORIS' constraint scales Q */
 static int constraint_bites(const lora_adapter *a)
@@ -163,28 +134,28 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
             continue;
         size_t n;
         snprintf(key, sizeof key, "%s.%s", name, params[i]);
-        a.w[i] = load(in, key, &n);
+        a.w[i] = fixture_tensor(in, key, &n);
         CHECK(n == sizes[i], "%s: %zu elements, want %zu", key, n, sizes[i]);
         a.dw[i] = calloc(sizes[i], sizeof(float));
-        grads[i] = load(gr, key, NULL);
+        grads[i] = fixture_tensor(gr, key, NULL);
     }
     snprintf(key, sizeof key, "%s.alpha", name);
-    float *alpha = load(in, key, NULL);
+    float *alpha = fixture_tensor(in, key, NULL);
     a.oft_constraint = *alpha * (float)O;   /* LyCORIS: self.constraint = constraint · out_dim */
     CHECK(constraint_bites(&a) == json_is_true(json_object_get(c, "constraint_active")),
           "%s: constraint activity differs from LyCORIS", name);
 
     size_t nx, ny;
     snprintf(key, sizeof key, "%s.x", name);
-    float *x = load(in, key, &nx), *gx = load(gr, key, NULL);
+    float *x = fixture_tensor(in, key, &nx), *gx = fixture_tensor(gr, key, NULL);
     snprintf(key, sizeof key, "%s.proj", name);
-    float *proj = load(in, key, NULL);
+    float *proj = fixture_tensor(in, key, NULL);
     snprintf(key, sizeof key, "%s.weight", name);
-    float *w = load(in, key, NULL);
+    float *w = fixture_tensor(in, key, NULL);
     snprintf(key, sizeof key, "%s.bias", name);
-    float *b = load(in, key, NULL);
+    float *b = fixture_tensor(in, key, NULL);
     snprintf(key, sizeof key, "%s.out", name);
-    float *want = load(outs, key, &ny);
+    float *want = fixture_tensor(outs, key, &ny);
     float *y = calloc(ny, sizeof *y), *dx = calloc(nx, sizeof *dx);
     if (conv) {
         conv_layer l = {I, O, K, 1, K / 2, w, b, NULL, NULL, &a};
@@ -200,13 +171,13 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
         linear_layer_backward(&l, dx, proj, x, rows, scratch);
         free(scratch);
     }
-    double e = rel_err(y, want, ny), ex = rel_err(dx, gx, nx);
+    double e = fixture_rel_err(y, want, ny), ex = fixture_rel_err(dx, gx, nx);
     printf("%-27s forward %.2e  d input %.2e", name, e, ex);
     CHECK(e <= 1e-4, "%s forward %.3e", name, e);
     CHECK(ex <= 1e-3, "%s d input %.3e", name, ex);
     for (int i = 0; i < 2; i++)
         if (sizes[i]) {
-            double eg = rel_err(a.dw[i], grads[i], sizes[i]);
+            double eg = fixture_rel_err(a.dw[i], grads[i], sizes[i]);
             printf("  d %s %.2e", params[i], eg);
             CHECK(eg <= 1e-3, "%s grad of %s: %.3e", name, params[i], eg);
         }

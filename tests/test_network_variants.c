@@ -17,36 +17,8 @@
 
 
 #include "tests/check.h"
+#include "tests/golden_fixture.h"
 #include "tests/tiny_sd1.h"
-
-static float *load(const safetensors_file *f, const char *name, size_t *n)
-{
-    const safetensors_tensor *t = safetensors_find(f, name);
-    if (!t) {
-        fprintf(stderr, "FAIL: %s missing\n", name);
-        failures++;
-        return NULL;
-    }
-    float *v = malloc((t->nelements ? t->nelements : 1) * sizeof *v);
-    error_info err = {0};
-    if (safetensors_read_f32(t, v, &err) != 0)
-        failures++;
-    if (n)
-        *n = t->nelements;
-    return v;
-}
-
-static double rel_err(const float *got, const float *want, size_t n)
-{
-    double mx = 0.0, err = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (fabs(want[i]) > mx)
-            mx = fabs(want[i]);
-        if (fabs((double)got[i] - want[i]) > err)
-            err = fabs((double)got[i] - want[i]);
-    }
-    return err / (mx > 0.0 ? mx : 1.0);
-}
 
 static const char *loha_keys[4] = {"hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"};
 
@@ -85,7 +57,7 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
         loha_sizes(O, cols, rank, sizes);
     char key[128], k2[32];
     snprintf(key, sizeof key, "%s.alpha", name);
-    float *alpha = load(in, key, NULL);
+    float *alpha = fixture_tensor(in, key, NULL);
     a.scale = mult * *alpha / (float)rank;
     json_t *keys = json_object_get(c, "keys");
     float *grads[5] = {0}, *factors[5] = {0}, *dfactors[5] = {0};
@@ -110,10 +82,10 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
         /* LyCORIS' parameter names: lora_down.weight is the module lora_down's weight */
         snprintf(key, sizeof key, "%s.%s", name, k2);
         size_t n;
-        factors[i] = load(in, key, &n);
+        factors[i] = fixture_tensor(in, key, &n);
         CHECK(n == nsizes[i], "%s: %zu elements, want %zu", key, n, nsizes[i]);
         dfactors[i] = calloc(nsizes[i], sizeof(float));
-        grads[i] = load(gr, key, NULL);
+        grads[i] = fixture_tensor(gr, key, NULL);
     }
     if (locon)
         a.down = factors[0], a.up = factors[1], a.ddown = dfactors[0], a.dup = dfactors[1];
@@ -126,15 +98,15 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
           "%s: key count differs from LyCORIS", name);
     size_t nx, ny;
     snprintf(key, sizeof key, "%s.x", name);
-    float *x = load(in, key, &nx), *gx = load(gr, key, NULL);
+    float *x = fixture_tensor(in, key, &nx), *gx = fixture_tensor(gr, key, NULL);
     snprintf(key, sizeof key, "%s.proj", name);
-    float *proj = load(in, key, NULL);
+    float *proj = fixture_tensor(in, key, NULL);
     snprintf(key, sizeof key, "%s.weight", name);
-    float *w = load(in, key, NULL);
+    float *w = fixture_tensor(in, key, NULL);
     snprintf(key, sizeof key, "%s.bias", name);
-    float *b = load(in, key, NULL);
+    float *b = fixture_tensor(in, key, NULL);
     snprintf(key, sizeof key, "%s.out", name);
-    float *want = load(outs, key, &ny);
+    float *want = fixture_tensor(outs, key, &ny);
     float *y = calloc(ny, sizeof *y), *dx = calloc(nx, sizeof *dx);
     if (conv) {
         conv_layer l = {I, O, K, 1, K / 2, w, b, NULL, NULL, &a};
@@ -150,13 +122,13 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
         linear_layer_backward(&l, dx, proj, x, rows, scratch);
         free(scratch);
     }
-    double e = rel_err(y, want, ny), ex = rel_err(dx, gx, nx);
+    double e = fixture_rel_err(y, want, ny), ex = fixture_rel_err(dx, gx, nx);
     printf("%-17s forward %.2e  d input %.2e", name, e, ex);
     CHECK(e <= 1e-4, "%s forward %.3e", name, e);
     CHECK(ex <= 1e-3, "%s d input %.3e", name, ex);
     for (int i = 0; i < 5; i++)
         if (nsizes[i]) {
-            double eg = rel_err(dfactors[i], grads[i], nsizes[i]);
+            double eg = fixture_rel_err(dfactors[i], grads[i], nsizes[i]);
             printf("  d %s %.2e", i == 4 ? "dora" : (const char *[]){"w0", "w1", "w2", "w3"}[i], eg);
             CHECK(eg <= 1e-3, "%s grad of factor %d: %.3e", name, i, eg);
         }
