@@ -7,10 +7,11 @@
 #     step-1 save and the last every trained tensor moved (iA3 weight, diff and diff_b, a1 / a2
 #     / b1 / b2, oft_blocks and rescale) and the constant ones (alpha, on_input) did not;
 #     DyLoRA (unit 2 of network_dim 4) saves LoRA keys and passes the unit as block_size;
-#     LoCon with DoRA (dora_wd) saves and trains a dora_scale per module; train_norm (with
+#     LoCon with DoRA (dora_wd) saves and trains a dora_scale per module, with use_scalar the
+#     same keys (the scalar folded in); train_norm (with
 #     DyLoRA) trains w_norm / b_norm on the U-Net's norm layers;
 #     iA3's train_on_input makes ff.net.2 / mlp.fc2 scale their input (on_input 1);
-#  2. Diag-OFT with constrain and rescaled, DyLoRA, full, DoRA and DyLoRA with train_norm: 1 step +
+#  2. Diag-OFT with constrain and rescaled, DyLoRA, full, DoRA, use_scalar and DyLoRA with train_norm: 1 step +
 #     save_state + resume to 2
 #     equals 2 straight;
 #  3. settings LyCORIS ignores for an algorithm are named in a warning (rank_dropout with
@@ -157,6 +158,11 @@ algo dora "LyCORIS/LoCon" locon "lora_down lora_up dora_scale =alpha" 'dora_wd =
 lycoris_preset = "attn-mlp"'
 grep -q '"dora_wd": "true"' "$tmp/inspect" || { grep ss_network_args "$tmp/inspect"; fail "DoRA: dora_wd not passed"; }
 
+# use_scalar: a trained scalar per module, folded into lora_up when saved (no key of its own)
+algo scalar "LyCORIS/LoCon" locon "lora_down lora_up =alpha" 'use_scalar = true
+lycoris_preset = "attn-mlp"'
+! grep -q "\.scalar " "$tmp/inspect" || fail "use_scalar: a scalar key in the file"
+
 dy_args='unit = 2
 conv_dim = 4'
 algo dylora "LyCORIS/DyLoRA" dylora "lora_down lora_up =alpha" "$dy_args"
@@ -190,6 +196,8 @@ rescaled = true'
 resumed dylora "LyCORIS/DyLoRA" "$dy_args"
 resumed full "LyCORIS/Native Fine-Tuning" 'lycoris_preset = "attn-mlp"'
 resumed dora "LyCORIS/LoCon" 'dora_wd = true
+lycoris_preset = "attn-mlp"'
+resumed scalar "LyCORIS/LoCon" 'use_scalar = true
 lycoris_preset = "attn-mlp"'
 resumed dylnorm "LyCORIS/DyLoRA" "$dy_args
 train_norm = true"

@@ -37,6 +37,7 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
     const char *kind = json_string_value(json_object_get(c, "kind"));
     int lokr = strcmp(kind, "lokr") == 0, locon = strcmp(kind, "locon") == 0;
     int dora = json_is_true(json_object_get(c, "dora"));
+    int scalar = json_is_true(json_object_get(c, "scalar"));
     int conv = json_is_true(json_object_get(c, "conv"));
     int I = (int)json_integer_value(json_object_get(c, "inp"));
     int O = (int)json_integer_value(json_object_get(c, "out"));
@@ -93,6 +94,13 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
         for (int i = 0; i < 4; i++)
             a.w[i] = factors[i], a.dw[i] = dfactors[i];
     a.dora_scale = factors[4], a.ddora_scale = dfactors[4];
+    float *sc = NULL, *sc_grad = NULL, dsc = 0.0f;
+    if (scalar) {   /* use_scalar: not a file key (folded into a factor when saved) */
+        snprintf(key, sizeof key, "%s.scalar", name);
+        sc = fixture_tensor(in, key, NULL);
+        sc_grad = fixture_tensor(gr, key, NULL);
+        a.scalar = sc, a.dscalar = &dsc;
+    }
     CHECK(json_object_size(keys) == 1 + (size_t)(nsizes[0] > 0) + (nsizes[1] > 0) + (nsizes[2] > 0) +
                                         (nsizes[3] > 0) + (nsizes[4] > 0),
           "%s: key count differs from LyCORIS", name);
@@ -132,6 +140,12 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
             printf("  d %s %.2e", i == 4 ? "dora" : (const char *[]){"w0", "w1", "w2", "w3"}[i], eg);
             CHECK(eg <= 1e-3, "%s grad of factor %d: %.3e", name, i, eg);
         }
+    if (scalar && sc_grad) {
+        double eg = fixture_rel_err(&dsc, sc_grad, 1);
+        printf("  d scalar %.2e", eg);
+        CHECK(eg <= 1e-3, "%s grad of the scalar: %.3e", name, eg);
+    }
+    free(sc), free(sc_grad);
     printf("\n");
     for (int i = 0; i < 5; i++) {
         free(factors[i]);
@@ -168,8 +182,9 @@ static double dloss(void *p)
  * dropouts; iA3, LyCORIS' full with its bias, GLoRA, Diag-OFT / BOFT with rescale) for the
  * input and every factor; a second backward adds the same gradients again (+=).
  * variant: iA3 on_input; LoRA: LyCORIS' LoCon row dropout (drop.rows). dora: with DoRA's
- * scale (checked too). */
-static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, int variant, int dora)
+ * scale, scalar: with use_scalar's scalar (each checked too). */
+static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, int variant, int dora,
+                        int scalar)
 {
     int on_input = kind == LORA_KIND_IA3 && variant;
     uint64_t st = 99 + (uint64_t)conv * 7 + (uint64_t)kind;
@@ -215,6 +230,9 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     if (dora)
         gc_fill_uniform(dscale, (size_t)O, &st, 0.5f, 1.5f);
     a.dora_scale = dscale, a.ddora_scale = ddscale;
+    float sc = 0.6f, dsc = 0.0f;
+    if (scalar)
+        a.scalar = &sc, a.dscalar = &dsc;
     dctx c = {0};
     c.conv = conv, c.rows = rows;
     size_t nx = conv ? 2 * (size_t)I * 16 : (size_t)rows * I;
@@ -238,8 +256,8 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     gc_opts o = gc_default_opts();
     o.quiet = 1;
     char nm[96];
-    snprintf(nm, sizeof nm, "%s kind %d p_net %.1f p_rank %.1f skip %d variant %d dora %d: input",
-             conv ? "conv" : "linear", (int)kind, pn, pr, skip, variant, dora);
+    snprintf(nm, sizeof nm, "%s kind %d p_net %.1f p_rank %.1f skip %d variant %d dora %d scalar %d: input",
+             conv ? "conv" : "linear", (int)kind, pn, pr, skip, variant, dora, scalar);
     CHECK(gc_check(nm, dloss, &c, c.x, dx, nx, &o) == 0, "%s", nm);
     if (kind == LORA_KIND_LORA) {
         CHECK(gc_check("down", dloss, &c, down, ddown, nd, &o) == 0, "%s down", nm);
@@ -250,6 +268,8 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
             CHECK(gc_check("factor", dloss, &c, a.w[i], a.dw[i], sizes[i], &o) == 0, "%s factor %d", nm, i);
     if (dora)
         CHECK(gc_check("dora_scale", dloss, &c, dscale, ddscale, (size_t)O, &o) == 0, "%s dora_scale", nm);
+    if (scalar)
+        CHECK(gc_check("scalar", dloss, &c, &sc, &dsc, 1, &o) == 0, "%s scalar", nm);
     /* a second backward accumulates: every gradient doubles */
     float *first[4] = {0};
     for (int i = 0; i < 4; i++)
@@ -446,6 +466,80 @@ static void norm_check(const char *top)
     }
     free(c.sample), free(c.context), free(c.out), free(c.proj), free(plain);
     network_free(&n);
+    clip_free(&cm);
+    unet_free(&um);
+}
+
+/* use_scalar on LyCORIS' LoCon and LoHa: the scalar starts at 0 and the usually-zero factor
+ * random; a saved file holds no scalar (folded into lora_up / hada_w1_a as LyCORIS saves it) and
+ * loads back to the same ΔW with scalar 1; the training state keeps it apart, bit for bit. */
+static void scalar_roundtrip(const char *top)
+{
+    error_info err = {0};
+    unet_model um;
+    clip_model cm;
+    if (tiny_sd1_build(top, &um, &cm, &err) != 0) {
+        CHECK(0, "%s", err.message);
+        return;
+    }
+    clip_model *tes[1] = {&cm};
+    const char *algos[2] = {"locon", "loha"};
+    for (int ai = 0; ai < 2; ai++) {
+        network_options o;
+        network_options_init(&o);
+        network_options_set_module(&o, "lycoris.kohya", algos[ai], &err);
+        o.preset = "attn-mlp", o.dim = 2, o.use_scalar = 1, o.seed = 3;
+        lora_network n, n2;
+        if (network_create(&n, &o, &um, tes, 1, &err) != 0) {
+            CHECK(0, "use_scalar %s: %s", algos[ai], err.message);
+            continue;
+        }
+        const network_module *m0 = &n.mods[0];
+        size_t zf = ai == 0 ? 1 : 2;   /* lora_up / hada_w2_a: random with use_scalar */
+        double z = 0.0;
+        for (size_t j = 0; j < m0->w_size[zf]; j++)
+            z += fabs(n.params[m0->w_off[zf] + j]);
+        CHECK(m0->has_scalar && n.params[m0->scalar_off] == 0.0f && z > 0.0,
+              "use_scalar %s: scalar %g, the other factor's sum %g", algos[ai], n.params[m0->scalar_off], z);
+        uint64_t st = 21 + (uint64_t)ai;
+        gc_fill_uniform(n.params, n.n_params, &st, -1.0f, 1.0f);
+        char tmp[] = "/tmp/test_network_scalar_XXXXXX";
+        int fd = mkstemp(tmp);
+        if (fd >= 0)
+            close(fd);
+        CHECK(network_save(&n, tmp, DTYPE_F32, NULL, &err) == 0, "%s", err.message);
+        safetensors_file *f;
+        if (safetensors_open(tmp, &f, &err) == 0) {
+            for (size_t i = 0; i < safetensors_count(f); i++)
+                CHECK(!strstr(safetensors_tensor_at(f, i)->name, ".scalar"), "a scalar key in the file");
+            safetensors_close(f);
+        }
+        if (network_create(&n2, &o, &um, tes, 1, &err) == 0 && network_load_weights(&n2, tmp, &err) == 0) {
+            double worst = 0.0;
+            for (size_t i = 0; i < n.n_mods; i++) {
+                const network_module *a = &n.mods[i], *b = &n2.mods[i];
+                size_t cols = (size_t)a->in * a->kernel * a->kernel, nw = (size_t)a->out * cols;
+                float *da = malloc(nw * sizeof *da), *db = malloc(nw * sizeof *db);
+                float *work = malloc((lora_delta_work_floats(&a->adapter, a->out, cols) + 1) * sizeof *work);
+                lora_delta_build(&a->adapter, NULL, da, a->out, cols, work);
+                lora_delta_build(&b->adapter, NULL, db, b->out, cols, work);
+                float sa = n.params[a->scalar_off], sb = n2.params[b->scalar_off];
+                CHECK(sb == 1.0f, "%s: loaded scalar %g, want 1", b->name, sb);
+                for (size_t j = 0; j < nw; j++)
+                    worst = fmax(worst, fabs((double)da[j] * sa - (double)db[j] * sb) / (1.0 + fabs(da[j] * sa)));
+                free(da), free(db), free(work);
+            }
+            CHECK(worst < 1e-5, "use_scalar %s: the saved file's ΔW is off by %g", algos[ai], worst);
+            CHECK(network_save_state(&n, tmp, NULL, &err) == 0 && network_load_weights(&n2, tmp, &err) == 0 &&
+                      !memcmp(n.params, n2.params, n.n_params * sizeof(float)),
+                  "use_scalar %s: state round trip not bit-exact", algos[ai]);
+            network_free(&n2);
+        } else
+            CHECK(0, "use_scalar load: %s", err.message);
+        printf("use_scalar %s: starts at 0, folded when saved (ΔW kept), kept apart in the state\n", algos[ai]);
+        remove(tmp);
+        network_free(&n);
+    }
     clip_free(&cm);
     unet_free(&um);
 }
@@ -864,24 +958,27 @@ int main(void)
     json_decref(cfg);
 
     for (int conv = 0; conv < 2; conv++) {
-        delta_check(conv, LORA_KIND_LORA, 0.3f, 0.0f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.25f, 0.4f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.0f, 1, 0, 0);
-        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.4f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 1, 0, 0);
-        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 1, 0);
-        delta_check(conv, LORA_KIND_FULL, 0.0f, 0.0f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1, 0);
-        delta_check(conv, LORA_KIND_GLORA, 0.0f, 0.0f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.0f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.3f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_BOFT, 0.0f, 0.0f, 0, 0, 0);
-        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1, 1);   /* LyCORIS LoCon + DoRA */
-        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 0, 0, 1);
-        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0, 1);
+        delta_check(conv, LORA_KIND_LORA, 0.3f, 0.0f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.25f, 0.4f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.0f, 1, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.4f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 1, 0, 0, 0);
+        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_IA3, 0.0f, 0.0f, 0, 1, 0, 0);
+        delta_check(conv, LORA_KIND_FULL, 0.0f, 0.0f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1, 0, 0);
+        delta_check(conv, LORA_KIND_GLORA, 0.0f, 0.0f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.0f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_DIAG_OFT, 0.0f, 0.3f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_BOFT, 0.0f, 0.0f, 0, 0, 0, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1, 1, 0);   /* LyCORIS LoCon + DoRA */
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 0, 0, 1, 0);
+        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0, 1, 0);
+        delta_check(conv, LORA_KIND_LORA, 0.0f, 0.4f, 0, 1, 0, 1);   /* LoCon + use_scalar */
+        delta_check(conv, LORA_KIND_LOHA, 0.0f, 0.0f, 0, 0, 1, 1);   /* with DoRA too */
+        delta_check(conv, LORA_KIND_LOKR, 0.0f, 0.4f, 0, 0, 0, 1);
     }
     groups_check(top ? top : ".");
     network_golden(top ? top : ".");
@@ -889,6 +986,7 @@ int main(void)
     ia3_network(top ? top : ".");
     locon_row_dropout();
     norm_check(top ? top : ".");
+    scalar_roundtrip(top ? top : ".");
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
     return failures ? 1 : 0;

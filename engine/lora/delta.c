@@ -7,10 +7,10 @@
 
 int lora_is_delta(const lora_adapter *a)
 {
-    return a->kind != LORA_KIND_LORA || a->dora_scale;
+    return a->kind != LORA_KIND_LORA || a->dora_scale || a->scalar;
 }
 
-/* LoRA as ΔW / scale = up [out, r] · down [r, cols] (LyCORIS' LoCon with DoRA) and its
+/* LoRA as ΔW / scale = up [out, r] · down [r, cols] (LyCORIS' LoCon with DoRA or a scalar) and its
  * gradients: dup += g · downᵀ, ddown += upᵀ · g. Ranks past active_rank (DyLoRA) never run
  * with DoRA, which LyCORIS' DyLoRA does not have. */
 static void lora_product_build(const lora_adapter *a, float *dw, int out, size_t cols)

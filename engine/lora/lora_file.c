@@ -187,12 +187,13 @@ static int build(const lora_tensor *t, size_t n, dtype_t dt, const lora_metadata
             return error_set(err, NULL, 0, 0, t[i].name, "out of memory");
         const float *src = t[i].data;
         float *difference = NULL;
-        if (t[i].minus) {
+        if (t[i].minus || t[i].times) {
             difference = malloc(count * sizeof *difference + 1);
             if (!difference)
                 return error_set(err, NULL, 0, 0, t[i].name, "out of memory");
             for (size_t j = 0; j < count; j++)
-                difference[j] = t[i].data[j] - t[i].minus[j];
+                difference[j] = (t[i].data[j] - (t[i].minus ? t[i].minus[j] : 0.0f)) *
+                                (t[i].times ? *t[i].times : 1.0f);
             src = difference;
         }
         int bad = dtype_from_f32(dt, src, c->buffers[i], count) < 0;

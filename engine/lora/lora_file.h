@@ -34,6 +34,8 @@ typedef struct lora_tensor {
     const float *data;
     const float *minus;        /* appended: when not NULL the file holds data − minus (LyCORIS'
                                 * full: the trained weight less the base weight) */
+    const float *times;        /* appended: when not NULL the file holds data × *times (LyCORIS'
+                                * use_scalar folded into a factor) */
 } lora_tensor;
 
 /* sd-scripts' precalculate_safetensors_hashes: SHA-256 of the tensor data of a serialization

@@ -123,8 +123,8 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
         break;
     }
     if (m->adapter.kind == LORA_KIND_LOHA) {
-        /* w1a N(0, 0.1), w1b N(0, 1), w2a 0, w2b N(0, 1) */
-        const float stds[4] = {0.1f, 1.0f, 0.0f, 1.0f};
+        /* w1a N(0, 0.1), w1b N(0, 1), w2a 0 (N(0, 0.1) with use_scalar), w2b N(0, 1) */
+        const float stds[4] = {0.1f, 1.0f, m->has_scalar ? 0.1f : 0.0f, 1.0f};
         for (int i = 0; i < 4; i++)
             for (size_t j = 0; j < m->w_size[i]; j++)
                 p[m->w_off[i] + j] = stds[i] > 0.0f ? init_normal(seed, m->w_off[i] + j, stds[i]) : 0.0f;
@@ -140,7 +140,11 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
             fill_kaiming(p + m->w_off[0], m->w_size[0], (size_t)a->kc, seed, m->w_off[0]);
         if (a->w2_rank)
             fill_kaiming(p + m->w_off[2], m->w_size[2], (size_t)a->w2_rank, seed, m->w_off[2]);
-        return;   /* w2 / w2b stay 0 from calloc */
+        if (m->has_scalar) {   /* use_scalar: w2 / w2b Kaiming-uniform too (fan_in kd) */
+            size_t z = a->w2_rank ? 3 : 2;
+            fill_kaiming(p + m->w_off[z], m->w_size[z], (size_t)a->kd, seed, m->w_off[z]);
+        }
+        return;   /* otherwise w2 / w2b stay 0 from calloc */
     }
     if (m->frozen_down) {
         /* lora_fa.py: normal_(down, std=√(2 / (in_dim + rank))), in_dim = in_channels on a
@@ -154,6 +158,8 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
      * row lora_A[i] ([1, in] or [1, in, k, k]) alike: the same fan_in */
     fill_kaiming(p + m->down_off, m->w_size[0], (size_t)m->in * m->kernel * m->kernel, seed,
                  m->down_off);
+    if (m->has_scalar)   /* LyCORIS' use_scalar: up Kaiming-uniform too (fan_in rank) */
+        fill_kaiming(p + m->up_off, m->w_size[1], (size_t)m->rank, seed, m->up_off);
 }
 
 /* DyLoRA's buffers (see network.h): the layers' gradients, the transposed up matrices and the
@@ -215,6 +221,10 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
     if (opts->train_norm && !opts->lycoris)
         return error_set(err, NULL, 0, 0, "train_norm", "train_norm is LyCORIS', not %s's",
                          network_module_name(opts));
+    if (opts->use_scalar && (!opts->lycoris || opts->dylora_unit || opts->algo > LORA_KIND_LOKR))
+        return error_set(err, NULL, 0, 0, "use_scalar", "use_scalar is LyCORIS' LoCon, LoHa and "
+                         "LoKr only, not %s", opts->lycoris ? network_algo_name(opts)
+                                                              : network_module_name(opts));
     if (opts->dora_wd && (!opts->lycoris || opts->dylora_unit || opts->algo > LORA_KIND_LOKR))
         return error_set(err, NULL, 0, 0, "dora_wd", "DoRA (dora_wd) is LyCORIS' LoCon, LoHa and "
                          "LoKr only, not %s", opts->lycoris ? network_algo_name(opts)
@@ -256,6 +266,11 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
             m->dora = 1;
             m->dora_off = off;
             off += (size_t)m->out;
+        }
+        if (opts->use_scalar && m->adapter.kind != LORA_KIND_NORM) {   /* after them too */
+            m->has_scalar = 1;
+            m->scalar_off = off;
+            off += 1;
         }
         /* LyCORIS: full w1 and full w2 → scale 1 (alpha = dim) */
         if (m->adapter.kind == LORA_KIND_LOKR && !m->adapter.w1_rank && !m->adapter.w2_rank)
@@ -326,6 +341,8 @@ void network_set_adapter(lora_network *n, network_module *m)
     a->scale = network_module_scale(n, m);
     a->dora_scale = m->dora ? n->params + m->dora_off : NULL;
     a->ddora_scale = m->dora ? n->grads + m->dora_off : NULL;
+    a->scalar = m->has_scalar ? n->params + m->scalar_off : NULL;
+    a->dscalar = m->has_scalar ? n->grads + m->scalar_off : NULL;
     if (a->kind == LORA_KIND_LORA) {
         a->down = n->params + m->down_off;
         a->up = n->params + m->up_off;
@@ -381,6 +398,8 @@ void network_set_trainable(lora_network *n, int te_side, int train)
             continue;
         if (m->dora)
             m->adapter.ddora_scale = train ? n->grads + m->dora_off : NULL;
+        if (m->has_scalar)
+            m->adapter.dscalar = train ? n->grads + m->scalar_off : NULL;
         if (m->adapter.kind == LORA_KIND_NORM) {
             m->norm_train = train;
             continue;
@@ -586,6 +605,17 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
             for (uint64_t j = 0; rc == 0 && base && j < want; j++)
                 dst[j] += base[j];
         }
+        if (m->has_scalar && rc == 0 && present) {
+            /* a state keeps the scalar; a saved file has it folded into a factor (LyCORIS'
+             * load hook then sets it to 1) */
+            char key[192];
+            snprintf(key, sizeof key, "%s.scalar", m->name);
+            const safetensors_tensor *t = safetensors_find(f, key);
+            if (t && t->nelements == 1)
+                rc = safetensors_read_f32(t, n->params + m->scalar_off, err);
+            else
+                n->params[m->scalar_off] = 1.0f;
+        }
         if (m->dora && rc == 0) {
             char key[192];
             snprintf(key, sizeof key, "%s.dora_scale", m->name);
@@ -671,11 +701,19 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
         } else
             norm = sqrt(product_norm2(n->params + m->up_off, n->params + m->down_off, m->out, m->rank,
                                       cols)) * m->alpha / m->rank;
+        /* use_scalar: LyCORIS' LoCon and LoHa measure ΔW with it and scale it alone (its LoKr
+         * neither) */
+        int by_scalar = m->has_scalar && kind != LORA_KIND_LOKR;
+        if (by_scalar)
+            norm *= fabs(n->params[m->scalar_off]);
         /* sd-scripts clamps the norm below at max_norm / 2 before the ratio */
         double clamped = norm < max_norm / 2.0 ? max_norm / 2.0 : norm;
         double desired = clamped > max_norm ? max_norm : clamped;
         double ratio = desired / clamped;
-        if (ratio != 1.0) {
+        if (ratio != 1.0 && by_scalar) {
+            scaled++;
+            n->params[m->scalar_off] *= (float)ratio;
+        } else if (ratio != 1.0) {
             scaled++;
             int factors = 0;
             for (int k = 0; k < 4; k++)

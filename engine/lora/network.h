@@ -80,6 +80,9 @@ typedef struct network_options {
     /* appended: LyCORIS' train_norm: the GroupNorm / LayerNorm layers inside the targeted
      * U-Net modules train a w_norm / b_norm added to their weight and bias */
     int train_norm;
+    /* appended: LyCORIS' use_scalar (LoCon, LoHa, LoKr): a trained scalar per module, starting
+     * at 0, multiplies ΔW; the factor that is zero otherwise starts random instead */
+    int use_scalar;
 } network_options;
 
 void network_options_init(network_options *o);
@@ -133,6 +136,8 @@ typedef struct network_module {
     const unet_norm_point *norm;
     float *norm_eff;
     int norm_train;
+    size_t scalar_off;    /* appended: use_scalar's scalar in params (has_scalar set) */
+    int has_scalar;
 } network_module;
 
 typedef struct lora_network {

@@ -111,7 +111,7 @@ int network_factor_shape(const network_module *m, int k, int64_t shape[4])
 static int save_network(const lora_network *n, const char *path, dtype_t save_dtype,
                         const lora_metadata *md, int raw, error_info *err)
 {
-    size_t cap = n->n_mods * 6;
+    size_t cap = n->n_mods * 7;
     lora_tensor *t = calloc(cap ? cap : 1, sizeof *t);
     char (*names)[160] = calloc(cap ? cap : 1, sizeof *names);
     float *alphas = calloc(n->n_mods ? n->n_mods : 1, sizeof *alphas);
@@ -136,7 +136,17 @@ static int save_network(const lora_network *n, const char *path, dtype_t save_dt
             t[count].data = n->params + m->w_off[k];
             if (full && !raw)
                 t[count].minus = k == 0 ? m->base_weight : m->base_bias;
+            /* use_scalar folded as LyCORIS saves it: into lora_up, hada_w1_a, lokr_w1(_a) */
+            if (m->has_scalar && !raw && k == (m->adapter.kind == LORA_KIND_LORA ? 1 : 0))
+                t[count].times = n->params + m->scalar_off;
             t[count].ndim = network_factor_shape(m, k, t[count].shape);
+            count++;
+        }
+        if (m->has_scalar && raw) {   /* the state keeps it apart */
+            snprintf(names[count], sizeof names[0], "%s.scalar", m->name);
+            t[count].name = names[count];
+            t[count].data = n->params + m->scalar_off;
+            t[count].ndim = 0;
             count++;
         }
         if (m->dora) {   /* LyCORIS: [out, 1] or [out, 1, 1, 1] */

@@ -74,12 +74,14 @@ static int linear_samples(const lora_adapter *a, int rows)
  * gradient, with DoRA W + ΔW before the decomposition and its row norms (they must outlive
  * the op's backward), then `rest`: the algorithm's work, shared with a conv's own scratch. */
 typedef struct delta_scratch {
-    float *weff, *raw, *bias, *dbias, *v, *norm, *rest;
+    float *weff, *raw, *bias, *dbias, *v, *norm, *kept, *rest;
 } delta_scratch;
 
+/* DoRA's V and row norms; a scalar's copy of ΔW / scale (its gradient needs it after the op's
+ * backward has reused raw) */
 static size_t dora_floats(const lora_adapter *a, int out, size_t cols)
 {
-    return a->dora_scale ? (size_t)out * cols + (size_t)out : 0;
+    return (a->dora_scale ? (size_t)out * cols + (size_t)out : 0) + (a->scalar ? (size_t)out * cols : 0);
 }
 
 static size_t delta_floats(const lora_adapter *a, int out, size_t cols)
@@ -91,12 +93,16 @@ static size_t delta_floats(const lora_adapter *a, int out, size_t cols)
 static delta_scratch delta_layout(const lora_adapter *a, float *scratch, int out, size_t cols)
 {
     size_t n = (size_t)out * cols;
-    delta_scratch d = {scratch, scratch + n, scratch + 2 * n, scratch + 2 * n + out, NULL, NULL,
+    delta_scratch d = {scratch, scratch + n, scratch + 2 * n, scratch + 2 * n + out, NULL, NULL, NULL,
                        scratch + 2 * n + 2 * (size_t)out};
     if (a->dora_scale) {
         d.v = d.rest;
         d.norm = d.rest + n;
-        d.rest += dora_floats(a, out, cols);
+        d.rest += n + (size_t)out;
+    }
+    if (a->scalar) {
+        d.kept = d.rest;
+        d.rest += n;
     }
     return d;
 }
@@ -198,8 +204,11 @@ static void build_weff(const lora_adapter *a, const delta_scratch *d, const floa
     lora_delta_build(a, w, d->raw, out, cols, d->rest);
     float mk = mean_keep(a, out);
     float *v = a->dora_scale ? d->v : d->weff;
+    float s = a->scalar ? *a->scalar : 1.0f;
+    if (a->scalar)
+        memcpy(d->kept, d->raw, (size_t)out * cols * sizeof *d->kept);
     for (int i = 0; i < out; i++) {
-        float f = row_factor(a, i, mk);
+        float f = row_factor(a, i, mk) * s;
         for (size_t j = 0; j < cols; j++)
             v[(size_t)i * cols + j] = w[(size_t)i * cols + j] + f * d->raw[(size_t)i * cols + j];
     }
@@ -249,11 +258,22 @@ static void delta_backward(const lora_adapter *a, float *dweight, const float *w
     if (dweight)
         for (size_t j = 0; j < n; j++)
             dweight[j] += g[j];
+    float mk = mean_keep(a, out);
+    if (a->dscalar) {   /* d/ds (W + f · s · raw) = f · raw */
+        double ds = 0.0;
+        for (int i = 0; i < out; i++) {
+            double dot = 0.0;
+            for (size_t j = 0; j < cols; j++)
+                dot += (double)g[(size_t)i * cols + j] * d->kept[(size_t)i * cols + j];
+            ds += row_factor(a, i, mk) * dot;
+        }
+        *a->dscalar += (float)ds;
+    }
     if (!a->dw[0] && !a->dw[1] && !a->dw[2] && !a->dw[3] && !a->ddown && !a->dup)
         return;
-    float mk = mean_keep(a, out);
+    float s = a->scalar ? *a->scalar : 1.0f;
     for (int i = 0; i < out; i++) {
-        float f = row_factor(a, i, mk);
+        float f = row_factor(a, i, mk) * s;
         for (size_t j = 0; j < cols; j++)
             g[(size_t)i * cols + j] *= f;
     }

@@ -87,9 +87,12 @@ typedef struct lora_adapter {
      * dora_scale · V / (‖V‖ + ε) per output row, V = W + ΔW (a LoCon then runs as ΔW = up·down);
      * ddora_scale: its gradient (+=), NULL when not trained */
     float *dora_scale, *ddora_scale;
+    /* appended: LyCORIS' use_scalar (LoCon / LoHa / LoKr; NULL: off): ΔW × *scalar, a trained
+     * scalar starting at 0 (a LoCon then runs as ΔW = up·down); dscalar its gradient (+=) */
+    float *scalar, *dscalar;
 } lora_adapter;
 
-/* The adapters the layer runs as W + ΔW: every kind but LoRA, and LoRA with DoRA. */
+/* The adapters the layer runs as W + ΔW: every kind but LoRA, and LoRA with DoRA or a scalar. */
 int lora_is_delta(const lora_adapter *a);
 /* ΔW / scale of a delta adapter on a layer of weight w [out, cols] into dw [out, cols]
  * (engine/lora/delta.c dispatches to the algorithm's file); `work` holds

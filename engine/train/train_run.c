@@ -102,8 +102,8 @@ static int dylora_tensors(const lora_network *net, const network_module *mo, opt
 
 /* The adapter tensors of one module as the optimizer sees them (each its own parameter in the
  * shape sd-scripts / LyCORIS train it, so factored optimizers see the same matrices), with the
- * params offset of each one's range in at[]. Returns how many (≤ 5 with DoRA's scale, DyLoRA
- * 2 · rank); ps NULL: only counts. */
+ * params offset of each one's range in at[]. Returns how many (≤ 6 with DoRA's scale and
+ * use_scalar, DyLoRA 2 · rank); ps NULL: only counts. */
 static int module_tensors(const lora_network *net, const network_module *mo, optim_param *ps,
                           size_t *at)
 {
@@ -111,7 +111,7 @@ static int module_tensors(const lora_network *net, const network_module *mo, opt
         return dylora_tensors(net, mo, ps, at);
     if (!ps)
         return (mo->w_size[0] > 0) + (mo->w_size[1] > 0) + (mo->w_size[2] > 0) + (mo->w_size[3] > 0) +
-               mo->dora;
+               mo->dora + mo->has_scalar;
     int n = 0;
     for (int i = 0; i < 4; i++) {
         if (!mo->w_size[i])
@@ -127,6 +127,10 @@ static int module_tensors(const lora_network *net, const network_module *mo, opt
                                            {mo->out, 1, 1, 1}}
                            : (optim_param){net->params + mo->dora_off, net->grads + mo->dora_off, 2,
                                            {mo->out, 1}};
+    }
+    if (mo->has_scalar) {   /* use_scalar's scalar (LyCORIS' is 0-d) */
+        at[n] = mo->scalar_off;
+        ps[n++] = (optim_param){net->params + mo->scalar_off, net->grads + mo->scalar_off, 1, {1}};
     }
     return n;
 }

@@ -181,6 +181,8 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
             bypass = arg_true(v);
         else if (!strcmp(key, "train_norm"))
             o->train_norm = arg_true(v);
+        else if (!strcmp(key, "use_scalar"))
+            o->use_scalar = arg_true(v);
         else if (!strcmp(key, "wd_on_output") && !arg_true(v))
             rc = error_set(err, NULL, 0, 0, "network_args", "network argument wd_on_output=%s "
                            "(DoRA over input columns) is not supported yet", v);

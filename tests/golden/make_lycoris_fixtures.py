@@ -40,6 +40,13 @@ CASES = [
          dora=True),
     dict(name="lokr_dora_linear", kind="lokr", conv=False, inp=16, out=12, kernel=1, rank=4, alpha=1.0,
          mult=1.0, factor=-1, decompose_both=False, dora=True),
+    # use_scalar: a trained scalar multiplies ΔW (saved folded into a factor)
+    dict(name="locon_scalar_conv", kind="locon", conv=True, inp=6, out=8, kernel=3, rank=2, alpha=1.0,
+         mult=1.0, scalar=True),
+    dict(name="loha_scalar_linear", kind="loha", conv=False, inp=12, out=10, kernel=1, rank=3, alpha=2.0,
+         mult=1.0, scalar=True),
+    dict(name="lokr_scalar_linear", kind="lokr", conv=False, inp=64, out=48, kernel=1, rank=2, alpha=4.0,
+         mult=1.0, factor=8, decompose_both=True, scalar=True),
 ]
 
 
@@ -56,6 +63,8 @@ def main():
         kw = dict(multiplier=c["mult"], lora_dim=c["rank"], alpha=c["alpha"])
         if c.get("dora"):
             kw["weight_decompose"] = True
+        if c.get("scalar"):
+            kw["use_scalar"] = True
         if c["kind"] == "locon":
             mod = LoConModule("lycoris_" + c["name"], layer, **kw)
         elif c["kind"] == "loha":
@@ -67,10 +76,14 @@ def main():
         sd = mod.custom_state_dict()
         factor_keys = [k for k in sd if k != "alpha"]
         params = {k: mod.get_parameter(k) for k in factor_keys}
+        if c.get("scalar"):   # not a key of the file: saved folded into a factor
+            params["scalar"] = mod.scalar
         with torch.no_grad():
             for k, p in params.items():
                 if k == "dora_scale":   # around the rows' norms, so the weight stays in scale
                     p.mul_(1.0 + 0.3 * torch.randn_like(p))
+                elif k == "scalar":
+                    p.fill_(0.7)
                 else:
                     p.copy_(torch.randn_like(p) * 0.3)
         x.requires_grad_(True)
