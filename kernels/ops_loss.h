@@ -10,6 +10,11 @@
  * times any min-SNR / debiased weighting, folded into one factor by the caller), then mean
  * over the batch. c [N] is the per-sample Huber c (from the huber_schedule); it may be NULL
  * for L2 and L1. weight [N] may be NULL (all ones).
+ * masked_loss (k_loss_*_masked, CPU only for now): each element's term is multiplied by a
+ * mask [N, HW] (the same for every channel, M = C·HW) before the mean, as sd-scripts'
+ * apply_masked_loss (library/custom_train_functions.py) — the mean still counts every
+ * element, so a half mask about halves the loss. A mask of ones gives the unmasked numbers
+ * exactly.
  * The CPU version lives in kernels/cpu/loss.c. Sums run in double in a fixed order.
  */
 #ifndef LORATTY_KERNELS_OPS_LOSS_H
@@ -37,5 +42,13 @@ void k_loss_forward(float *loss, float *per_sample, const float *pred, const flo
  * The L1 derivative at d = 0 is 0, as torch's sign. */
 void k_loss_backward(float *dpred, const float *dloss, const float *pred, const float *target,
                      const float *weight, const float *c, k_loss_type type, int N, size_t M);
+
+/* The same with mask [N, HW] (HW divides M; NULL: unmasked). */
+void k_loss_forward_masked(float *loss, float *per_sample, const float *pred, const float *target,
+                           const float *weight, const float *c, const float *mask, size_t HW,
+                           k_loss_type type, int N, size_t M);
+void k_loss_backward_masked(float *dpred, const float *dloss, const float *pred,
+                            const float *target, const float *weight, const float *c,
+                            const float *mask, size_t HW, k_loss_type type, int N, size_t M);
 
 #endif

@@ -1,6 +1,7 @@
-/* loss.c — the per-sample-weighted training losses of sd-scripts (see ops_loss.h) on the CPU.
- * Each sample's sum is split into a fixed number of blocks summed in double in parallel and
- * then added in block order, so the loss does not depend on the thread count. */
+/* loss.c — the per-sample-weighted training losses of sd-scripts (see ops_loss.h) on the CPU,
+ * optionally masked per element (masked_loss). Each sample's sum is split into a fixed
+ * number of blocks summed in double in parallel and then added in block order, so the loss
+ * does not depend on the thread count. */
 #include "kernels/ops_loss.h"
 
 #include <math.h>
@@ -48,21 +49,27 @@ static float loss_deriv(k_loss_type type, float d, float c)
     return 0.0f;
 }
 
-void k_loss_forward(float *loss, float *per_sample, const float *pred, const float *target,
-                    const float *weight, const float *c, k_loss_type type, int N, size_t M)
+void k_loss_forward_masked(float *loss, float *per_sample, const float *pred, const float *target,
+                           const float *weight, const float *c, const float *mask, size_t HW,
+                           k_loss_type type, int N, size_t M)
 {
     const size_t blk = (M + LOSS_BLOCKS - 1) / LOSS_BLOCKS;
     double total = 0.0;
     for (int n = 0; n < N; n++) {
         const float *p = pred + (size_t)n * M, *t = target + (size_t)n * M;
+        const float *m = mask ? mask + (size_t)n * HW : NULL;
         const float cn = c ? c[n] : 0.0f;
         double part[LOSS_BLOCKS] = { 0 };
         #pragma omp parallel for if (M > 32768)
         for (int b = 0; b < LOSS_BLOCKS; b++) {
             const size_t i0 = (size_t)b * blk, i1 = i0 + blk < M ? i0 + blk : M;
             double s = 0.0;
-            for (size_t i = i0; i < i1; i++)
-                s += loss_elem(type, p[i] - t[i], cn);
+            if (m)   /* f32 product, as torch's loss * mask_image */
+                for (size_t i = i0; i < i1; i++)
+                    s += loss_elem(type, p[i] - t[i], cn) * m[i % HW];
+            else
+                for (size_t i = i0; i < i1; i++)
+                    s += loss_elem(type, p[i] - t[i], cn);
             part[b] = s;
         }
         double s = 0.0;
@@ -76,17 +83,37 @@ void k_loss_forward(float *loss, float *per_sample, const float *pred, const flo
     loss[0] = N > 0 ? (float)(total / N) : 0.0f;
 }
 
-void k_loss_backward(float *dpred, const float *dloss, const float *pred, const float *target,
-                     const float *weight, const float *c, k_loss_type type, int N, size_t M)
+void k_loss_forward(float *loss, float *per_sample, const float *pred, const float *target,
+                    const float *weight, const float *c, k_loss_type type, int N, size_t M)
+{
+    k_loss_forward_masked(loss, per_sample, pred, target, weight, c, NULL, 1, type, N, M);
+}
+
+void k_loss_backward_masked(float *dpred, const float *dloss, const float *pred,
+                            const float *target, const float *weight, const float *c,
+                            const float *mask, size_t HW, k_loss_type type, int N, size_t M)
 {
     for (int n = 0; n < N; n++) {
         const float *p = pred + (size_t)n * M, *t = target + (size_t)n * M;
+        const float *m = mask ? mask + (size_t)n * HW : NULL;
         float *g = dpred + (size_t)n * M;
         const float cn = c ? c[n] : 0.0f;
-        /* d loss / d f(d_i) = dloss · w_n / (N · M) */
+        /* d loss / d f(d_i) = dloss · w_n · mask_i / (N · M) */
         const float k = (float)((double)dloss[0] * (weight ? weight[n] : 1.0) / ((double)N * M));
-        #pragma omp parallel for if (M > 32768)
-        for (size_t i = 0; i < M; i++)
-            g[i] += k * loss_deriv(type, p[i] - t[i], cn);
+        if (m) {
+            #pragma omp parallel for if (M > 32768)
+            for (size_t i = 0; i < M; i++)
+                g[i] += k * loss_deriv(type, p[i] - t[i], cn) * m[i % HW];
+        } else {
+            #pragma omp parallel for if (M > 32768)
+            for (size_t i = 0; i < M; i++)
+                g[i] += k * loss_deriv(type, p[i] - t[i], cn);
+        }
     }
+}
+
+void k_loss_backward(float *dpred, const float *dloss, const float *pred, const float *target,
+                     const float *weight, const float *c, k_loss_type type, int N, size_t M)
+{
+    k_loss_backward_masked(dpred, dloss, pred, target, weight, c, NULL, 1, type, N, M);
 }
