@@ -33,7 +33,7 @@ m="$fx/checkpoint-sd1/model.safetensors"
 bad --prompt x
 bad --model "$m"
 bad --model "$m" --prompt x --steps 0
-bad --model "$m" --prompt x --sampler heun
+bad --model "$m" --prompt x --sampler ddpm
 bad --model "$m" --prompt x --width 13
 bad --model "$m" --prompt x --cfg abc
 exit $fail

@@ -91,12 +91,14 @@ int sample_txt2img(sd_model *m, const sample_params *p, float *image, error_info
         for (size_t j = 0; j < n; j++)
             b.x[j] *= s.init_noise_sigma;
     }
-    for (int i = 0; rc == 0 && i < p->steps; i++) {
-        float sc = sampler_input_scale(&s, i);
+    /* one U-Net call per sampler call (Heun and DPM2 make two a step, PNDM's first steps four) */
+    const int calls = have_sampler ? sampler_calls(&s) : 0;
+    for (int c = 0, done = 0; rc == 0 && c < calls; c++) {
+        float sc = sampler_input_scale(&s, c);
         for (int k = 0; k < B; k++) {
             for (size_t j = 0; j < n; j++)
                 b.in[k * n + j] = b.x[j] * sc;
-            b.t[k] = sampler_timestep(&s, i);
+            b.t[k] = sampler_timestep(&s, c);
         }
         rc = unet_forward(&acts, b.out, b.in, b.t, b.ctx, m->unet.config.text_time ? &added : NULL, err);
         if (rc < 0)
@@ -105,11 +107,13 @@ int sample_txt2img(sd_model *m, const sample_params *p, float *image, error_info
         if (cfg)
             for (size_t j = 0; j < n; j++)
                 guided[j] = b.out[j] + p->cfg * (guided[j] - b.out[j]);
-        sampler_step(&s, i, guided, b.x);
+        if (!sampler_step(&s, c, guided, b.x))
+            continue;   /* within a step */
         if (p->step_latents)
-            memcpy(p->step_latents + (size_t)i * n, b.x, n * sizeof(float));
+            memcpy(p->step_latents + (size_t)done * n, b.x, n * sizeof(float));
+        done++;
         if (p->progress)
-            p->progress(p->progress_ctx, i + 1, p->steps);
+            p->progress(p->progress_ctx, done, p->steps);
     }
     if (have_acts)
         unet_acts_free(&acts);

@@ -25,7 +25,7 @@ typedef struct sample_params {
      * k_randn(seed). Tests pass PyTorch's noise here. */
     const float *initial_latents;
     float *step_latents;              /* optional out: [steps, 4, h, w], the latents after each step */
-    void (*noise_hook)(void *ctx, int step, float *noise, size_t n);   /* euler_a noise, tests */
+    void (*noise_hook)(void *ctx, int step, float *noise, size_t n);   /* euler_a, dpm_2_a noise: tests */
     void *noise_ctx;
     void (*progress)(void *ctx, int step, int steps);   /* after each step */
     void *progress_ctx;
