@@ -32,3 +32,4 @@ include tests/shapes.mk
 include tests/vae_train.mk
 include tests/demo.mk
 include tests/lora_apply.mk
+include tests/samplers.mk
