@@ -74,7 +74,7 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Sorted directory entries (so plans and data order do not depend on the file system). */
-static char **list_dir(const char *dir, size_t *count)
+char **dataset_list_dir(const char *dir, size_t *count)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -103,7 +103,7 @@ static char **list_dir(const char *dir, size_t *count)
     return names;
 }
 
-static void free_names(char **names, size_t n)
+void dataset_free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -113,7 +113,7 @@ static void free_names(char **names, size_t n)
 static void scan_subset_images(dataset_subset *sub, dataset_set *set)
 {
     size_t n = 0;
-    char **names = list_dir(sub->image_dir, &n);
+    char **names = dataset_list_dir(sub->image_dir, &n);
     if (!names)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -146,7 +146,7 @@ static void scan_subset_images(dataset_subset *sub, dataset_set *set)
         img->has_caption = stat(caption, &st) == 0 && st.st_size > 0;
         free(caption);
     }
-    free_names(names, n);
+    dataset_free_names(names, n);
 }
 
 dataset_subset *dataset_add_subset(dataset_group *g)
@@ -188,7 +188,7 @@ static int scan_root(const dataset_defaults *d, const char *root, bool is_reg, d
         return error_set(err, NULL, 0, 0, is_reg ? "folders.reg_data_dir" : "model.train_data_dir",
                          "\"%s\" is not a folder", root);
     size_t n = 0;
-    char **names = list_dir(root, &n);
+    char **names = dataset_list_dir(root, &n);
     if (!names)
         return error_set(err, NULL, 0, 0, is_reg ? "folders.reg_data_dir" : "model.train_data_dir",
                          "cannot read \"%s\": %s", root, strerror(errno));
@@ -218,7 +218,7 @@ static int scan_root(const dataset_defaults *d, const char *root, bool is_reg, d
         dataset_add_note(set, "%s holds %zu image%s directly; kohya's convention puts them in <repeats>_<tokens> "
                       "subfolders (e.g. %s/10_mychar person/), so they are not used",
                  root, loose_images, loose_images == 1 ? "" : "s", root);
-    free_names(names, n);
+    dataset_free_names(names, n);
     return 0;
 }
 
@@ -388,6 +388,20 @@ int dataset_scan_toml(const dataset_defaults *d, const toml_value *general,
             return error_set(err, origin, ds->line, 0, "datasets.subsets.metadata_file",
                              "DreamBooth subsets (image_dir) and fine-tuning subsets (metadata_file) "
                              "cannot be mixed in one dataset; put them in separate [[datasets]]");
+        /* sd-scripts reads a dataset as masked_loss's conditioning dataset only when every
+         * subset names conditioning_data_dir; elsewhere its schema refuses the key */
+        size_t conditioning = 0;
+        for (size_t j = 0; j < n; j++)
+            conditioning += subsets->as.array.items[j]->type == TOML_TABLE &&
+                            toml_table_get(subsets->as.array.items[j], "conditioning_data_dir") != NULL;
+        if (conditioning && (conditioning < n || finetune))
+            return error_set(err, origin, ds->line, 0, "datasets.subsets.conditioning_data_dir",
+                             "dataset %zu: %s", i + 1, finetune
+                             ? "conditioning_data_dir cannot be used with metadata_file (sd-scripts' "
+                               "mask images go with image_dir subsets)"
+                             : "either every subset of a dataset has conditioning_data_dir or none "
+                               "has (sd-scripts refuses the key otherwise); put the subsets with "
+                               "mask images in their own [[datasets]]");
         for (size_t j = 0; j < n; j++) {
             const toml_value *ss = subsets->as.array.items[j];
             if (ss->type != TOML_TABLE)
@@ -427,6 +441,8 @@ int dataset_scan_toml(const dataset_defaults *d, const toml_value *general,
             const toml_value *levels[4] = {ss, ds, general, d->cli};
             if (dataset_options_resolve(s, levels, 4, origin, err) != 0)
                 return -1;
+            if (conditioning && dataset_conditioning_subset(s, ss, ds, origin, err) != 0)
+                return -1;
             struct stat st;
             if (stat(s->image_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
                 dataset_add_note(out, "%s: image_dir is not a folder", s->image_dir);
@@ -434,6 +450,8 @@ int dataset_scan_toml(const dataset_defaults *d, const toml_value *general,
             }
             scan_subset_images(s, out);
         }
+        if (conditioning && dataset_conditioning_pair(g, origin, err) != 0)
+            return -1;
     }
     return 0;
 }
@@ -449,10 +467,12 @@ void dataset_set_free(dataset_set *s)
             for (size_t k = 0; k < sub->image_count; k++) {
                 free(sub->images[k].caption);
                 free(sub->images[k].tags);
+                free(sub->images[k].cond_path);
             }
             free(sub->images);
             free(sub->image_dir);
             free(sub->metadata_file);
+            free(sub->conditioning_data_dir);
             free(sub->class_tokens);
             free(sub->caption_extension);
             for (size_t k = 0; k < sizeof sub->opt_strings / sizeof *sub->opt_strings; k++)

@@ -1,6 +1,7 @@
 /* dataset.h — what a training run will read: the subsets (kohya folder convention
  * `<repeats>_<class tokens>` under train_data_dir / reg_data_dir, or sd-scripts dataset TOML
- * with DreamBooth subsets (image_dir) and fine-tuning subsets (metadata_file)), their images
+ * with DreamBooth subsets (image_dir), fine-tuning subsets (metadata_file) and masked_loss's
+ * conditioning subsets (image_dir + conditioning_data_dir)), their images
  * with sizes and captions, and each subset's options resolved as sd-scripts' config_util
  * does: subset → dataset → general → command line → sd-scripts' default. Only headers are
  * read here (image sizes), so a --check of thousands of images stays fast. */
@@ -22,6 +23,7 @@ typedef struct dataset_image {
     bool has_caption;
     char *caption;              /* fine-tuning: caption (+ tags) from the metadata; else NULL */
     char *tags;                 /* fine-tuning: the metadata's tags (tag frequency); else NULL */
+    char *cond_path;            /* masked_loss: its image in conditioning_data_dir; else NULL */
 } dataset_image;
 
 /* What sd-scripts' BaseSubset holds per subset besides its images. Strings are owned by the
@@ -31,11 +33,14 @@ typedef struct dataset_options {
     bool flip_aug, random_crop, color_aug;
     double face_crop_lo, face_crop_hi;   /* face_crop_aug_range; both 0 = off (None) */
     resize_interp interp;                /* resize_interpolation */
+    bool alpha_mask;                     /* the images' alpha is the loss mask (masked_loss) */
 } dataset_options;
 
 typedef struct dataset_subset {
     char *image_dir;
     char *metadata_file;        /* fine-tuning subset (sd-scripts' FineTuningSubset); else NULL */
+    char *conditioning_data_dir; /* masked_loss's mask images (sd-scripts' ControlNetSubset);
+                                  * else NULL. Such a subset's images have cond_path. */
     char *class_tokens;
     int num_repeats;
     bool is_reg;

@@ -148,6 +148,7 @@ int dataset_options_resolve(dataset_subset *sub, const toml_value *const lv[], s
         get_bool(lv, n, "flip_aug", false, &o->flip_aug, origin, err) ||
         get_bool(lv, n, "random_crop", false, &o->random_crop, origin, err) ||
         get_bool(lv, n, "color_aug", false, &o->color_aug, origin, err) ||
+        get_bool(lv, n, "alpha_mask", false, &o->alpha_mask, origin, err) ||
         get_string(lv, n, "caption_prefix", &st[0], origin, err) ||
         get_string(lv, n, "caption_suffix", &st[1], origin, err) ||
         get_string(lv, n, "keep_tokens_separator", &st[2], origin, err) ||
@@ -228,6 +229,10 @@ void dataset_options_describe(const dataset_subset *sub, char *out, size_t size)
         add(out, size, "random_crop");
     if (o->face_crop_hi > 0)
         add(out, size, "face_crop_aug_range=%g,%g", o->face_crop_lo, o->face_crop_hi);
+    if (o->alpha_mask)
+        add(out, size, "alpha_mask");
+    if (sub->conditioning_data_dir)
+        add(out, size, "conditioning_data_dir=\"%s\"", sub->conditioning_data_dir);
     if (c->shuffle_caption)
         add(out, size, "shuffle_caption");
     if (c->keep_tokens)

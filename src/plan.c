@@ -69,13 +69,15 @@ static int cmp_bucket(const void *a, const void *b)
 
 /* The command-line level of sd-scripts' lookup (its argparse namespace): every dataset key
  * of the config with its effective value. Unset optional values stay out (None). Subset-only
- * keys and class_tokens (no sd-scripts argument) are not options of this level. */
+ * keys of the dataset config and class_tokens (no sd-scripts argument) are not options of
+ * this level, unless they are arguments too (alpha_mask: --alpha_mask). */
 static toml_value *cli_level(const config *cfg)
 {
     toml_value *t = toml_new_table();
     for (size_t i = 0; t && i < params_count; i++) {
         const param *q = &params_table[i];
-        if (!(q->flags & (PARAM_DATASET_GENERAL | PARAM_DATASET_DATASET)) ||
+        bool argument = q->section != SECTION_DATASET && (q->flags & PARAM_DATASET_SUBSET);
+        if (!(q->flags & (PARAM_DATASET_GENERAL | PARAM_DATASET_DATASET) || argument) ||
             !strcmp(q->name, "class_tokens") || !strcmp(q->name, "resolution"))
             continue;
         bool unset = (q->flags & PARAM_OPTIONAL) && config_is_default(cfg, q) &&
@@ -239,6 +241,36 @@ static int check_face_image(const dataset_image *img, const dataset_group *g, er
     return 0;
 }
 
+/* masked_loss: a mask source somewhere (sd-scripts would silently train unmasked),
+ * conditioning_data_dir only with it (its schema refuses the key otherwise), none in VAE
+ * training (its loss is the VAE's). */
+static int check_masks(const config *cfg, plan *p, error_info *err)
+{
+    bool masked = config_bool(cfg, "masked_loss"), alpha = false, cond = false;
+    for (size_t gi = 0; gi < p->data.group_count; gi++)
+        for (size_t si = 0; si < p->data.groups[gi].subset_count; si++) {
+            const dataset_subset *sub = &p->data.groups[gi].subsets[si];
+            alpha |= sub->has_options && sub->opt.alpha_mask;
+            if (sub->conditioning_data_dir && !masked)
+                return error_set(err, p->source, 0, 0, "masked_loss", "dataset %zu: "
+                                 "conditioning_data_dir (subset %s) holds loss masks, which only "
+                                 "masked_loss = true uses (sd-scripts refuses the key without it)",
+                                 gi + 1, sub->image_dir);
+            cond |= sub->conditioning_data_dir != NULL;
+        }
+    if (masked && !alpha && !cond)
+        return error_set(err, p->source, 0, 0, "masked_loss", "masked_loss has no masks to use: "
+                         "give the subsets of a dataset config conditioning_data_dir (mask images "
+                         "named like the training images) or set alpha_mask (the images' alpha "
+                         "channel); sd-scripts would train unmasked");
+    if ((masked || alpha) && !strcmp(config_string(cfg, "training_mode"), "vae"))
+        return error_set(err, p->source, 0, 0, masked ? "masked_loss" : "alpha_mask", "training_mode "
+                         "vae trains on the VAE's own loss; masked_loss and alpha_mask do not apply");
+    if (alpha && !masked)
+        plan_warn(p, "alpha_mask masks the loss even without masked_loss (as sd-scripts does)");
+    return 0;
+}
+
 /* What sd-scripts asserts on the datasets it built: bucket steps for the model family
  * (verify_bucket_reso_steps), latent caching only when no subset augments the image
  * (is_latent_cacheable); face crops are random too. */
@@ -294,7 +326,7 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
     toml_free(cli);
     if (rc != 0)
         return -1;
-    if (check_groups(cfg, p, err) != 0)
+    if (check_groups(cfg, p, err) != 0 || check_masks(cfg, p, err) != 0)
         return -1;
 
     long long accumulation = config_int(cfg, "gradient_accumulation_steps");

@@ -137,7 +137,7 @@ static void test_exif_orientation(void **state)
         assert_int_equal(turned.width, want.width);
         assert_int_equal(turned.height, want.height);
         /* the transform itself, on lossless pixels: exactly PIL's */
-        mine = (image_rgb8){src.width, src.height, malloc((size_t)src.width * src.height * 3)};
+        mine = (image_rgb8){src.width, src.height, malloc((size_t)src.width * src.height * 3), NULL};
         memcpy(mine.data, src.data, (size_t)src.width * src.height * 3);
         assert_int_equal(image_apply_orientation(&mine, o, &err), 0);
         assert_same(&mine, &want, 0, name);

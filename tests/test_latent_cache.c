@@ -45,7 +45,7 @@ static void test_disk_cache(void **state)
     error_info err = {0};
     latent_entry e1, e2;
     calls = 0;
-    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, true, &e1, &err), 0);
+    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, false, true, &e1, &err), 0);
     assert_int_equal(calls, 2);
     assert_false(e1.from_disk);
     char path[600];
@@ -59,7 +59,7 @@ static void test_disk_cache(void **state)
             for (int x = 0; x < 4; x++)
                 assert_float_equal(e1.flipped[(c * 3 + y) * 4 + x], e1.latents[(c * 3 + y) * 4 + 3 - x], 1e-6);
     /* again: from the file, same values */
-    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, true, &e2, &err), 0);
+    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, false, true, &e2, &err), 0);
     assert_int_equal(calls, 2);
     assert_true(e2.from_disk);
     assert_memory_equal(e1.latents, e2.latents, sizeof(float) * 4 * 3 * 4);
@@ -67,39 +67,39 @@ static void test_disk_cache(void **state)
     latent_entry_free(&e2);
     /* another VAE: re-encoded, then cached again under the new identity */
     snprintf(enc.identity, sizeof enc.identity, "vae-b|100|2");
-    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, true, &e2, &err), 0);
+    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, false, true, &e2, &err), 0);
     assert_int_equal(calls, 4);
     assert_false(e2.from_disk);
     latent_entry_free(&e2);
-    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, true, &e2, &err), 0);
+    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, false, true, &e2, &err), 0);
     assert_int_equal(calls, 4);
     assert_true(e2.from_disk);
     latent_entry_free(&e2);
     /* another crop of the same bucket, and no flip_aug: re-encoded */
     p.crop_y = 1;
-    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, true, &e2, &err), 0);
+    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, true, false, true, &e2, &err), 0);
     assert_int_equal(calls, 6);
     latent_entry_free(&e2);
-    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, false, true, &e2, &err), 0);
+    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, false, false, true, &e2, &err), 0);
     assert_int_equal(calls, 7);
     assert_null(e2.flipped);
     latent_entry_free(&e2);
     /* a corrupt file is re-encoded and rewritten */
     assert_int_equal(fileio_write_atomic(path, "garbage", 7, &err), 0);
-    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, false, true, &e2, &err), 0);
+    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, false, false, true, &e2, &err), 0);
     assert_int_equal(calls, 8);
     latent_entry_free(&e2);
     /* memory only: always encodes, writes nothing new */
     unlink(path);
-    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, false, false, &e2, &err), 0);
+    assert_int_equal(latent_cache_get(&enc, image, &p, RESIZE_AUTO, false, false, false, &e2, &err), 0);
     assert_int_equal(calls, 9);
     assert_int_not_equal(stat(path, &st), 0);
     latent_entry_free(&e2);
     latent_entry_free(&e1);
     /* a bucket the VAE cannot encode, a missing image */
     image_placement bad = {.bucket = {30, 24}, .resized = {30, 24}};
-    assert_int_equal(latent_cache_get(&enc, image, &bad, RESIZE_AUTO, false, false, &e2, &err), -1);
-    assert_int_equal(latent_cache_get(&enc, "/nonexistent/x.png", &p, RESIZE_AUTO, false, false, &e2, &err), -1);
+    assert_int_equal(latent_cache_get(&enc, image, &bad, RESIZE_AUTO, false, false, false, &e2, &err), -1);
+    assert_int_equal(latent_cache_get(&enc, "/nonexistent/x.png", &p, RESIZE_AUTO, false, false, false, &e2, &err), -1);
 }
 
 static void test_vae_identity(void **state)

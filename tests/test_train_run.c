@@ -55,7 +55,7 @@ static double loss_and_grad(int with_grad)
     }
     size_t nctx = (size_t)B * T * sd_model_context_dim(m);
     memset(dctx, 0, nctx * sizeof(float));
-    train_step_cond c = {ctx, NULL, NULL, dctx, NULL};
+    train_step_cond c = {ctx, NULL, NULL, dctx, NULL, NULL};
     if (train_step_run_cond(&st, lat, &c, B, H, W, T, NULL, noise, ts, &loss, &err) != 0) {
         printf("FAIL  step: %s\n", err.message);
         exit(1);

@@ -63,7 +63,7 @@ static double loss_and_grad(int with_grad, const float *pooled_override, float *
         die("te forward", &err);
     memset(dctx, 0, (size_t)B * T * sd_model_context_dim(m) * sizeof(float));
     train_step_cond c = {ctx, pooled_override ? pooled_override : te.pooled, time_ids, dctx,
-                         te.dpooled};
+                         te.dpooled, NULL};
     if (train_step_run_cond(&st, lat, &c, B, H, W, T, NULL, noise, ts, &loss, &err) != 0)
         die("step", &err);
     if (dtext)

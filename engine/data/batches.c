@@ -199,6 +199,10 @@ int batches_next(batches *b, batch *out, error_info *err)
                              .orig_w = bi->image->width, .orig_h = bi->image->height};
         sm->interp = o->interp;
         sm->flip_aug = o->flip_aug;
+        sm->alpha_mask = o->alpha_mask;
+        sm->cond_path = bi->image->cond_path;
+        sm->image_w = bi->image->width;
+        sm->image_h = bi->image->height;
         sm->place.bucket = bi->bucket;
         sm->place.resized = bi->resized;
         sm->place.flip = o->flip_aug && data_rng_uniform(&rs) < 0.5;

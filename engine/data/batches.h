@@ -45,6 +45,10 @@ typedef struct batch_sample {
     bool flip_aug;                 /* the subset's flip_aug (the latent cache keeps both flips) */
     int orig_w, orig_h;            /* the image's size before the resize */
     int crop_top, crop_left;       /* SDXL's crop conditioning (get_crop_ltrb, flip-aware) */
+    /* masked_loss: the mask source, if any (engine/data/loss_mask.h) */
+    bool alpha_mask;               /* the image's alpha channel (the subset's alpha_mask) */
+    const char *cond_path;         /* or its conditioning image, of image_w × image_h */
+    int image_w, image_h;          /* the image file's size */
 } batch_sample;
 
 typedef struct batch {

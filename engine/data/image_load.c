@@ -15,10 +15,20 @@
 
 void image_free(image_rgb8 *img)
 {
-    if (img)
+    if (img) {
         free(img->data);
-    if (img)
+        free(img->alpha);
         *img = (image_rgb8){0};
+    }
+}
+
+/* keep_alpha: the alpha plane of interleaved RGBA */
+static uint8_t *alpha_plane(const uint8_t *rgba, size_t n)
+{
+    uint8_t *a = malloc(n ? n : 1);
+    for (size_t i = 0; a && i < n; i++)
+        a[i] = rgba[4 * i + 3];
+    return a;
 }
 
 static uint32_t rd16(const uint8_t *p, int le)
@@ -155,7 +165,7 @@ static void rgba_to_rgb(uint8_t *rgb, const uint8_t *rgba, size_t n, bool keep)
 }
 
 static int decode_webp(const uint8_t *buf, size_t len, const char *label, image_rgb8 *out,
-                       bool keep, error_info *err)
+                       bool keep, bool keep_alpha, error_info *err)
 {
     int w = 0, h = 0;
     if (!WebPGetInfo(buf, len, &w, &h) || w <= 0 || h <= 0)
@@ -165,7 +175,11 @@ static int decode_webp(const uint8_t *buf, size_t len, const char *label, image_
         return error_set(err, label, 0, 0, NULL, "WebP image is truncated or corrupt");
     out->data = malloc((size_t)w * h * 3);
     if (out->data)
-        rgba_to_rgb(out->data, rgba, (size_t)w * h, keep);
+        rgba_to_rgb(out->data, rgba, (size_t)w * h, keep || keep_alpha);
+    if (out->data && keep_alpha && !(out->alpha = alpha_plane(rgba, (size_t)w * h))) {
+        free(out->data);
+        out->data = NULL;
+    }
     WebPFree(rgba);
     if (!out->data)
         return error_set(err, label, 0, 0, NULL, "out of memory for a %dx%d image", w, h);
@@ -183,7 +197,8 @@ int image_decode(const uint8_t *buf, size_t len, const char *label,
     if (len > 0x7fffffff)
         return error_set(err, label, 0, 0, NULL, "file too large for an image");
     if (len >= 12 && memcmp(buf, "RIFF", 4) == 0 && memcmp(buf + 8, "WEBP", 4) == 0)
-        return decode_webp(buf, len, label, out, opts && opts->keep_stored_colour, err);
+        return decode_webp(buf, len, label, out, opts && opts->keep_stored_colour,
+                           opts && opts->keep_alpha, err);
 
     int is_png = len >= 8 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0;
     int is_jpeg = len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF;
@@ -204,7 +219,12 @@ int image_decode(const uint8_t *buf, size_t len, const char *label,
         return error_set(err, label, 0, 0, NULL, "image is truncated or corrupt: %s",
                          stbi_failure_reason());
     if (alpha) {
-        rgba_to_rgb(px, px, (size_t)w * h, opts && opts->keep_stored_colour); /* in place: 3 ≤ 4 */
+        if (opts && opts->keep_alpha && !(out->alpha = alpha_plane(px, (size_t)w * h))) {
+            stbi_image_free(px);
+            return error_set(err, label, 0, 0, NULL, "out of memory for a %dx%d image", w, h);
+        }
+        /* in place: 3 ≤ 4 */
+        rgba_to_rgb(px, px, (size_t)w * h, opts && (opts->keep_stored_colour || opts->keep_alpha));
         uint8_t *shrunk = realloc(px, (size_t)w * h * 3);
         if (shrunk)
             px = shrunk;

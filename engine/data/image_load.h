@@ -6,7 +6,8 @@
  *    keeps the stored colour of every pixel, whatever its alpha, so a cut-out whose hidden
  *    pixels happen to be black trains on a black background. loratty composites images with
  *    alpha on white instead (what a user who saves a cut-out expects, and what the issue
- *    asks for); `keep_stored_colour` gives sd-scripts' behaviour exactly.
+ *    asks for); `keep_stored_colour` gives sd-scripts' behaviour exactly. With alpha_mask
+ *    sd-scripts loads RGBA instead and trains on the stored colours: `keep_alpha`.
  *  - Grayscale and palette images become RGB (grey replicated, palette looked up).
  *  - EXIF orientation is NOT applied: load_image never calls ImageOps.exif_transpose, so a
  *    JPEG whose camera wrote "rotate 90°" trains sideways, and its bucket comes from the
@@ -32,12 +33,16 @@
 typedef struct image_rgb8 {
     int width, height;
     uint8_t *data;
+    uint8_t *alpha;           /* keep_alpha: [height · width], NULL when the file has none */
 } image_rgb8;
 
 typedef struct image_load_options {
     bool exif_transpose;      /* apply the JPEG's EXIF orientation (sd-scripts: no) */
     bool keep_stored_colour;  /* drop alpha as PIL's convert("RGB") (sd-scripts) instead of
                                  compositing on white (loratty's default) */
+    bool keep_alpha;          /* alpha_mask: sd-scripts' load_image(path, alpha=True), i.e.
+                                 convert("RGBA"): the stored colours and the alpha plane in
+                                 out->alpha (NULL without alpha: the same as all 255) */
 } image_load_options;
 
 /* Decodes `path`; opts may be NULL (the defaults). On error out is left empty. */

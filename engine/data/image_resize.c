@@ -114,16 +114,17 @@ static uint8_t pil_clip8(int64_t v)
     return (uint8_t)(v >> PIL_PRECISION_BITS);
 }
 
-/* One pass along x (stride_px = 1 pixel) or y (stride_px = one row) over `lines` lines. */
+/* One pass along x (stride_px = 1 pixel) or y (stride_px = one row) over `lines` lines of
+ * pixels of nch channels. */
 static void pil_pass(const uint8_t *src, uint8_t *dst, int lines, int out_len, int ksize,
                      const int *bounds, const int32_t *kk, size_t src_line, size_t src_step,
-                     size_t dst_line, size_t dst_step)
+                     size_t dst_line, size_t dst_step, int nch)
 {
     for (int l = 0; l < lines; l++)
         for (int o = 0; o < out_len; o++) {
             const int32_t *k = kk + (size_t)o * ksize;
             int xmin = bounds[2 * o], n = bounds[2 * o + 1];
-            for (int c = 0; c < 3; c++) {
+            for (int c = 0; c < nch; c++) {
                 int64_t ss = (int64_t)1 << (PIL_PRECISION_BITS - 1);
                 for (int i = 0; i < n; i++)
                     ss += (int64_t)src[l * src_line + (size_t)(xmin + i) * src_step + c] * k[i];
@@ -132,15 +133,16 @@ static void pil_pass(const uint8_t *src, uint8_t *dst, int lines, int out_len, i
         }
 }
 
-static int pil_resize(const image_rgb8 *in, image_rgb8 *out, double (*filter)(double),
-                      double support, error_info *err)
+/* W×H → rw×rh of nch interleaved channels. */
+static int pil_resize(const uint8_t *in, int W, int H, uint8_t *out, int rw, int rh, int nch,
+                      double (*filter)(double), double support, error_info *err)
 {
-    int W = in->width, H = in->height, rw = out->width, rh = out->height;
     int *bh = NULL, *bv = NULL;
     int32_t *kh = NULL, *kv = NULL;
     int ksh = pil_coeffs(W, rw, filter, support, &bh, &kh);
     int ksv = pil_coeffs(H, rh, filter, support, &bv, &kv);
-    uint8_t *tmp = malloc((size_t)rw * H * 3);
+    size_t C = (size_t)nch;
+    uint8_t *tmp = malloc((size_t)rw * H * C);
     int rc = 0;
     if (!ksh || !ksv || !tmp) {
         rc = error_set(err, NULL, 0, 0, NULL, "out of memory resizing to %dx%d", rw, rh);
@@ -157,24 +159,24 @@ static int pil_resize(const image_rgb8 *in, image_rgb8 *out, double (*filter)(do
     if (rw == W || rh == H)
         vertical_first = 0;
     if (vertical_first) {
-        uint8_t *vt = malloc((size_t)W * rh * 3);
+        uint8_t *vt = malloc((size_t)W * rh * C);
         if (!vt) {
             rc = error_set(err, NULL, 0, 0, NULL, "out of memory resizing to %dx%d", rw, rh);
             goto done;
         }
-        pil_pass(in->data, vt, W, rh, ksv, bv, kv, 3, (size_t)W * 3, 3, (size_t)W * 3);
-        pil_pass(vt, out->data, rh, rw, ksh, bh, kh, (size_t)W * 3, 3, (size_t)rw * 3, 3);
+        pil_pass(in, vt, W, rh, ksv, bv, kv, C, (size_t)W * C, C, (size_t)W * C, nch);
+        pil_pass(vt, out, rh, rw, ksh, bh, kh, (size_t)W * C, C, (size_t)rw * C, C, nch);
         free(vt);
         goto done;
     }
     if (rw != W)
-        pil_pass(in->data, tmp, H, rw, ksh, bh, kh, (size_t)W * 3, 3, (size_t)rw * 3, 3);
+        pil_pass(in, tmp, H, rw, ksh, bh, kh, (size_t)W * C, C, (size_t)rw * C, C, nch);
     else
-        memcpy(tmp, in->data, (size_t)W * H * 3);
+        memcpy(tmp, in, (size_t)W * H * C);
     if (rh != H)
-        pil_pass(tmp, out->data, rw, rh, ksv, bv, kv, 3, (size_t)rw * 3, 3, (size_t)rw * 3);
+        pil_pass(tmp, out, rw, rh, ksv, bv, kv, C, (size_t)rw * C, C, (size_t)rw * C, nch);
     else
-        memcpy(out->data, tmp, (size_t)rw * H * 3);
+        memcpy(out, tmp, (size_t)rw * H * C);
 done:
     free(bh), free(bv), free(kh), free(kv), free(tmp);
     return rc;
@@ -294,16 +296,18 @@ static double cv_apply(const cv_taps *t, const double *v, size_t step)
     return s;
 }
 
-static int cv_resize(const image_rgb8 *in, image_rgb8 *out, resize_interp kind, error_info *err)
+/* W×H → rw×rh of nch interleaved channels. */
+static int cv_resize(const uint8_t *in, int W, int H, uint8_t *out, int rw, int rh, int nch,
+                     resize_interp kind, error_info *err)
 {
-    int W = in->width, H = in->height, rw = out->width, rh = out->height;
     /* INTER_AREA averages only when shrinking both sides; otherwise cv2 interpolates
      * linearly with its "area mode" coefficients */
     int area = kind == RESIZE_AREA && W >= rw && H >= rh;
+    size_t C = (size_t)nch;
     cv_taps *tx = calloc((size_t)rw, sizeof *tx), *ty = calloc((size_t)rh, sizeof *ty);
     double *px = NULL, *py = NULL;
-    double *src = malloc(sizeof *src * (size_t)W * H * 3);
-    double *mid = malloc(sizeof *mid * (size_t)rw * H * 3);
+    double *src = malloc(sizeof *src * (size_t)W * H * C);
+    double *mid = malloc(sizeof *mid * (size_t)rw * H * C);
     int rc = 0;
     if (!tx || !ty || !src || !mid
         || (area && (cv_area_taps(W, rw, tx, &px) || cv_area_taps(H, rh, ty, &py)))) {
@@ -314,45 +318,101 @@ static int cv_resize(const image_rgb8 *in, image_rgb8 *out, resize_interp kind, 
         cv_interp_taps(W, rw, kind, tx);
         cv_interp_taps(H, rh, kind, ty);
     }
-    for (size_t i = 0; i < (size_t)W * H * 3; i++)
-        src[i] = in->data[i];
+    for (size_t i = 0; i < (size_t)W * H * C; i++)
+        src[i] = in[i];
     for (int y = 0; y < H; y++)
         for (int x = 0; x < rw; x++)
-            for (int c = 0; c < 3; c++)
-                mid[((size_t)y * rw + x) * 3 + c] = cv_apply(&tx[x], src + (size_t)y * W * 3 + c, 3);
+            for (size_t c = 0; c < C; c++)
+                mid[((size_t)y * rw + x) * C + c] = cv_apply(&tx[x], src + (size_t)y * W * C + c, C);
     for (int y = 0; y < rh; y++)
         for (int x = 0; x < rw; x++)
-            for (int c = 0; c < 3; c++) {
-                double v = cv_apply(&ty[y], mid + (size_t)x * 3 + c, (size_t)rw * 3);
+            for (size_t c = 0; c < C; c++) {
+                double v = cv_apply(&ty[y], mid + (size_t)x * C + c, (size_t)rw * C);
                 v = nearbyint(v);   /* cvRound: to nearest, ties to even */
-                out->data[((size_t)y * rw + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                out[((size_t)y * rw + x) * C + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
 done:
     free(tx), free(ty), free(px), free(py), free(src), free(mid);
     return rc;
 }
 
+static int resize_channels(const uint8_t *in, int W, int H, uint8_t *out, int rw, int rh,
+                           int nch, resize_interp kind, error_info *err)
+{
+    switch (kind) {
+    case RESIZE_LANCZOS: return pil_resize(in, W, H, out, rw, rh, nch, pil_lanczos, 3.0, err);
+    case RESIZE_BOX: return pil_resize(in, W, H, out, rw, rh, nch, pil_box, 0.5, err);
+    default: return cv_resize(in, W, H, out, rw, rh, nch, kind, err);
+    }
+}
+
+/* PIL resizes RGBA premultiplied (Image.resize converts to "RGBa" and back): Pillow's
+ * rgbA2rgba, c·a/255 rounded as MULDIV255, and rgba2rgbA, 255·c / a truncated and clipped,
+ * colours kept where a is 0 or 255. OpenCV resizes every channel on its own. */
+static void premultiply(uint8_t *rgb, const uint8_t *alpha, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++) {
+            unsigned t = (unsigned)rgb[3 * i + c] * alpha[i] + 128u;
+            rgb[3 * i + c] = (uint8_t)(((t >> 8) + t) >> 8);
+        }
+}
+
+static void unpremultiply(uint8_t *rgb, const uint8_t *alpha, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned a = alpha[i];
+        if (a == 0 || a == 255)
+            continue;
+        for (int c = 0; c < 3; c++) {
+            unsigned v = 255u * rgb[3 * i + c] / a;
+            rgb[3 * i + c] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    }
+}
+
 int image_resize(const image_rgb8 *in, int rw, int rh, resize_interp interp, image_rgb8 *out,
                  error_info *err)
 {
     *out = (image_rgb8){0};
-    if (rw <= 0 || rh <= 0 || in->width <= 0 || in->height <= 0)
-        return error_set(err, NULL, 0, 0, NULL, "cannot resize %dx%d to %dx%d", in->width,
-                         in->height, rw, rh);
-    out->data = malloc((size_t)rw * rh * 3);
-    if (!out->data)
+    int W = in->width, H = in->height;
+    if (rw <= 0 || rh <= 0 || W <= 0 || H <= 0)
+        return error_set(err, NULL, 0, 0, NULL, "cannot resize %dx%d to %dx%d", W, H, rw, rh);
+    size_t n = (size_t)rw * rh;
+    out->data = malloc(n * 3);
+    out->alpha = in->alpha ? malloc(n) : NULL;
+    if (!out->data || (in->alpha && !out->alpha)) {
+        image_free(out);
         return error_set(err, NULL, 0, 0, NULL, "out of memory resizing to %dx%d", rw, rh);
+    }
     out->width = rw;
     out->height = rh;
-    int rc;
-    if (rw == in->width && rh == in->height) {
-        memcpy(out->data, in->data, (size_t)rw * rh * 3);
+    if (rw == W && rh == H) {
+        memcpy(out->data, in->data, n * 3);
+        if (in->alpha)
+            memcpy(out->alpha, in->alpha, n);
         return 0;
     }
-    switch (resize_interp_resolve(interp, in->width, in->height, rw, rh)) {
-    case RESIZE_LANCZOS: rc = pil_resize(in, out, pil_lanczos, 3.0, err); break;
-    case RESIZE_BOX: rc = pil_resize(in, out, pil_box, 0.5, err); break;
-    default: rc = cv_resize(in, out, resize_interp_resolve(interp, in->width, in->height, rw, rh), err); break;
+    resize_interp kind = resize_interp_resolve(interp, W, H, rw, rh);
+    int rc = 0;
+    if (in->alpha && (kind == RESIZE_LANCZOS || kind == RESIZE_BOX)) {
+        uint8_t *pm = malloc((size_t)W * H * 3);
+        if (!pm)
+            rc = error_set(err, NULL, 0, 0, NULL, "out of memory resizing to %dx%d", rw, rh);
+        if (rc == 0) {
+            memcpy(pm, in->data, (size_t)W * H * 3);
+            premultiply(pm, in->alpha, (size_t)W * H);
+            rc = resize_channels(pm, W, H, out->data, rw, rh, 3, kind, err);
+        }
+        free(pm);
+        if (rc == 0)
+            rc = resize_channels(in->alpha, W, H, out->alpha, rw, rh, 1, kind, err);
+        if (rc == 0)
+            unpremultiply(out->data, out->alpha, n);
+    } else {
+        rc = resize_channels(in->data, W, H, out->data, rw, rh, 3, kind, err);
+        if (rc == 0 && in->alpha)
+            rc = resize_channels(in->alpha, W, H, out->alpha, rw, rh, 1, kind, err);
     }
     if (rc != 0)
         image_free(out);
@@ -366,8 +426,8 @@ void image_placement_center(image_placement *p)
     p->crop_y = ey > 0 ? ey / 2 : 0;
 }
 
-int image_prepare(const image_rgb8 *img, const image_placement *p, resize_interp interp,
-                  float *chw, error_info *err)
+int image_prepare_alpha(const image_rgb8 *img, const image_placement *p, resize_interp interp,
+                        float *chw, float *alpha, error_info *err)
 {
     image_rgb8 r;
     if (image_resize(img, p->resized.width, p->resized.height, interp, &r, err) != 0)
@@ -390,17 +450,28 @@ int image_prepare(const image_rgb8 *img, const image_placement *p, resize_interp
     for (int y = 0; y < bh; y++)
         for (int x = 0; x < bw; x++) {
             int sx = p->crop_x + (p->flip ? bw - 1 - x : x);
-            const uint8_t *src = r.data + ((size_t)(p->crop_y + y) * r.width + sx) * 3;
+            size_t at = (size_t)(p->crop_y + y) * r.width + sx;
+            const uint8_t *src = r.data + at * 3;
             uint8_t s[3] = {src[0], src[1], src[2]};
             /* per pixel, so before or after the flip alike; cv2's path depends on the column
              * in the unflipped crop */
             if (p->color.kind != COLOR_AUG_NONE)
                 color_aug_pixel(&p->color, lut, s, sx - p->crop_x < vector_end);
-            for (int c = 0; c < 3; c++)
-                chw[c * plane + (size_t)y * bw + x] = ((float)s[c] / 255.0f - 0.5f) / 0.5f;
+            if (chw)
+                for (int c = 0; c < 3; c++)
+                    chw[c * plane + (size_t)y * bw + x] = ((float)s[c] / 255.0f - 0.5f) / 0.5f;
+            /* sd-scripts: img[:, :, 3].astype(np.float32) / 255.0 (f32), ones without alpha */
+            if (alpha)
+                alpha[(size_t)y * bw + x] = r.alpha ? (float)r.alpha[at] / 255.0f : 1.0f;
         }
     image_free(&r);
     return 0;
+}
+
+int image_prepare(const image_rgb8 *img, const image_placement *p, resize_interp interp,
+                  float *chw, error_info *err)
+{
+    return image_prepare_alpha(img, p, interp, chw, NULL, err);
 }
 
 /* Python's a // b for floats. */

@@ -34,7 +34,9 @@ int resize_interp_parse(const char *name, resize_interp *out, error_info *err);
 /* The filter sd-scripts uses for a w×h → rw×rh resize under `interp`. */
 resize_interp resize_interp_resolve(resize_interp interp, int w, int h, int rw, int rh);
 
-/* in → out of rw × rh (out allocated here). A same-size resize copies. */
+/* in → out of rw × rh (out allocated here). A same-size resize copies. An alpha plane
+ * (in->alpha) is resized with the same filter; PIL's filters then work on premultiplied
+ * colours as PIL resizes RGBA (transparent pixels come out black), OpenCV's per channel. */
 int image_resize(const image_rgb8 *in, int rw, int rh, resize_interp interp, image_rgb8 *out,
                  error_info *err);
 
@@ -55,6 +57,11 @@ void image_placement_center(image_placement *p);
  * ToTensor then Normalize(0.5, 0.5), as sd-scripts' image_transforms). */
 int image_prepare(const image_rgb8 *img, const image_placement *p, resize_interp interp,
                   float *chw, error_info *err);
+/* The same with img's alpha plane (image_load's keep_alpha) resized, cropped and flipped
+ * alike into alpha [bucket.h, bucket.w] as a / 255 (1 where img has none): sd-scripts'
+ * alpha_mask. chw or alpha may be NULL. */
+int image_prepare_alpha(const image_rgb8 *img, const image_placement *p, resize_interp interp,
+                        float *chw, float *alpha, error_info *err);
 
 /* SDXL's size conditioning for one sample (sdxl_train_util): get_crop_ltrb's crop top-left
  * of the original fitted into the bucket, with its flipped variant, as sd-scripts computes it

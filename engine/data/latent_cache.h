@@ -7,6 +7,11 @@
  * the VAE's scaling factor), with metadata: the VAE's identity, bucket, resized size, crop,
  * original size, flip_aug and the interpolation. A file whose metadata differs from what
  * would be computed now (another VAE, size, crop, flip setting) is re-encoded and rewritten.
+ * With alpha_mask (masked_loss) the image is encoded from its stored colours (image_load's
+ * keep_alpha) and the file also holds `alpha_mask` [H/f, W/f], the alpha channel averaged to
+ * the latent size (loss_mask.h), as sd-scripts keeps alpha_mask in its npz; the metadata says
+ * alpha_mask 1, so turning the option on or off re-encodes (files without the key were
+ * written without it).
  *
  * The encoder is a callback, so the training loop passes the VAE (vae_encode's mean or a
  * sample) and tests pass a stub. random_crop and color_aug forbid caching (sd-scripts: the
@@ -33,6 +38,8 @@ typedef struct latent_encoder {
 
 typedef struct latent_entry {
     float *latents, *flipped;   /* flipped NULL without flip_aug */
+    float *mask;                /* alpha_mask: [h, w] unflipped (loss_mask_flip for the other);
+                                 * else NULL */
     int channels, h, w;         /* latent size */
     image_placement place;      /* bucket, resized size, centred crop (flip false) */
     bool from_disk;             /* read from the file rather than encoded now */
@@ -45,10 +52,10 @@ int latent_cache_path(const char *image_path, bucket_reso bucket, char *out, siz
 
 /* The latents of one image placed at `place` (its crop offsets are used, its flip ignored):
  * read from the disk cache when `to_disk` and the file matches, else loaded, resized,
- * encoded (twice with flip_aug) and, when `to_disk`, written. */
+ * encoded (twice with flip_aug) and, when `to_disk`, written. alpha_mask: with its mask. */
 int latent_cache_get(const latent_encoder *enc, const char *image_path, const image_placement *place,
-                     resize_interp interp, bool flip_aug, bool to_disk, latent_entry *out,
-                     error_info *err);
+                     resize_interp interp, bool flip_aug, bool alpha_mask, bool to_disk,
+                     latent_entry *out, error_info *err);
 void latent_entry_free(latent_entry *e);
 
 #endif

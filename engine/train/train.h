@@ -4,8 +4,9 @@
  * cached latents and text conditioning: noise (+ noise_offset, ip_noise_gamma), timesteps in
  * [min_timestep, max_timestep), x_t from the DDPM scaled_linear schedule, U-Net forward with the
  * LoRA network attached, eps or v target, loss (l2/l1/huber/smooth_l1 with the huber_c schedule),
- * per-sample weights (prior_loss_weight, min_snr_gamma, scale_v_pred_loss_like_noise_pred,
- * v_pred_like_loss, debiased_estimation_loss) and backward into the adapters, divided by the
+ * masked_loss's per-element mask, per-sample weights (prior_loss_weight, min_snr_gamma,
+ * scale_v_pred_loss_like_noise_pred, v_pred_like_loss, debiased_estimation_loss) in
+ * sd-scripts' order, and backward into the adapters, divided by the
  * gradient-accumulation count as accelerate does. Random draws come from the project RNG
  * (kernels/rng.h) at a counter kept in the struct, so a run is a pure function of the seed and
  * can be resumed. Noise and timesteps can also be handed in (the golden test does). */
@@ -91,6 +92,8 @@ typedef struct train_step_cond {
                                  * (text encoder training) */
     float *dtext_embeds;        /* NULL, or SDXL [B, pooled width]: d loss / d text_embeds is
                                  * ACCUMULATED here (SDXL text encoder training) */
+    const float *loss_mask;     /* masked_loss: [B, H, W] at the latent size, multiplying every
+                                 * channel's per-element loss before the mean; NULL: none */
 } train_step_cond;
 
 /* train_step_run with SDXL's added conditioning and the context gradient as an output. */

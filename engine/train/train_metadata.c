@@ -347,18 +347,25 @@ static void dataset_config_keys(lora_metadata *md, const plan *p)
             else
                 train += samples;
         }
-        json_t *freq = group_tag_frequency(gr);
+        /* masked_loss's conditioning datasets are sd-scripts' ControlNetDataset, a BaseDataset
+         * whose subsets, tags and buckets live in a DreamBoothDataset delegate: its metadata
+         * shows BaseDataset's defaults (no buckets, no tags, no subsets, not DreamBooth) */
+        bool conditioning = gr->subset_count && gr->subsets[0].conditioning_data_dir;
+        json_t *freq = conditioning ? json_object() : group_tag_frequency(gr);
         const bucket_settings *b = &gr->buckets;
+        bool buckets = b->enabled && !conditioning;
         json_t *d = json_pack("{s:b,s:i,s:I,s:I,s:[i,i],s:b,s:o,s:o,s:O,s:o,s:o}",
-                              "is_dreambooth", dreambooth, "batch_size_per_device", gr->batch_size,
+                              "is_dreambooth", dreambooth && !conditioning,
+                              "batch_size_per_device", gr->batch_size,
                               "num_train_images", (json_int_t)train, "num_reg_images", (json_int_t)reg,
-                              "resolution", b->width, b->height, "enable_bucket", b->enabled,
-                              "min_bucket_reso", b->enabled ? json_integer(b->min_reso) : json_null(),
-                              "max_bucket_reso", b->enabled ? json_integer(b->max_reso) : json_null(),
-                              "tag_frequency", freq, "bucket_info", group_bucket_info(gr, &p->datasets[g]),
+                              "resolution", b->width, b->height, "enable_bucket", buckets,
+                              "min_bucket_reso", buckets ? json_integer(b->min_reso) : json_null(),
+                              "max_bucket_reso", buckets ? json_integer(b->max_reso) : json_null(),
+                              "tag_frequency", freq, "bucket_info",
+                              conditioning ? json_null() : group_bucket_info(gr, &p->datasets[g]),
                               "resize_interpolation", str_or_null(p->datasets[g].resize_interpolation));
         json_t *subsets = json_array();
-        for (size_t i = 0; i < gr->subset_count; i++) {
+        for (size_t i = 0; i < gr->subset_count && !conditioning; i++) {
             const dataset_subset *sub = &gr->subsets[i];
             if (!subset_used(sub))
                 continue;

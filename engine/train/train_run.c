@@ -237,6 +237,7 @@ static void dylora_point_grads(optim *opt, const lora_network *net)
 
 typedef struct loop_bufs {
     float *lat, *ctx, *w;
+    float *mask;                       /* masked_loss: [B, h, w] loss masks; NULL without */
     float *pooled, *time_ids, *dctx;   /* SDXL's added conditioning; the context gradient */
 } loop_bufs;
 
@@ -441,6 +442,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     buf.pooled = malloc(((size_t)maxB * d.P + 1) * sizeof(float));
     buf.time_ids = malloc((size_t)maxB * 6 * sizeof(float));
     buf.dctx = te_train ? malloc((size_t)maxB * ctx_per * sizeof(float)) : NULL;
+    buf.mask = d.masked ? malloc((size_t)maxB * maxpix / ((size_t)d.f * d.f) * sizeof(float)) : NULL;
     if (vae_mode) {
         size_t per_image = 3 * maxpix + (size_t)d.lc * maxpix / ((size_t)d.f * d.f);   /* + noise */
         pixels = malloc((size_t)maxB * per_image * sizeof(float));
@@ -450,7 +452,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
             goto out;
         }
     }
-    if (!buf.lat || !buf.ctx || !buf.w || !buf.pooled || !buf.time_ids || (te_train && !buf.dctx)) {
+    if (!buf.lat || !buf.ctx || !buf.w || !buf.pooled || !buf.time_ids || (te_train && !buf.dctx) ||
+        (d.masked && !buf.mask)) {
         error_set(err, NULL, 0, 0, NULL, "out of memory for the batch buffers");
         goto out;
     }
@@ -526,7 +529,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                     continue;
                 }
                 for (int i = 0; i < bt.count; i++) {
-                    if (trun_data_latent(&d, &bt.samples[i], buf.lat + i * lp, err) != 0 ||
+                    float *mask = buf.mask ? buf.mask + i * (lp / d.lc) : NULL;
+                    if (trun_data_latent(&d, &bt.samples[i], buf.lat + i * lp, mask, err) != 0 ||
                         (!te_train &&
                          trun_data_context(&d, bt.samples[i].caption, buf.ctx + i * ctx_per,
                                            buf.pooled + (size_t)i * d.P, err) != 0))
@@ -549,7 +553,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 /* SDXL with the text encoders training: their pooled output and its gradient */
                 train_step_cond cond = {buf.ctx, d.P ? (te.P ? te.pooled : buf.pooled) : NULL,
                                         d.P ? buf.time_ids : NULL, te_train ? buf.dctx : NULL,
-                                        te.dpooled};
+                                        te.dpooled, buf.mask};
                 if (te_train)
                     memset(buf.dctx, 0, (size_t)bt.count * T * d.D * sizeof(float));
                 if (train_step_run_cond(&st, buf.lat, &cond, bt.count, H / d.f, W / d.f, T, buf.w,
@@ -695,6 +699,7 @@ out:
     free(buf.pooled);
     free(buf.time_ids);
     free(buf.dctx);
+    free(buf.mask);
     lora_metadata_free(&md);
     optim_free(opt);
     free(og.base_lr);

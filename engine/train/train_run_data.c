@@ -8,7 +8,10 @@
  * conditioning is computed once per distinct caption while the text encoder is frozen
  * (sd-scripts' cache_text_encoder_outputs gives the same numbers). With cache_latents_to_disk
  * the pairs go through engine/data's latent cache (a file beside each image, both flips when
- * flip_aug), encoded by the same sampler, so memory and disk caching give the same latents. */
+ * flip_aug), encoded by the same sampler, so memory and disk caching give the same latents.
+ * masked_loss: each sample's loss mask at the latent size comes along (engine/data/loss_mask.h),
+ * cached beside the latents: the alpha mask from the same image load (and the disk cache),
+ * a conditioning image's mask read once. */
 #include "engine/train/train_run_internal.h"
 
 #include <math.h>
@@ -17,6 +20,7 @@
 
 #include "engine/data/image_load.h"
 #include "engine/data/latent_cache.h"
+#include "engine/data/loss_mask.h"
 #include "kernels/ops_attention.h"
 
 #define LATENT_NOISE_SALT 0x6c6174656e747321ull   /* a stream apart from the training noise */
@@ -56,6 +60,14 @@ int trun_data_init(trun_data *d, sd_model *m, const batches *b, int cache_latent
                              "multiples of %d for this model", r.width, r.height, mult);
     }
     d->n_images = b->image_count;
+    int alpha = 0;
+    for (size_t i = 0; i < b->image_count; i++) {
+        alpha |= b->images[i].opt->alpha_mask;
+        d->masked |= b->images[i].opt->alpha_mask || b->images[i].image->cond_path;
+    }
+    if ((alpha && !(d->alpha_px = malloc((size_t)maxw * maxh * sizeof(float)))) ||
+        (d->masked && cache_latents && !(d->masks = calloc(d->n_images * 2, sizeof *d->masks))))
+        return error_set(err, NULL, 0, 0, NULL, "out of memory for the loss masks");
     d->chw = malloc((size_t)3 * maxw * maxh * sizeof(float));
     d->noise = malloc((size_t)d->lc * (maxw / d->f) * (maxh / d->f) * sizeof(float));
     d->latents = calloc(d->n_images * 2, sizeof *d->latents);
@@ -77,6 +89,11 @@ void trun_data_free(trun_data *d)
     if (d->latents)
         for (size_t i = 0; i < d->n_images * 2; i++)
             free(d->latents[i]);
+    if (d->masks)
+        for (size_t i = 0; i < d->n_images * 2; i++)
+            free(d->masks[i]);
+    free(d->masks);
+    free(d->alpha_px);
     for (size_t i = 0; i < d->tcap && d->texts; i++) {
         free(d->texts[i]);
         free(d->ctx[i]);
@@ -119,12 +136,16 @@ int trun_data_pixels(trun_data *d, const batch_sample *s, float *out, error_info
     return rc;
 }
 
-static int encode(trun_data *d, const batch_sample *s, float *out, error_info *err)
+/* The latent of a sample (with alpha_mask: from the stored colours) and, when alpha is not
+ * NULL, its alpha mask at the latent size. */
+static int encode(trun_data *d, const batch_sample *s, float *out, float *alpha, error_info *err)
 {
     image_rgb8 img = {0};
-    if (image_load(s->image_path, NULL, &img, err) != 0)
+    image_load_options lo = {.keep_alpha = s->alpha_mask};
+    if (image_load(s->image_path, &lo, &img, err) != 0)
         return -1;
-    int rc = image_prepare(&img, &s->place, s->interp, d->chw, err);
+    float *px = alpha && s->alpha_mask ? d->alpha_px : NULL;
+    int rc = image_prepare_alpha(&img, &s->place, s->interp, d->chw, px, err);
     image_free(&img);
     if (rc != 0)
         return -1;
@@ -133,6 +154,8 @@ static int encode(trun_data *d, const batch_sample *s, float *out, error_info *e
     if (vae_sample(d, d->chw, H, W, key, out, err) != 0)
         return -1;
     scale(d, out, (size_t)d->lc * (H / d->f) * (W / d->f));
+    if (px)
+        loss_mask_area(px, H, W, alpha, H / d->f, W / d->f);
     return 0;
 }
 
@@ -152,7 +175,8 @@ static int from_disk_cache(trun_data *d, const batch_sample *s, error_info *err)
     place.flip = false;
     latent_entry e = {0};
     d->cache_key = (uint64_t)s->image_id * 2;
-    if (latent_cache_get(&enc, s->image_path, &place, s->interp, s->flip_aug, true, &e, err) != 0)
+    if (latent_cache_get(&enc, s->image_path, &place, s->interp, s->flip_aug, s->alpha_mask, true,
+                         &e, err) != 0)
         return -1;
     size_t n = (size_t)e.channels * e.h * e.w;
     float *pair[2] = {e.latents, e.flipped};
@@ -161,17 +185,47 @@ static int from_disk_cache(trun_data *d, const batch_sample *s, error_info *err)
             scale(d, pair[k], n);
             d->latents[s->image_id * 2 + k] = pair[k];
         }
+    if (e.mask && d->masks) {   /* the flipped mask is the mirror (exact, loss_mask.h) */
+        float *flipped = s->flip_aug ? malloc((size_t)e.h * e.w * sizeof(float)) : NULL;
+        if (s->flip_aug && !flipped) {
+            latent_entry_free(&e);
+            return error_set(err, s->image_path, 0, 0, NULL, "out of memory for the loss masks");
+        }
+        if (flipped) {
+            memcpy(flipped, e.mask, (size_t)e.h * e.w * sizeof(float));
+            loss_mask_flip(flipped, e.h, e.w);
+        }
+        d->masks[s->image_id * 2] = e.mask;
+        d->masks[s->image_id * 2 + 1] = flipped;
+        e.mask = NULL;
+    }
     e.latents = e.flipped = NULL;
     latent_entry_free(&e);
     return 0;
 }
 
-int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info *err)
+/* The mask of a sample that is not an alpha mask: its conditioning image's, or ones. */
+static int other_mask(trun_data *d, const batch_sample *s, float *mask, error_info *err)
+{
+    int h = s->place.bucket.height / d->f, w = s->place.bucket.width / d->f;
+    if (s->cond_path)
+        return loss_mask_condition(s->cond_path, s->image_w, s->image_h, &s->place, s->interp,
+                                   d->f, d->chw, mask, err);
+    for (size_t i = 0; i < (size_t)h * w; i++)
+        mask[i] = 1.0f;
+    return 0;
+}
+
+int trun_data_latent(trun_data *d, const batch_sample *s, float *out, float *mask,
+                     error_info *err)
 {
     int W = s->place.bucket.width, H = s->place.bucket.height;
-    size_t n = (size_t)d->lc * (H / d->f) * (W / d->f);
-    if (!d->cache)
-        return encode(d, s, out, err);
+    size_t n = (size_t)d->lc * (H / d->f) * (W / d->f), hw = (size_t)(H / d->f) * (W / d->f);
+    if (!d->cache) {
+        if (encode(d, s, out, mask, err) != 0)
+            return -1;
+        return mask && !s->alpha_mask ? other_mask(d, s, mask, err) : 0;
+    }
     size_t key = s->image_id * 2 + (s->place.flip ? 1 : 0);
     if (!d->latents[key] && d->to_disk) {
         if (from_disk_cache(d, s, err) != 0)
@@ -182,15 +236,37 @@ int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info
     }
     if (!d->latents[key]) {
         float *l = malloc(n * sizeof(float));
-        if (!l)
-            return error_set(err, s->image_path, 0, 0, NULL, "out of memory for the latent cache");
-        if (encode(d, s, l, err) != 0) {
+        float *m = s->alpha_mask && d->masks ? malloc(hw * sizeof(float)) : NULL;
+        if (!l || (s->alpha_mask && d->masks && !m)) {
             free(l);
+            free(m);
+            return error_set(err, s->image_path, 0, 0, NULL, "out of memory for the latent cache");
+        }
+        if (encode(d, s, l, m, err) != 0) {
+            free(l);
+            free(m);
             return -1;
         }
         d->latents[key] = l;
+        if (m)
+            d->masks[key] = m;
     }
     memcpy(out, d->latents[key], n * sizeof(float));
+    if (!mask)
+        return 0;
+    if (!d->masks || (!s->alpha_mask && !s->cond_path))   /* no masks at all, or ones */
+        return other_mask(d, s, mask, err);
+    if (!d->masks[key]) {   /* a conditioning image, read once */
+        float *m = malloc(hw * sizeof(float));
+        if (!m)
+            return error_set(err, s->image_path, 0, 0, NULL, "out of memory for the loss masks");
+        if (other_mask(d, s, m, err) != 0) {
+            free(m);
+            return -1;
+        }
+        d->masks[key] = m;
+    }
+    memcpy(mask, d->masks[key], hw * sizeof(float));
     return 0;
 }
 

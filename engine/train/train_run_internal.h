@@ -19,6 +19,9 @@ typedef struct trun_data {
     float *chw, *noise;          /* one image, one latent's noise */
     float **latents;             /* [image id · 2 + flip] when cached */
     size_t n_images;
+    int masked;                  /* some image has a loss mask source (masked_loss) */
+    float **masks;               /* [image id · 2 + flip] latent-size masks, when cached */
+    float *alpha_px;             /* one image's alpha plane, at its bucket */
     int T, D;                    /* context rows and width */
     int P;                       /* SDXL's pooled width (0: SD1/2); kept after each context */
     char **texts;                /* open-addressing table of captions → context */
@@ -30,8 +33,10 @@ int trun_data_init(trun_data *d, sd_model *m, const batches *b, int cache_latent
                    resize_interp interp, uint64_t seed, int clip_skip, int max_token_length,
                    error_info *err);
 void trun_data_free(trun_data *d);
-/* The scaled latent [C, h, w] of one sample. */
-int trun_data_latent(trun_data *d, const batch_sample *s, float *out, error_info *err);
+/* The scaled latent [C, h, w] of one sample and, when mask is not NULL, its loss mask
+ * [h, w] (engine/data/loss_mask.h; ones for a sample without a mask source). */
+int trun_data_latent(trun_data *d, const batch_sample *s, float *out, float *mask,
+                     error_info *err);
 /* The pixels [3, H, W] in [-1, 1] of one sample as the VAE sees them (bucket size). */
 int trun_data_pixels(trun_data *d, const batch_sample *s, float *out, error_info *err);
 /* The context [T, D] of one caption, and (SDXL, pooled not NULL) its pooled embedding [P]. */

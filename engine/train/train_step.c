@@ -159,7 +159,7 @@ int train_step_run(train_step *s, const float *latents, const float *context, in
                    int T, const float *loss_weights, const float *noise, const int *timesteps,
                    double *loss, error_info *err)
 {
-    train_step_cond c = {context, NULL, NULL, NULL, NULL};
+    train_step_cond c = {context, NULL, NULL, NULL, NULL, NULL};
     return train_step_run_cond(s, latents, &c, B, H, W, T, loss_weights, noise, timesteps, loss,
                                err);
 }
@@ -238,14 +238,19 @@ int train_step_run_cond(train_step *s, const float *latents, const train_step_co
     if (unet_forward(&s->acts, s->pred, s->x_t, s->tsteps, cond->context,
                      s->unet->config.text_time ? &added : NULL, err) != 0)
         return -1;
+    /* sd-scripts: conditional_loss (reduction none), apply_masked_loss, the mean per sample,
+     * then the per-sample weights */
     float l;
-    k_loss_forward(&l, s->per_sample, s->pred, s->target, s->weight, s->c, o->loss_type, B, per);
+    size_t hw = (size_t)H * W;
+    k_loss_forward_masked(&l, s->per_sample, s->pred, s->target, s->weight, s->c, cond->loss_mask,
+                          hw, o->loss_type, B, per);
     *loss = l;
     if (!isfinite(l))
         return 0;
     float dl = 1.0f / (float)o->grad_accum;
     memset(s->dpred, 0, n * sizeof(float));
-    k_loss_backward(s->dpred, &dl, s->pred, s->target, s->weight, s->c, o->loss_type, B, per);
+    k_loss_backward_masked(s->dpred, &dl, s->pred, s->target, s->weight, s->c, cond->loss_mask, hw,
+                           o->loss_type, B, per);
     return unet_backward(&s->acts, s->dpred, NULL, cond->dcontext,
                          s->unet->config.text_time ? cond->dtext_embeds : NULL, NULL, err);
 }
