@@ -32,4 +32,5 @@ include tests/shapes.mk
 include tests/vae_train.mk
 include tests/demo.mk
 include tests/lora_apply.mk
+include tests/masked_loss.mk
 include tests/samplers.mk
