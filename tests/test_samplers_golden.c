@@ -153,7 +153,7 @@ static void against_diffusers(const golden *g, sampler_kind kind, const char *pr
 
 static void golden_runs(const golden *g)
 {
-    static const sampler_kind kinds[] = {SAMPLER_PNDM, SAMPLER_LMS, SAMPLER_HEUN, SAMPLER_DPM2, SAMPLER_DPM2_A,
+    static const sampler_kind kinds[] = {SAMPLER_DDIM, SAMPLER_PNDM, SAMPLER_LMS, SAMPLER_HEUN, SAMPLER_DPM2, SAMPLER_DPM2_A,
                                          SAMPLER_DPMSOLVER, SAMPLER_DPMSINGLE, SAMPLER_EULER, SAMPLER_EULER_A,
                                          SAMPLER_DPMSOLVER_PP};
     static const int steps[] = {1, 2, 4, 7, 20};

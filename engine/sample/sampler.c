@@ -190,9 +190,10 @@ static void schedule(sampler *s)
     }
     switch (s->kind) {
     case SAMPLER_DDIM:
-        /* "leading": (0, r, 2r, ...)·reversed + steps_offset 1, r = 1000 // steps */
+        /* "leading": (0, r, 2r, ...)·reversed, r = 1000 // steps; sd-scripts' get_my_scheduler
+         * leaves steps_offset at 0 */
         for (int i = 0; i < n; i++) {
-            s->timesteps[i] = (float)((n - 1 - i) * (SAMPLER_TRAIN_STEPS / n) + 1);
+            s->timesteps[i] = (float)((n - 1 - i) * (SAMPLER_TRAIN_STEPS / n));
             s->input_scale[i] = 1.0f;
         }
         s->init_noise_sigma = 1.0f;

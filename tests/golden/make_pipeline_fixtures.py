@@ -10,8 +10,8 @@ scheduler/scheduler_config.json, and tokenizer/vocab.json + merges.txt — a SMA
 the tiny text encoder has 1,000 token embeddings.
 
 diffusers' StableDiffusionPipeline runs each sampler as sd-scripts builds it
-(train_util.get_my_scheduler: scaled_linear 0.00085..0.012, steps_offset 1, the scheduler's
-other defaults; algorithm_type dpmsolver++) for 4 steps at CFG 6 on FIXED initial latents
+(train_util.get_my_scheduler: scaled_linear 0.00085..0.012, the scheduler's other defaults —
+steps_offset 0, DDIM's clip_sample on; algorithm_type dpmsolver++) for 4 steps at CFG 6 on FIXED initial latents
 (stored; PyTorch's and loratty's random generators differ). Euler a draws fresh noise in every
 step: the scheduler's randn_tensor is replaced by stored noise, which the C test feeds back
 through sample_params.noise_hook. data.safetensors holds:
@@ -109,7 +109,7 @@ def scheduler(name):
                   "euler_a": (EulerAncestralDiscreteScheduler, {}),
                   "dpmsolver++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"})}[name]
     return cls(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-               steps_offset=1, **extra)
+               **extra)
 
 
 def ids_of(tok, text):

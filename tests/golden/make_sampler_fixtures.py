@@ -3,8 +3,9 @@
 
 Each diffusers scheduler is built as sd-scripts' train_util.get_my_scheduler builds it
 (scaled_linear 0.00085..0.012 over 1000 steps, the scheduler's other defaults,
-prediction_type v_prediction for v models, and config.clip_sample forced on where the config
-has it off — which switches HeunDiscreteScheduler's x0 clamp to [-1, 1] on) and driven the way
+prediction_type v_prediction for v models, steps_offset 0, and config.clip_sample forced on where
+the config has it off — which switches HeunDiscreteScheduler's x0 clamp to [-1, 1] on; DDIM clips
+by default) and driven the way
 sd-scripts' StableDiffusionLongPromptWeightingPipeline drives it: x = latents·init_noise_sigma,
 then for every t in scheduler.timesteps: x = step(model(scale_model_input(x, t), t), t, x).
 
@@ -30,7 +31,7 @@ Writes tests/fixtures/samplers/trajectories.safetensors:
   <pred>.<sampler>.<steps>.x      [calls, N] the latents after each scheduler.step call
   <pred>.<sampler>.<steps>.sigma0 [1] init_noise_sigma
 for pred in eps, v; sampler in pndm (4, 7, 20 steps: PNDMScheduler fails below 4 steps as
-sd-scripts configures it), lms, heun, dpm_2, dpm_2_a, dpmsolver, dpmsingle, euler, euler_a,
+sd-scripts configures it), ddim, lms, heun, dpm_2, dpm_2_a, dpmsolver, dpmsingle, euler, euler_a,
 dpmsolver++ (1, 2, 7, 20 steps).
 Run: /work/golden-venv/bin/python tests/golden/make_sampler_fixtures.py
 (diffusers 0.42.1, torch; LMSDiscreteScheduler needs scipy for its coefficients.)
@@ -42,21 +43,21 @@ import torch
 from safetensors.torch import save_file
 import diffusers.schedulers.scheduling_euler_ancestral_discrete as euler_a_module
 import diffusers.schedulers.scheduling_k_dpm_2_ancestral_discrete as dpm2a_module
-from diffusers import (DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, EulerAncestralDiscreteScheduler,
-                       EulerDiscreteScheduler, HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
-                       KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler)
+from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler,
+                       KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "samplers")
 N = 24
 A, B, C = 0.8, 0.3, 0.4
 STEPS = (1, 2, 7, 20)
 PNDM_STEPS = (4, 7, 20)
-SAMPLERS = ("pndm", "lms", "heun", "dpm_2", "dpm_2_a", "dpmsolver", "dpmsingle", "euler", "euler_a", "dpmsolver++")
+SAMPLERS = ("ddim", "pndm", "lms", "heun", "dpm_2", "dpm_2_a", "dpmsolver", "dpmsingle", "euler", "euler_a", "dpmsolver++")
 
 
 def get_my_scheduler(name, v_pred):
     """sd-scripts' train_util.get_my_scheduler (plus final_sigmas_type for dpmsolver, see above)."""
-    classes = {"pndm": PNDMScheduler, "lms": LMSDiscreteScheduler, "euler": EulerDiscreteScheduler,
+    classes = {"ddim": DDIMScheduler, "pndm": PNDMScheduler, "lms": LMSDiscreteScheduler, "euler": EulerDiscreteScheduler,
                "euler_a": EulerAncestralDiscreteScheduler, "dpmsolver": DPMSolverMultistepScheduler,
                "dpmsolver++": DPMSolverMultistepScheduler, "dpmsingle": DPMSolverSinglestepScheduler,
                "heun": HeunDiscreteScheduler, "dpm_2": KDPM2DiscreteScheduler,
