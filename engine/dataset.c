@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,28 @@ static int scan_root(const dataset_defaults *d, const char *root, bool is_reg, d
     return 0;
 }
 
+/* validation_split and validation_seed from the first level that sets them */
+static int resolve_validation(dataset_group *g, const toml_value *const levels[], size_t n,
+                              const char *origin, error_info *err)
+{
+    const toml_value *v = dataset_lookup("validation_split", levels, n);
+    if (v) {
+        double x = v->type == TOML_FLOAT ? v->as.floating : v->type == TOML_INTEGER ? (double)v->as.integer : NAN;
+        if (!(x >= 0.0 && x <= 1.0))
+            return error_set(err, origin, v->line, 0, "validation_split", "must be a number from 0 "
+                             "to 1 (the fraction of each subset's images held out for validation)");
+        g->validation_split = x;
+    }
+    v = dataset_lookup("validation_seed", levels, n);
+    if (v) {
+        if (v->type != TOML_INTEGER)
+            return error_set(err, origin, v->line, 0, "validation_seed", "must be an integer");
+        g->has_validation_seed = true;
+        g->validation_seed = v->as.integer;
+    }
+    return 0;
+}
+
 /* sd-scripts' adjust_min_max_bucket_reso_by_steps (BaseDataset): min rounded down and max
  * up to the step, then min(resolution) >= min and max(resolution) <= max are asserted. */
 static int adjust_buckets(bucket_settings *b, const char *origin, const char *where, error_info *err)
@@ -254,6 +277,9 @@ int dataset_scan_folders(const dataset_defaults *d, dataset_set *out, error_info
     g->buckets = d->buckets;
     g->batch_size = d->batch_size;
     if (adjust_buckets(&g->buckets, NULL, "min_bucket_reso", err) != 0)
+        return -1;
+    const toml_value *levels[1] = {d->cli};
+    if (d->cli && resolve_validation(g, levels, 1, NULL, err) != 0)
         return -1;
     if (scan_root(d, d->train_data_dir, false, g, out, err) != 0)
         return -1;
@@ -343,6 +369,9 @@ static int resolve_group(dataset_group *g, const dataset_defaults *d, const toml
         if (!ok)
             return error_set(err, origin, res->line, 0, "datasets.resolution", "must be N or [W, H]");
     }
+    const toml_value *levels[3] = {ds, general, d->cli};
+    if (resolve_validation(g, levels, 3, origin, err) != 0)
+        return -1;
     int line = ds->line;
     if (adjust_buckets(b, origin, "datasets.min_bucket_reso", err) != 0) {
         err->line = line;

@@ -58,6 +58,11 @@ typedef struct dataset_group {      /* one [[datasets]] entry (folder mode: exac
     int batch_size;
     dataset_subset *subsets;
     size_t subset_count;
+    /* sd-scripts' validation_split (0: none) and validation_seed (dataset → general →
+     * command line; unset: the training seed, see dataset_split_validation) */
+    double validation_split;
+    bool has_validation_seed;
+    long long validation_seed;
 } dataset_group;
 
 typedef struct dataset_set {
@@ -91,6 +96,17 @@ int dataset_scan_toml(const dataset_defaults *d, const toml_value *general,
                       const toml_value *datasets, const char *origin, dataset_set *out,
                       error_info *err);
 void dataset_set_free(dataset_set *s);
+
+/* sd-scripts' split_train_val for every dataset with validation_split > 0: each subset's
+ * images shuffled by Python's random.seed(validation_seed) (the group's, else
+ * `fallback_seed`); the training set keeps the first ceil(n·(1 − split)) and `val` gets the
+ * last round(n·split) (Python's round; the two can share an image, as in sd-scripts). Reg
+ * subsets stay whole and give no validation images. `val` gets one group per split dataset
+ * (its subsets' settings copied); empty when no dataset splits. Fine-tuning (metadata_file)
+ * and conditioning datasets are refused: sd-scripts would validate on their training
+ * images. */
+int dataset_split_validation(dataset_set *train, dataset_set *val, long long fallback_seed,
+                             const char *origin, error_info *err);
 
 /* The options of a subset from the tables of its levels, most specific first (subset,
  * dataset, general, cli; NULL entries skipped). Also fills class_tokens and

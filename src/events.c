@@ -21,6 +21,7 @@ static const char *const type_names[] = {
     [EVENTS_LOG] = "log",
     [EVENTS_ERROR] = "error",
     [EVENTS_DONE] = "done",
+    [EVENTS_VALIDATION] = "validation",
     [EVENTS_UNKNOWN] = "unknown",
 };
 
@@ -111,6 +112,13 @@ char *events_encode(const events_event *e)
     case EVENTS_DONE:
         bad |= put(o, "status", json_string(e->status));
         bad |= put(o, "exit_code", json_integer(e->exit_code));
+        break;
+    case EVENTS_VALIDATION:
+        bad |= put(o, "step", json_integer(e->step));
+        bad |= put(o, "epoch", json_integer(e->epoch));
+        bad |= put(o, "kind", json_string(e->kind));
+        bad |= put(o, "loss", number(e->loss));
+        bad |= put(o, "divergence", number(e->divergence));
         break;
     case EVENTS_UNKNOWN:
         break;
@@ -225,6 +233,13 @@ int events_decode(const char *line, size_t len, events_event *e, error_info *err
     case EVENTS_DONE:
         get_str(o, "status", e->status, sizeof e->status);
         e->exit_code = (int)get_int(o, "exit_code");
+        break;
+    case EVENTS_VALIDATION:
+        e->step = get_int(o, "step");
+        e->epoch = get_int(o, "epoch");
+        get_str(o, "kind", e->kind, sizeof e->kind);
+        e->loss = get_num(o, "loss");
+        e->divergence = get_num(o, "divergence");
         break;
     case EVENTS_UNKNOWN:
         break;

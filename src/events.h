@@ -1,7 +1,7 @@
 /* events.h — the event stream of a training run: the one encoder and the one decoder.
  *
  * A run reports what it does as JSON lines (one object per line, a "type" key and a "t"
- * timestamp): start, progress, sample, save, log, error, done. The engine process appends them
+ * timestamp): start, progress, sample, save, log, error, done, validation. The engine process appends them
  * to <run dir>/events.jsonl (and optionally to a pipe); the run monitor and `--list-runs`
  * replay that file. Everything that writes or reads an event goes through here, so the
  * format is defined in exactly one place. */
@@ -21,6 +21,7 @@ typedef enum events_type {
     EVENTS_LOG,
     EVENTS_ERROR,
     EVENTS_DONE,
+    EVENTS_VALIDATION,
     EVENTS_UNKNOWN,      /* decoded line with a type this build does not know */
 } events_type;
 
@@ -67,6 +68,10 @@ typedef struct events_event {
     /* done */
     char status[16];             /* "finished", "stopped" or "failed" */
     int exit_code;
+
+    /* validation: step, epoch, loss (the validation loss), kind ("epoch": at an epoch's end,
+     * "step": validate_every_n_steps) and the divergence from the training loss average */
+    double divergence;
 } events_event;
 
 const char *events_type_name(events_type type);

@@ -334,6 +334,29 @@ static void run_hook_sampled(void *ctx, const char *path, const char *prompt, lo
     fflush(stdout);
 }
 
+static void run_hook_validated(void *ctx, const train_run_validation *v)
+{
+    events_event *e = malloc(sizeof *e);
+    if (e) {
+        events_init(e, EVENTS_VALIDATION);
+        e->step = v->step;
+        e->epoch = v->epoch;
+        snprintf(e->kind, sizeof e->kind, "%s", v->by_epoch ? "epoch" : "step");
+        e->loss = v->loss;
+        e->divergence = v->divergence;
+        events_write(&run_events, e, NULL);
+        free(e);
+    }
+    run_ctx *r = ctx;
+    if (r->progress_shown && r->tty)
+        fputc('\n', stdout);
+    r->progress_shown = false;
+    printf("validation loss %.4f at %s %lld (training average %.4f)\n", v->loss,
+           v->by_epoch ? "the end of epoch" : "step", v->by_epoch ? v->epoch : v->step,
+           v->loss - v->divergence);
+    fflush(stdout);
+}
+
 typedef struct run_md_ctx {
     const config *cfg;
     const plan *p;
@@ -401,7 +424,7 @@ static int run_train(const config *cfg, const plan *p, const char *run_dir)
         run_hook_log(&r, "warning", p->data.notes[i]);
     run_md = (run_md_ctx){cfg, p};
     train_run_hooks h = {&r, run_hook_log, run_hook_progress, run_hook_saved, run_hook_sampled,
-                         run_hook_metadata, run_hook_control};
+                         run_hook_metadata, run_hook_control, run_hook_validated};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = run_on_signal;

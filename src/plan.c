@@ -316,6 +316,56 @@ static int check_groups(const config *cfg, plan *p, error_info *err)
     return 0;
 }
 
+/* validation_split: the held-out images out of p->data into p->validation, and the
+ * validation data loader's length (its own buckets; repeats count, as sd-scripts' dataset
+ * length does) */
+static int split_validation(const config *cfg, plan *p, error_info *err)
+{
+    if (dataset_split_validation(&p->data, &p->validation, config_int(cfg, "seed"), p->source,
+                                 err) != 0)
+        return -1;
+    if (!p->validation.group_count) {
+        static const char *const keys[] = {"validate_every_n_steps", "validate_every_n_epochs",
+                                           "max_validation_steps"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            if (!config_is_default(cfg, params_find(keys[i])))
+                plan_warn(p, "%s has no effect: no dataset sets validation_split", keys[i]);
+        return 0;
+    }
+    if (strcmp(config_string(cfg, "training_mode"), "lora"))
+        return error_set(err, p->source, 0, 0, "validation_split", "the validation loss is "
+                         "computed for LoRA training (sd-scripts' train_network.py); training_mode "
+                         "%s has none", config_string(cfg, "training_mode"));
+    for (size_t gi = 0; gi < p->validation.group_count; gi++) {
+        const dataset_group *g = &p->validation.groups[gi];
+        bucket_reso list[512];
+        size_t n = buckets_make_resolutions(&g->buckets, list, 512);
+        if (n > 512)
+            n = 512;
+        plan_bucket *gb = NULL;
+        size_t gn = 0;
+        plan_dataset scratch = {0};
+        int rc = 0;
+        for (size_t s = 0; s < g->subset_count; s++) {
+            const dataset_subset *sub = &g->subsets[s];
+            p->validation_images += (long long)sub->image_count;
+            p->validation_samples += (long long)sub->image_count * sub->num_repeats;
+            for (size_t i = 0; i < sub->image_count && rc == 0; i++)
+                rc = place_image(g, list, n, &sub->images[i], sub->num_repeats, &gb, &gn, &scratch);
+        }
+        for (size_t b = 0; b < gn; b++)
+            p->validation_batches += (gb[b].count + g->batch_size - 1) / g->batch_size;
+        free(gb);
+        free(scratch.ar_errors);
+        if (rc != 0)
+            return error_set(err, NULL, 0, 0, NULL, "out of memory");
+    }
+    if (!p->validation_images)
+        plan_warn(p, "validation_split holds out no image (each subset keeps ceil(images x (1 - "
+                  "split)) for training and gives round(images x split) to validation)");
+    return 0;
+}
+
 int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info *err)
 {
     memset(p, 0, sizeof *p);
@@ -326,7 +376,8 @@ int plan_compute(const config *cfg, const char *preset_path, plan *p, error_info
     toml_free(cli);
     if (rc != 0)
         return -1;
-    if (check_groups(cfg, p, err) != 0 || check_masks(cfg, p, err) != 0)
+    if (check_groups(cfg, p, err) != 0 || check_masks(cfg, p, err) != 0 ||
+        split_validation(cfg, p, err) != 0)
         return -1;
 
     long long accumulation = config_int(cfg, "gradient_accumulation_steps");
@@ -508,6 +559,19 @@ void plan_print(const plan *p, const config *cfg, FILE *out)
     fprintf(out, "Buckets:\n");
     for (size_t i = 0; i < p->bucket_count; i++)
         fprintf(out, "  %5d x %-5d %8lld samples\n", p->buckets[i].width, p->buckets[i].height, p->buckets[i].count);
+    if (p->validation.group_count) {
+        long long every = config_int(cfg, "validate_every_n_epochs"), steps = config_int(cfg, "validate_every_n_steps");
+        long long max = config_int(cfg, "max_validation_steps");
+        long long batches = max > 0 && max < p->validation_batches ? max : p->validation_batches;
+        fprintf(out, "Validation:      %lld images (%lld samples with repeats), %lld batches x 4 "
+                     "timesteps, at the end of %s", p->validation_images, p->validation_samples,
+                batches, every > 1 ? "every" : "every epoch");
+        if (every > 1)
+            fprintf(out, " %lld-th epoch", every);
+        if (steps > 0)
+            fprintf(out, " and every %lld steps", steps);
+        fprintf(out, "\n");
+    }
     if (p->data.group_count == 1)
         fprintf(out, "Batch size %d, gradient accumulation %lld\n", p->data.groups[0].batch_size,
                 config_int(cfg, "gradient_accumulation_steps"));
@@ -534,6 +598,7 @@ void plan_free(plan *p)
     }
     free(p->datasets);
     dataset_set_free(&p->data);
+    dataset_set_free(&p->validation);
     free(p->buckets);
     for (size_t i = 0; i < p->warning_count; i++)
         free(p->warnings[i]);

@@ -43,6 +43,12 @@ typedef struct plan {
     long long warmup_steps;
     long long text_encoder_stop_step; /* 0 = trains to the end */
     char model[512];              /* what the base model file is (checkpoint_describe) */
+    /* validation_split: the held-out images (one group per split dataset), counted like the
+     * training set */
+    dataset_set validation;
+    long long validation_images;  /* distinct */
+    long long validation_samples; /* × repeats (sd-scripts' ss_num_validation_images) */
+    long long validation_batches; /* the validation data loader's length */
     char **warnings;
     size_t warning_count;
 } plan;

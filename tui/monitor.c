@@ -305,8 +305,11 @@ static void draw_header(monitor *mon)
         snprintf(c, sizeof c, "%.2f", m->it_per_s);
     else
         snprintf(c, sizeof c, "-");
-    snprintf(line, sizeof line, "loss %s (avg %s)  lr %s  %s it/s  ETA %s  mem %s", loss, sm, lr, c,
-             a, b);
+    char val[40] = "";
+    if (isfinite(m->val_loss))
+        snprintf(val, sizeof val, "  val %.4f", m->val_loss);
+    snprintf(line, sizeof line, "loss %s (avg %s)%s  lr %s  %s it/s  ETA %s  mem %s", loss, sm, val,
+             lr, c, a, b);
     put(2, 0, line, W);
 }
 

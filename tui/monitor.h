@@ -39,6 +39,8 @@ typedef struct monitor_model {
     long long step, total, epoch;
     double loss, loss_smooth, lr, it_per_s, eta_s;
     long long memory_bytes;
+    double val_loss;                     /* the latest validation loss; NAN: none yet */
+    long long val_step;
 
     /* one entry per progress event, x = step */
     double *x, *loss_raw, *loss_sm, *lrs;

@@ -11,7 +11,7 @@
 void monitor_model_init(monitor_model *m)
 {
     memset(m, 0, sizeof *m);
-    m->loss = m->loss_smooth = m->lr = m->it_per_s = m->eta_s = NAN;
+    m->loss = m->loss_smooth = m->lr = m->it_per_s = m->eta_s = m->val_loss = NAN;
 }
 
 void monitor_model_free(monitor_model *m)
@@ -118,6 +118,15 @@ int monitor_model_apply(monitor_model *m, const events_event *e)
         m->sample_step = e->step;
         m->sample_version++;
         monitor_model_log(m, false, "sample at step %lld: %s", e->step, base_name(e->path));
+        break;
+    case EVENTS_VALIDATION:
+        m->val_loss = e->loss;
+        m->val_step = e->step;
+        if (!strcmp(e->kind, "epoch"))
+            monitor_model_log(m, false, "validation loss %.4f at the end of epoch %lld (step %lld)",
+                              e->loss, e->epoch, e->step);
+        else
+            monitor_model_log(m, false, "validation loss %.4f at step %lld", e->loss, e->step);
         break;
     case EVENTS_SAVE: {
         if (m->save_count >= MONITOR_SAVES)

@@ -8,9 +8,10 @@ libloratty_a_SOURCES += \
 	engine/data/latent_cache.c engine/data/latent_cache.h \
 	engine/data/color_aug.c engine/data/color_aug.h \
 	engine/data/face_crop.c engine/data/face_crop.h \
-	engine/data/loss_mask.c engine/data/loss_mask.h
+	engine/data/loss_mask.c engine/data/loss_mask.h \
+	engine/data/py_random.c engine/data/py_random.h
 # the dataset scan's other files (beside engine/dataset.c): each subset's options through
 # sd-scripts' levels, fine-tuning subsets from a metadata file, masked_loss's conditioning
-# images
+# images, the validation split
 libloratty_a_SOURCES += engine/dataset_options.c engine/dataset_finetune.c \
-	engine/dataset_conditioning.c engine/dataset_internal.h
+	engine/dataset_conditioning.c engine/dataset_split.c engine/dataset_internal.h

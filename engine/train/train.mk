@@ -18,4 +18,5 @@ libloratty_a_SOURCES += engine/train/tensorboard.c engine/train/tensorboard.h
 libloratty_a_SOURCES += engine/train/train_run.c engine/train/train_run.h \
 	engine/train/train_run_internal.h engine/train/train_run_data.c engine/train/train_run_save.c \
 	engine/train/train_run_config.c engine/train/train_run_config.h engine/train/train_metadata.c \
-	engine/train/train_run_te.c engine/train/train_run_sample.c engine/train/train_run_full.c
+	engine/train/train_run_te.c engine/train/train_run_sample.c engine/train/train_run_full.c \
+	engine/train/train_run_validate.c

@@ -290,6 +290,43 @@ static void te_freeze_free(te_freeze *f)
     memset(f, 0, sizeof *f);
 }
 
+/* The VAE encoder planned for the largest image of the training and the validation images
+ * (trun_data_init plans it for its own). */
+static int plan_vae_for_both(sd_model *m, const batches *a, const batches *b, error_info *err)
+{
+    int maxw = 0, maxh = 0;
+    const batches *both[2] = {a, b};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < both[k]->bucket_count; i++) {
+            bucket_reso r = both[k]->buckets[i].reso;
+            maxw = r.width > maxw ? r.width : maxw;
+            maxh = r.height > maxh ? r.height : maxh;
+        }
+    return vae_plan_encoder(&m->vae, 1, maxh, maxw, err);
+}
+
+/* One validation, reported to the caller and TensorBoard with sd-scripts' tags: at steps
+ * loss/validation/step_average and _divergence (x = step), at epoch ends
+ * loss/validation/epoch_* (x = epoch). */
+static int validate(trun_val *v, const trun_val_ctx *c, const train_run_hooks *h, tb_writer *tb,
+                    long long step, long long epoch, int by_epoch, double train_avg, error_info *err)
+{
+    double loss;
+    if (trun_val_run(v, c, &loss, err) != 0)
+        return -1;
+    train_run_validation r = {step, epoch, by_epoch, loss, loss - train_avg};
+    if (h->validated)
+        h->validated(h->ctx, &r);
+    if (!tb)
+        return 0;
+    const char *avg = by_epoch ? "loss/validation/epoch_average" : "loss/validation/step_average";
+    const char *div = by_epoch ? "loss/validation/epoch_divergence" : "loss/validation/step_divergence";
+    int64_t x = by_epoch ? epoch : step;
+    if (tb_scalar(tb, avg, x, loss, 0.0, err) != 0 || tb_scalar(tb, div, x, r.divergence, 0.0, err) != 0)
+        return -1;
+    return 0;
+}
+
 static int nan_hook_step(void)
 {
     const char *v = getenv("LORATTY_TEST_NAN_AT_STEP");
@@ -319,6 +356,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     lr_schedule sched;
     opt_groups og = {0};
     trun_full full = {0};
+    trun_val val = {0};
     const int whole = s->mode != TRAIN_MODE_LORA, vae_mode = s->mode == TRAIN_MODE_VAE;
     float *pixels = NULL;
 
@@ -360,6 +398,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                                 d.vae_identity, sizeof d.vae_identity, err) != 0)
             goto out;
     }
+    if (trun_val_init(&val, s, m, &d, err) != 0 || (val.active && plan_vae_for_both(m, &b, &val.b, err) != 0))
+        goto out;
     train_step_options so = s->step;
     so.grad_accum = s->grad_accum;
     so.seed = s->seed;
@@ -371,7 +411,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                : build_optimizer(s, &net, &opt, &og, err)) != 0)
         goto out;
     int te_train = whole ? full.train_te : no.train_te;
-    if (te_train && trun_te_init(&te, m, b.max_batch, s->clip_skip, s->max_token_length, err) != 0)
+    if (te_train && trun_te_init(&te, m, b.max_batch > val.b.max_batch ? b.max_batch : val.b.max_batch,
+                                 s->clip_skip, s->max_token_length, err) != 0)
         goto out;
     lr_schedule_options lo = s->lr;
     lo.lr = og.base_lr[0];
@@ -426,6 +467,9 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 fam_name, m->name, net.n_mods, net.n_params, b.image_count, s->total_steps);
     for (int i = 0; i < s->n_notes; i++)
         run_log(h, "warning", "%s", s->notes[i]);
+    if (val.active)
+        run_log(h, "info", "validation: %zu images, %lld batches at timesteps %d, %d, %d, %d", val.b.image_count,
+                val.n_batches, val.timesteps[0], val.timesteps[1], val.timesteps[2], val.timesteps[3]);
 
     int maxB = 1;
     size_t maxpix = 0;
@@ -468,6 +512,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
 
     trun_save sv = {s, h, &net, opt, &md, whole ? &full : NULL};
     trun_sample_ctx sc = {s, h, m, &net, opt, &st};
+    trun_val_ctx vc = {&st, &net, opt, te_train ? &te : NULL};
     long long step = prog.step, done_epochs = prog.epoch;
     size_t pos = (size_t)prog.data_position;
     int stopped = 0, nan_at = nan_hook_step();
@@ -623,6 +668,10 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 if (tb_log_step(tb, step, 0.0, &tl, err) != 0)
                     goto out;
             }
+            /* sd-scripts: validate_every_n_steps counts optimizer steps */
+            if (val.active && s->validate_every_n_steps > 0 && step % s->validate_every_n_steps == 0 &&
+                validate(&val, &vc, h, tb, step, ep, 0, loss_sum / loss_n, err) != 0)
+                goto out;
             train_progress now = {step, ep - 1, (long long)pos, s->seed, st.rng_offset};
             /* sd-scripts saves at every n-th step, the last one too (epochs: not the last) */
             if (s->save_every_n_steps > 0 && step % s->save_every_n_steps == 0) {
@@ -642,6 +691,11 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
             else if (c == TRAIN_SAMPLE_NOW && trun_sample(&sc, step, ep, 0, err) != 0)
                 goto out;
         }
+        /* sd-scripts validates after the epoch's loop, also when max_train_steps ends it */
+        if (val.active && !stopped && loss_n &&
+            (s->validate_every_n_epochs <= 0 || ep % s->validate_every_n_epochs == 0) &&
+            validate(&val, &vc, h, tb, step, ep, 1, loss_sum / loss_n, err) != 0)
+            goto out;
         /* sd-scripts logs the epoch also when max_train_steps ends it early */
         if (tb && loss_n && !stopped && tb_log_epoch(tb, (int)ep, loss_sum / loss_n, 0.0, err) != 0)
             goto out;
@@ -692,6 +746,7 @@ out:
         tb_close(tb, NULL);
     te_freeze_free(&frz);
     trun_full_free(&full);
+    trun_val_free(&val);
     free(pixels);
     free(buf.lat);
     free(buf.ctx);

@@ -102,6 +102,13 @@ typedef struct train_run_settings {
      * as warnings when the run starts */
     char notes[8][240];
     int n_notes;
+    /* appended: the validation loss (validation_split): the held-out images (NULL or no
+     * groups: none), sd-scripts' validate_every_n_steps / _epochs and max_validation_steps
+     * (0: unset) and the seed of its noise; the validation timesteps divide step.min_timestep
+     * .. step.max_timestep */
+    const dataset_set *validation;
+    int validate_every_n_steps, validate_every_n_epochs, max_validation_steps;
+    uint64_t validation_seed;
 } train_run_settings;
 
 /* What the run knows once set up, for the metadata and the first log lines. */
@@ -120,6 +127,14 @@ typedef struct train_run_progress {
     long long memory_bytes;
 } train_run_progress;
 
+/* One validation: the mean loss over the validation batches at each of the 4 timesteps. */
+typedef struct train_run_validation {
+    long long step, epoch;
+    int by_epoch;                        /* 1: at an epoch's end; 0: validate_every_n_steps */
+    double loss;
+    double divergence;                   /* loss − the epoch's average training loss */
+} train_run_validation;
+
 typedef enum train_control {
     TRAIN_CONTINUE = 0,
     TRAIN_STOP,          /* save (and state with save_state), then return TRAIN_RUN_STOPPED */
@@ -137,6 +152,8 @@ typedef struct train_run_hooks {
     int (*metadata)(void *ctx, const train_run_info *info, lora_metadata *md, error_info *err);
     /* polled between optimizer steps; may block while paused */
     train_control (*control)(void *ctx);
+    /* appended: after each validation */
+    void (*validated)(void *ctx, const train_run_validation *v);
 } train_run_hooks;
 
 enum { TRAIN_RUN_DONE = 0, TRAIN_RUN_STOPPED = 1 };

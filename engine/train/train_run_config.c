@@ -463,5 +463,12 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->sample_every_n_steps = (int)config_int(cfg, "sample_every_n_steps");
     s->sample_every_n_epochs = (int)config_int(cfg, "sample_every_n_epochs");
     s->sample_at_first = config_bool(cfg, "sample_at_first");
+    s->validation = &p->validation;
+    s->validate_every_n_steps = (int)config_int(cfg, "validate_every_n_steps");
+    s->validate_every_n_epochs = (int)config_int(cfg, "validate_every_n_epochs");
+    s->max_validation_steps = (int)config_int(cfg, "max_validation_steps");
+    /* sd-scripts: switch_rng_state(validation_seed if given else seed) */
+    s->validation_seed = config_is_default(cfg, params_find("validation_seed"))
+                             ? s->seed : (uint64_t)config_int(cfg, "validation_seed");
     return 0;
 }

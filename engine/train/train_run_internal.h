@@ -82,6 +82,37 @@ typedef struct trun_sample_ctx {
 /* Draws every prompt of sample_prompts (nothing when empty); by_epoch picks the file tag. */
 int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoch, error_info *err);
 
+/* the validation loss (train_run_validate.c) */
+#define TRUN_VAL_TIMESTEPS 4
+typedef struct trun_val {
+    int active;                  /* there are validation images */
+    batches b;                   /* the held-out images, always at epoch 0's order */
+    trun_data d;                 /* their latents and captions (cached like the training's) */
+    long long n_batches;         /* per validation (max_validation_steps) */
+    int timesteps[TRUN_VAL_TIMESTEPS];
+    uint64_t seed;               /* the noise stream's key */
+    float *lat, *ctx, *pooled, *time_ids, *w, *mask;
+    int *t;
+} trun_val;
+
+/* what a validation uses of the run */
+typedef struct trun_val_ctx {
+    train_step *st;
+    lora_network *net;
+    optim *opt;
+    trun_te *te;                 /* the text encoders' forward while they train; else NULL */
+} trun_val_ctx;
+
+/* np.linspace(min, max, 6, dtype=int)[1:-1], sd-scripts' validation timesteps */
+void trun_val_timesteps(int min_timestep, int max_timestep, int out[TRUN_VAL_TIMESTEPS]);
+/* Nothing to do (v->active 0) without validation images. `train` gives the latent and
+ * caption settings. */
+int trun_val_init(trun_val *v, const train_run_settings *s, sd_model *m, const trun_data *train,
+                  error_info *err);
+/* One validation: *loss = the mean over the batches (max_validation_steps) and timesteps. */
+int trun_val_run(trun_val *v, const trun_val_ctx *c, double *loss, error_info *err);
+void trun_val_free(trun_val *v);
+
 /* the optimizer's parameter groups: base learning rates and TensorBoard names */
 typedef struct opt_groups {
     double *base_lr;

@@ -164,7 +164,9 @@ int train_step_run(train_step *s, const float *latents, const float *context, in
                                err);
 }
 
-int train_step_run_cond(train_step *s, const float *latents, const train_step_cond *cond, int B,
+/* noise, timesteps, x_t, U-Net forward and the weighted loss: train_step_run_cond up to the
+ * backward */
+static int forward_loss(train_step *s, const float *latents, const train_step_cond *cond, int B,
                         int H, int W, int T, const float *loss_weights, const float *noise,
                         const int *timesteps, double *loss, error_info *err)
 {
@@ -245,8 +247,26 @@ int train_step_run_cond(train_step *s, const float *latents, const train_step_co
     k_loss_forward_masked(&l, s->per_sample, s->pred, s->target, s->weight, s->c, cond->loss_mask,
                           hw, o->loss_type, B, per);
     *loss = l;
-    if (!isfinite(l))
+    return 0;
+}
+
+int train_step_eval_cond(train_step *s, const float *latents, const train_step_cond *cond, int B,
+                         int H, int W, int T, const float *loss_weights, const int *timesteps,
+                         double *loss, error_info *err)
+{
+    return forward_loss(s, latents, cond, B, H, W, T, loss_weights, NULL, timesteps, loss, err);
+}
+
+int train_step_run_cond(train_step *s, const float *latents, const train_step_cond *cond, int B,
+                        int H, int W, int T, const float *loss_weights, const float *noise,
+                        const int *timesteps, double *loss, error_info *err)
+{
+    if (forward_loss(s, latents, cond, B, H, W, T, loss_weights, noise, timesteps, loss, err) != 0)
+        return -1;
+    if (!isfinite(*loss))
         return 0;
+    const train_step_options *o = &s->o;
+    size_t per = (size_t)s->C * H * W, n = (size_t)B * per, hw = (size_t)H * W;
     float dl = 1.0f / (float)o->grad_accum;
     memset(s->dpred, 0, n * sizeof(float));
     k_loss_backward_masked(s->dpred, &dl, s->pred, s->target, s->weight, s->c, cond->loss_mask, hw,
