@@ -20,8 +20,8 @@ typedef enum events_type {
     EVENTS_SAVE,
     EVENTS_LOG,
     EVENTS_ERROR,
-    EVENTS_DONE,
     EVENTS_VALIDATION,
+    EVENTS_DONE,
     EVENTS_UNKNOWN,      /* decoded line with a type this build does not know */
 } events_type;
 

@@ -34,3 +34,4 @@ include tests/demo.mk
 include tests/lora_apply.mk
 include tests/masked_loss.mk
 include tests/samplers.mk
+include tests/validation.mk

@@ -71,6 +71,13 @@ static events_event *make(events_type type)
         strcpy(e->status, "stopped");
         e->exit_code = 130;
         break;
+    case EVENTS_VALIDATION:
+        e->step = 120;
+        e->epoch = 3;
+        strcpy(e->kind, "epoch");
+        e->loss = 0.0625;
+        e->divergence = -0.015625;
+        break;
     case EVENTS_UNKNOWN:
         break;
     }
@@ -115,6 +122,8 @@ static void test_round_trip(void **state)
         assert_string_equal(b->text, a->text);
         if (t == EVENTS_LOG)
             assert_string_equal(b->level, a->level);
+        if (t == EVENTS_VALIDATION)
+            assert_true(b->loss == a->loss && b->divergence == a->divergence);
         assert_string_equal(b->status, a->status);
         assert_int_equal(b->exit_code, a->exit_code);
         free(line);
@@ -243,6 +252,7 @@ static void test_writer_and_model(void **state)
     assert_int_equal(m.save_count, 1);
     assert_string_equal(m.saves[0].kind, "lora");
     assert_int_equal(m.sample_version, 1);
+    assert_true(m.val_loss == 0.0625 && m.val_step == 120);
     assert_string_equal(m.status, "stopped");
     const monitor_log_line *last = monitor_model_log_line(&m, 0);
     assert_non_null(strstr(last->text, "done: stopped"));

@@ -457,7 +457,7 @@ int train_metadata_build(lora_metadata *md, const config *cfg, const plan *p,
                 reg += (long long)p->data.groups[g].subsets[i].image_count *
                        p->data.groups[g].subsets[i].num_repeats;
     lora_metadata_set(md, "ss_num_train_images", "%lld", p->train_samples);
-    lora_metadata_set(md, "ss_num_validation_images", "0");
+    lora_metadata_set(md, "ss_num_validation_images", "%lld", p->validation_samples);
     lora_metadata_set(md, "ss_num_reg_images", "%lld", reg);
     lora_metadata_set(md, "ss_num_batches_per_epoch", "%lld", p->batches_per_epoch);
     lora_metadata_set(md, "ss_num_epochs", "%lld", p->epochs);
@@ -563,11 +563,15 @@ int train_metadata_build(lora_metadata *md, const config *cfg, const plan *p,
     set_float(md, "ss_huber_c", config_float(cfg, "huber_c"));
     set_bool(md, "ss_fp8_base", cfg, "fp8_base");
     lora_metadata_set(md, "ss_fp8_base_unet", "False");
-    lora_metadata_set(md, "ss_validation_seed", "None");
-    set_float(md, "ss_validation_split", 0.0);
-    lora_metadata_set(md, "ss_max_validation_steps", "None");
-    lora_metadata_set(md, "ss_validate_every_n_epochs", "None");
-    lora_metadata_set(md, "ss_validate_every_n_steps", "None");
+    /* the command-line values (a dataset config's own validation_split is not among them) */
+    if (config_is_default(cfg, params_find("validation_seed")))
+        lora_metadata_set(md, "ss_validation_seed", "None");
+    else
+        lora_metadata_set(md, "ss_validation_seed", "%lld", config_int(cfg, "validation_seed"));
+    set_float(md, "ss_validation_split", config_float(cfg, "validation_split"));
+    set_opt_int(md, "ss_max_validation_steps", cfg, "max_validation_steps");
+    set_opt_int(md, "ss_validate_every_n_epochs", cfg, "validate_every_n_epochs");
+    set_opt_int(md, "ss_validate_every_n_steps", cfg, "validate_every_n_steps");
     const char *ri = config_string(cfg, "resize_interpolation");
     lora_metadata_set(md, "ss_resize_interpolation", "%s", ri[0] ? ri : "None");
 
