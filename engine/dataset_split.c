@@ -63,7 +63,8 @@ static int copy_subset_settings(dataset_subset *dst, const dataset_subset *src)
 
 /* split_train_val on one subset: shuffles its images, keeps the training part in `train`
  * and copies the validation part into `val` */
-static int split_subset(dataset_subset *train, dataset_subset *val, double split, long long seed)
+static int split_subset(dataset_subset *train, dataset_subset *val, double split, long long seed,
+                        dataset_set *notes)
 {
     py_random r;
     py_random_seed(&r, seed);
@@ -84,6 +85,10 @@ static int split_subset(dataset_subset *train, dataset_subset *val, double split
             if (copy_image(&val->images[val->image_count++], &train->images[i]) != 0)
                 return -1;
     }
+    if (keep + held > n)
+        dataset_add_note(notes, "%s: %zu image%s both trained on and validated (sd-scripts keeps "
+                         "ceil(%zu x %g) for training and holds out round(%zu x %g))", train->image_dir,
+                         keep + held - n, keep + held - n == 1 ? " is" : "s are", n, 1.0 - split, n, split);
     for (size_t i = keep; i < n; i++)
         free_image(&train->images[i]);
     train->image_count = keep;
@@ -126,7 +131,7 @@ int dataset_split_validation(dataset_set *train, dataset_set *val, long long fal
                 continue;
             dataset_subset *vs = dataset_add_subset(vg);
             if (copy_subset_settings(vs, sub) != 0 ||
-                split_subset(sub, vs, g->validation_split, seed) != 0)
+                split_subset(sub, vs, g->validation_split, seed, train) != 0)
                 return error_set(err, NULL, 0, 0, NULL, "out of memory");
         }
     }

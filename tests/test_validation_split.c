@@ -284,6 +284,8 @@ static void plans(void)
     CHECK(printed(&p, &cfg, "Validation:      4 images (20 samples with repeats), 10 batches x 4 "
                             "timesteps, at the end of every epoch and every 3 steps"),
           "--check does not show the validation");
+    CHECK(printed(&p, &cfg, "5_cat: 1 image is both trained on and validated"),
+          "--check does not note the image in both sets");
     plan_free(&p);
     config_free(&cfg);
 
