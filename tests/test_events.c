@@ -253,6 +253,7 @@ static void test_writer_and_model(void **state)
     assert_string_equal(m.saves[0].kind, "lora");
     assert_int_equal(m.sample_version, 1);
     assert_true(m.val_loss == 0.0625 && m.val_step == 120);
+    assert_true(m.val_n == 1 && m.val_x[0] == 120.0 && m.val_y[0] == 0.0625);
     assert_string_equal(m.status, "stopped");
     const monitor_log_line *last = monitor_model_log_line(&m, 0);
     assert_non_null(strstr(last->text, "done: stopped"));

@@ -5,7 +5,8 @@
 #     the plan dialog shows 40 steps, Cancel starts nothing ("Not started", no run directory);
 #  2. `r` again and Start: the monitor follows the run to [finished] with step 40/40, the
 #     sample's title, the save line and "done: finished"; the LoRA was trained with the
-#     edited network_dim (ss_network_dim 12) and the two sample PNGs exist;
+#     edited network_dim (ss_network_dim 12) and the two sample PNGs exist; the validation
+#     loss (validation_split 0.5, every 20 steps) is in the numbers line and the plot's title;
 #  3. x on an ended run is refused with a message; F8 goes back to the forms, q quits;
 #     `loratty --list-runs` lists the run as finished 40/40.
 . "${top_srcdir:-.}/tests/tui_lib.sh"
@@ -63,6 +64,12 @@ zqx ring --w 32 --h 32 --s 2 --d 5
 
 [samples]
 sample_every_n_steps = 20
+
+[advanced]
+validation_split = 0.5
+validate_every_n_steps = 20
+validate_every_n_epochs = 100
+max_validation_steps = 1
 EOF
 
 # --- 1. unsaved changes, the plan, Cancel --------------------------------------------------
@@ -94,7 +101,10 @@ tui_wait 'step 40/40'
 tui_wait 'done: finished'
 tui_wait 'Saved lora at step 40: .*/out/fin\.safetensors'
 tui_wait 'Sample, step 40'
-tui_wait 'Loss: raw'
+tui_wait 'Loss: raw, smoothed and validation'
+tui_wait 'loss [0-9.]+ \(avg [0-9.]+\)  val [0-9]+\.[0-9]{4}  lr'
+n=$(grep -c '"type":"validation"' "$tmp"/state/loratty/runs/*-fin/events.jsonl)
+[ "$n" -eq 2 ] || fail "$n validations, want 2 (steps 20 and 40)"
 [ -f "$tmp/out/fin.safetensors" ] || { ls -l "$tmp/out"; fail "no LoRA in output_dir"; }
 "$TUI_PROG" --inspect "$tmp/out/fin.safetensors" > "$tmp/inspect" 2>&1 || { cat "$tmp/inspect"; fail "--inspect"; }
 grep -q 'lora_unet_' "$tmp/inspect" || fail "no lora_unet_ keys"

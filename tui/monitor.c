@@ -333,7 +333,9 @@ static void draw(monitor *mon)
         for (size_t i = 0; i < m->n; i++)
             if (m->loss_raw[i] < lo)
                 lo = m->loss_raw[i];
-        const char *which = mon->caps.utf8 ? "raw and smoothed" : "raw . and smoothed *";
+        const char *which = m->val_n ? (mon->caps.utf8 ? "raw, smoothed and validation"
+                                                       : "raw ., smoothed * and validation o")
+                                     : mon->caps.utf8 ? "raw and smoothed" : "raw . and smoothed *";
         if (isfinite(lo))
             snprintf(line, sizeof line, "Loss: %s, lowest %.4f", which, lo);
         else
@@ -341,8 +343,9 @@ static void draw(monitor *mon)
         attron(A_BOLD);
         put(top, 0, line, LW);
         attroff(A_BOLD);
-        plot_series loss[2] = {{m->x, m->loss_raw, m->n, '.'}, {m->x, m->loss_sm, m->n, '*'}};
-        draw_plot(mon, top + 1, 0, LW, M - 1, loss, 2, false);
+        plot_series loss[3] = {{m->x, m->loss_raw, m->n, '.'}, {m->x, m->loss_sm, m->n, '*'},
+                               {m->val_x, m->val_y, m->val_n, 'o'}};
+        draw_plot(mon, top + 1, 0, LW, M - 1, loss, m->val_n ? 3 : 2, false);
         if (R) {
             int rc = LW + 1, lr_h = M / 2;
             attron(A_BOLD);

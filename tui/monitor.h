@@ -41,6 +41,8 @@ typedef struct monitor_model {
     long long memory_bytes;
     double val_loss;                     /* the latest validation loss; NAN: none yet */
     long long val_step;
+    double *val_x, *val_y;               /* every validation: step, loss */
+    size_t val_n, val_cap;
 
     /* one entry per progress event, x = step */
     double *x, *loss_raw, *loss_sm, *lrs;

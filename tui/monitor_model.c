@@ -20,6 +20,8 @@ void monitor_model_free(monitor_model *m)
     free(m->loss_raw);
     free(m->loss_sm);
     free(m->lrs);
+    free(m->val_x);
+    free(m->val_y);
     monitor_model_init(m);
 }
 
@@ -120,6 +122,19 @@ int monitor_model_apply(monitor_model *m, const events_event *e)
         monitor_model_log(m, false, "sample at step %lld: %s", e->step, base_name(e->path));
         break;
     case EVENTS_VALIDATION:
+        if (m->val_n == m->val_cap) {
+            size_t cap = m->val_cap ? m->val_cap * 2 : 64;
+            double *x = realloc(m->val_x, cap * sizeof *x);
+            if (x)
+                m->val_x = x;
+            double *y = x ? realloc(m->val_y, cap * sizeof *y) : NULL;
+            if (!y)
+                return -1;
+            m->val_y = y;
+            m->val_cap = cap;
+        }
+        m->val_x[m->val_n] = (double)e->step;
+        m->val_y[m->val_n++] = e->loss;
         m->val_loss = e->loss;
         m->val_step = e->step;
         if (!strcmp(e->kind, "epoch"))
