@@ -17,6 +17,8 @@ EXTRA_DIST += tests/golden/make_optimizer_fixtures.py \
 check_PROGRAMS += tests/test_lr_schedule
 TESTS += tests/test_lr_schedule
 tests_test_lr_schedule_LDADD = $(TEST_LIBS)
+TESTS += tests/run_lr_scheduler_type.sh
+EXTRA_DIST += tests/run_lr_scheduler_type.sh
 EXTRA_DIST += tests/fixtures/optim/lr_schedules.json
 
 check_PROGRAMS += tests/test_noise_schedule

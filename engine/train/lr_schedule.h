@@ -6,7 +6,13 @@
  * ratio of the training steps (int(ratio × steps)), cosine_with_min_lr and
  * warmup_stable_decay getting num_cycles / 2, lr_scheduler_args as Python-literal key=value
  * pairs passed as extra keyword arguments. "adafactor" is the schedule sd-scripts switches to
- * with Adafactor's relative_step: the optimizer computes the lr itself, the factor is 1. */
+ * with Adafactor's relative_step: the optimizer computes the lr itself, the factor is 1.
+ *
+ * --lr_scheduler_type names a class of torch.optim.lr_scheduler instead (sd-scripts builds it
+ * with the lr_scheduler_args as keyword arguments and no warmup): StepLR, MultiStepLR,
+ * ExponentialLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, LinearLR, ConstantLR and
+ * PolynomialLR, computed in their closed forms. With a schedule-free optimizer sd-scripts uses
+ * a dummy scheduler: the learning rate stays at its base value. */
 #ifndef LORATTY_TRAIN_LR_SCHEDULE_H
 #define LORATTY_TRAIN_LR_SCHEDULE_H
 
@@ -26,6 +32,15 @@ typedef enum lr_schedule_kind {
     LR_COSINE_WITH_MIN_LR,
     LR_INVERSE_SQRT,
     LR_WARMUP_STABLE_DECAY,
+    /* torch.optim.lr_scheduler classes (--lr_scheduler_type) */
+    LR_TORCH_STEP,
+    LR_TORCH_MULTISTEP,
+    LR_TORCH_EXPONENTIAL,
+    LR_TORCH_COSINE_ANNEALING,
+    LR_TORCH_COSINE_WARM_RESTARTS,
+    LR_TORCH_LINEAR,
+    LR_TORCH_CONSTANT,
+    LR_TORCH_POLYNOMIAL,
     LR_KIND_COUNT
 } lr_schedule_kind;
 
@@ -44,6 +59,9 @@ typedef struct lr_schedule_options {
     double min_lr_ratio;         /* --lr_scheduler_min_lr_ratio; < 0 = None */
     const char *const *args;     /* --lr_scheduler_args */
     int nargs;
+    /* appended: --lr_scheduler_type (NULL or "": none), and a schedule-free optimizer */
+    const char *type;
+    int schedule_free;
 } lr_schedule_options;
 
 /* sd-scripts' defaults (name "constant", 1 cycle, power 1, no timescale / min_lr_ratio). */
@@ -61,6 +79,11 @@ typedef struct lr_schedule {
     int nrules;                             /* piecewise_constant */
     int64_t rule_steps[LR_MAX_RULES];
     double rule_values[LR_MAX_RULES], rule_last;
+    /* torch classes: their keyword arguments (torch's defaults unless given) */
+    double gamma, eta_min, t_max, start_factor, end_factor, factor;
+    int64_t step_size, total_iters, t0, t_mult;
+    int nmilestones;
+    double milestones[32];
 } lr_schedule;
 
 const char *lr_schedule_kind_name(lr_schedule_kind kind);
@@ -68,7 +91,10 @@ const char *lr_schedule_kind_name(lr_schedule_kind kind);
 /* Resolves the options as get_scheduler_fix does; errors name the option or argument. */
 int lr_schedule_setup(lr_schedule *s, const lr_schedule_options *o, error_info *err);
 
-/* The LambdaLR factor at step t: the lr of the t-th optimizer step is base_lr × factor. */
+/* The LambdaLR factor at step t: the lr of the t-th optimizer step is base_lr × factor.
+ * (A torch class with eta_min: the factor of a group whose base lr is s->lr_init.) */
 double lr_schedule_factor(const lr_schedule *s, int64_t step);
+/* The lr of the t-th optimizer step for a parameter group of base lr `base_lr`. */
+double lr_schedule_lr(const lr_schedule *s, int64_t step, double base_lr);
 
 #endif

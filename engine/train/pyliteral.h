@@ -4,7 +4,7 @@
 #define LORATTY_TRAIN_PYLITERAL_H
 
 enum { PY_NONE, PY_BOOL, PY_NUM, PY_TUPLE, PY_STR };
-#define PY_MAX_ITEMS 4
+#define PY_MAX_ITEMS 32
 
 typedef struct pyval {
     int type;

@@ -628,9 +628,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                 else
                     train_clip_grad_norm(&net, s->max_grad_norm);
             }
-            double factor = lr_schedule_factor(&sched, step);
             for (int g = 0; g < og.n; g++)
-                optim_set_lr(opt, g, og.base_lr[g] * factor);
+                optim_set_lr(opt, g, lr_schedule_lr(&sched, step, og.base_lr[g]));
             network_dylora_to_optimizer(&net);
             if (net.dylora_unit)
                 dylora_point_grads(opt, &net);

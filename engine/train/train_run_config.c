@@ -400,6 +400,15 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->lr.power = config_float(cfg, "lr_scheduler_power");
     s->lr.nargs = string_list(cfg, "lr_scheduler_args", strs->lr_args, 64);
     s->lr.args = strs->lr_args;
+    s->lr.type = config_string(cfg, "lr_scheduler_type");
+    /* sd-scripts' is_schedulefree_optimizer: the optimizer type ends in "schedulefree" */
+    const char *ot = config_string(cfg, "optimizer_type");
+    size_t otn = strlen(ot);
+    s->lr.schedule_free = otn >= 12 && !strcasecmp(ot + otn - 12, "schedulefree");
+    if (s->lr.schedule_free && (strcmp(s->lr.name, "constant") || s->lr.warmup > 0 || s->lr.type[0]))
+        add_note(s, "%s schedules itself: lr_scheduler%s and the lr warmup are not used (sd-scripts "
+                 "gives it a dummy scheduler; its own warmup is optimizer_args warmup_steps=N)", ot,
+                 s->lr.type[0] ? ", lr_scheduler_type" : "");
     s->max_grad_norm = (float)config_float(cfg, "max_grad_norm");
     s->scale_weight_norms = (float)config_float(cfg, "scale_weight_norms");
     /* train_network.py drops it with a warning: DyLoRANetwork has no

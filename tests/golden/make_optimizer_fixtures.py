@@ -21,6 +21,7 @@ import ast
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -191,9 +192,14 @@ CASES = [
 # ---- LR schedules: sd-scripts' get_scheduler_fix dispatch over transformers / diffusers ----
 
 def make_scheduler(opt, name, steps, warmup, decay=0, num_cycles=1, power=1.0, timescale=None,
-                   min_lr_ratio=None, sched_args=()):
+                   min_lr_ratio=None, sched_args=(), sched_type=""):
     """A transcription of train_util.get_scheduler_fix (sd-scripts), calling the real
-    transformers / diffusers schedule functions."""
+    transformers / diffusers schedule functions, or the torch.optim.lr_scheduler class of
+    --lr_scheduler_type with the args as keyword arguments."""
+    if sched_type:
+        assert not warmup
+        cls = getattr(torch.optim.lr_scheduler, sched_type.split(".")[-1])
+        return cls(opt, **parse_optimizer_args(sched_args))
     from diffusers.optimization import SchedulerType as DST, TYPE_TO_SCHEDULER_FUNCTION as DF
     from transformers.optimization import SchedulerType as ST, TYPE_TO_SCHEDULER_FUNCTION as TF
     num_warmup = int(warmup * steps) if isinstance(warmup, float) else warmup
@@ -248,6 +254,19 @@ LR_CASES = [
                              "sched_args": ["warmup_type='cosine'", "decay_type='linear'"]}),
     ("warmup_stable_decay", {"warmup": 10, "decay": 30, "sched_args": ["decay_type='1-sqrt'",
                                                                          "warmup_type='1-sqrt'"]}),
+    # --lr_scheduler_type: torch classes (lr_scheduler is then ignored)
+    ("cosine", {"type": "CosineAnnealingLR", "sched_args": ["T_max=100"]}),
+    ("constant", {"type": "CosineAnnealingLR", "sched_args": ["T_max=30", "eta_min=1e-4"]}),
+    ("constant", {"type": "torch.optim.lr_scheduler.CosineAnnealingWarmRestarts",
+                  "sched_args": ["T_0=10", "T_mult=2", "eta_min=5e-5"]}),
+    ("constant", {"type": "CosineAnnealingWarmRestarts", "sched_args": ["T_0=15"]}),
+    ("constant", {"type": "StepLR", "sched_args": ["step_size=30", "gamma=0.5"]}),
+    ("constant", {"type": "MultiStepLR", "sched_args": ["milestones=[60,20,60]", "gamma=0.3"]}),
+    ("constant", {"type": "ExponentialLR", "sched_args": ["gamma=0.97"]}),
+    ("constant", {"type": "LinearLR", "sched_args": ["start_factor=0.25", "total_iters=40"]}),
+    ("constant", {"type": "LinearLR", "sched_args": []}),
+    ("constant", {"type": "ConstantLR", "sched_args": ["factor=0.5", "total_iters=25"]}),
+    ("constant", {"type": "PolynomialLR", "sched_args": ["total_iters=80", "power=2.0"]}),
 ]
 
 
@@ -255,14 +274,16 @@ def make_lr_fixtures():
     lr, steps = 1e-3, 100
     out = []
     for name, opts in LR_CASES:
-        p = torch.nn.Parameter(torch.zeros(1))
-        opt = torch.optim.SGD([p], lr=lr)
+        p, q = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+        # a second group at a quarter of the lr (text encoder / LoRA+ groups): eta_min is absolute
+        opt = torch.optim.SGD([{"params": [p]}, {"params": [q], "lr": lr / 4}], lr=lr)
         sched = make_scheduler(opt, name, steps, opts.get("warmup", 0), opts.get("decay", 0),
                                opts.get("num_cycles", 1), opts.get("power", 1.0), opts.get("timescale"),
-                               opts.get("min_lr_ratio"), opts.get("sched_args", ()))
-        lrs = []
+                               opts.get("min_lr_ratio"), opts.get("sched_args", ()), opts.get("type", ""))
+        lrs, lrs2 = [], []
         for _ in range(steps):
             lrs.append(opt.param_groups[0]["lr"])  # the lr this optimizer step uses
+            lrs2.append(opt.param_groups[1]["lr"])
             opt.step()
             sched.step()
         out.append({"lr_scheduler": name, "learning_rate": lr, "max_train_steps": steps,
@@ -271,7 +292,8 @@ def make_lr_fixtures():
                     "lr_scheduler_power": opts.get("power", 1.0),
                     "lr_scheduler_timescale": opts.get("timescale"),
                     "lr_scheduler_min_lr_ratio": opts.get("min_lr_ratio"),
-                    "lr_scheduler_args": list(opts.get("sched_args", ())), "lr": lrs})
+                    "lr_scheduler_args": list(opts.get("sched_args", ())),
+                    "lr_scheduler_type": opts.get("type", ""), "lr": lrs, "lr_group2": lrs2})
     with open(os.path.join(OUT, "lr_schedules.json"), "w") as f:
         json.dump(out, f, indent=1)
     print("wrote lr_schedules.json")
@@ -352,4 +374,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--lr-only"]:   # only lr_schedules.json
+        os.makedirs(OUT, exist_ok=True)
+        make_lr_fixtures()
+    else:
+        main()
