@@ -38,6 +38,10 @@ void config_free(config *cfg);
  * not training configs (fine-tune metadata, LECO prompts, the GUI's config.toml defaults)
  * are refused with a message saying what they are. */
 int config_load(config *cfg, const char *path, config_warnings *warnings, error_info *err);
+/* Applies additional_parameters ("--key value ..." appended to sd-scripts' command line by
+ * kohya_ss) over the loaded settings, as sd-scripts' argparse would; keys loratty does not
+ * know are warnings, text that is not an --option an error. */
+int config_apply_additional_parameters(config *cfg, config_warnings *w, error_info *err);
 
 /* --set KEY=VALUE: KEY is a parameter name, optionally "table.name"; VALUE is parsed for the
  * parameter's type (TOML literal syntax also accepted). */

@@ -470,6 +470,80 @@ static int load_datasets(config *cfg, const toml_value *root, const char *path, 
     return 0;
 }
 
+/* kohya_ss appends additional_parameters to sd-scripts' command line after --config_file, so
+ * they override the run TOML: the text without '"', split on white space, read as argparse
+ * reads "--key value", "--key=value", a bare "--flag" (store_true) and the nargs="*" lists
+ * (network_args, optimizer_args, lr_scheduler_args, text_encoder_lr ...), then loaded as the
+ * flat keys of a run TOML (network_module / network_args become the network settings). */
+int config_apply_additional_parameters(config *cfg, config_warnings *w, error_info *err)
+{
+    const char *origin = "additional_parameters";
+    const char *text = config_string(cfg, "additional_parameters");
+    if (!text[0])
+        return 0;
+    char *copy = strdup(text);
+    toml_value *root = toml_new_table();
+    if (!copy || !root) {
+        free(copy);
+        toml_free(root);
+        return error_set(err, NULL, 0, 0, origin, "out of memory");
+    }
+    size_t n = 0;
+    for (char *r = copy, *q = copy;; q++) {   /* drop every '"', as kohya_ss does */
+        if (*q != '"')
+            *r++ = *q;
+        if (!*q)
+            break;
+    }
+    char *words[512];
+    for (char *t = strtok(copy, " \t\n"); t && n < 512; t = strtok(NULL, " \t\n"))
+        words[n++] = t;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        if (strncmp(words[i], "--", 2) != 0 || !words[i][2]) {
+            rc = error_set(err, NULL, 0, 0, origin, "\"%s\" is not an --option (sd-scripts would "
+                           "stop with \"unrecognized arguments\")", words[i]);
+            break;
+        }
+        char *key = words[i++] + 2, *inline_value = strchr(key, '=');
+        if (inline_value)
+            *inline_value++ = '\0';
+        const param *p = params_find(key);
+        bool list = (p && p->type == PARAM_STRING_LIST) || !strcmp(key, "text_encoder_lr") ||
+                    !strcmp(key, "network_args");
+        toml_value *v = NULL;
+        if (inline_value) {
+            v = toml_new_string(inline_value);
+        } else if (list) {
+            v = toml_new_array();
+            for (; i < n && strncmp(words[i], "--", 2) != 0; i++) {
+                char *end;
+                double x = strtod(words[i], &end);
+                toml_array_append(v, *end || end == words[i] ? toml_new_string(words[i]) : toml_new_float(x));
+            }
+        } else if (p && p->type == PARAM_BOOL && (i == n || strncmp(words[i], "--", 2) == 0)) {
+            v = toml_new_bool(true);   /* store_true */
+        } else if (i < n) {
+            v = toml_new_string(words[i++]);
+        } else {
+            rc = error_set(err, NULL, 0, 0, origin, "--%s needs a value", key);
+            break;
+        }
+        if (list && v->type == TOML_STRING) {   /* --key=value of a list: one item */
+            toml_value *one = toml_new_array();
+            toml_array_append(one, v);
+            v = one;
+        }
+        if (toml_table_set(root, key, v) != 0)
+            toml_free(v);
+    }
+    free(copy);
+    if (rc == 0)
+        rc = load_flat(cfg, root, origin, w, err);
+    toml_free(root);
+    return rc;
+}
+
 int config_load(config *cfg, const char *path, config_warnings *warnings, error_info *err)
 {
     if (err)

@@ -289,6 +289,16 @@ char *config_accelerate_command(const config *cfg, const char *run_toml_path)
     append_arg(&buf, &len, &cap, script);
     append_arg(&buf, &len, &cap, "--config_file");
     append_arg(&buf, &len, &cap, run_toml_path);
-    append_words(&buf, &len, &cap, config_string(cfg, "additional_parameters"));
+    /* kohya_ss drops every '"' of additional_parameters before splitting them */
+    char *extra = strdup(config_string(cfg, "additional_parameters"));
+    if (extra) {
+        char *r = extra;
+        for (const char *q = extra; *q; q++)
+            if (*q != '"')
+                *r++ = *q;
+        *r = '\0';
+        append_words(&buf, &len, &cap, extra);
+        free(extra);
+    }
     return buf;
 }

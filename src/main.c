@@ -103,25 +103,35 @@ typedef struct cli {
     size_t set_count;
 } cli;
 
-/* Loads PRESET and applies the --set overrides, then validates. */
-static int load_config(const cli *args, const char *path, config *cfg, bool strict_warnings)
+static int apply_sets(const cli *args, config *cfg, error_info *err)
+{
+    for (size_t i = 0; i < args->set_count; i++)
+        if (config_set(cfg, args->sets[i], err) != 0)
+            return -1;
+    return 0;
+}
+
+/* Loads PRESET and applies the --set overrides, then validates. A run and its plan take
+ * additional_parameters as sd-scripts' command line would, over the preset and under --set
+ * (which may set additional_parameters itself); --print-command keeps them for the command it
+ * prints, as kohya_ss does. */
+static int load_config(const cli *args, const char *path, config *cfg, bool strict_warnings,
+                       bool additional)
 {
     error_info err = {0};
     config_warnings warnings = {0};
-    if (config_load(cfg, path, &warnings, &err) != 0) {
+    int rc = config_load(cfg, path, &warnings, &err);
+    if (rc == 0)
+        rc = apply_sets(args, cfg, &err);
+    if (rc == 0 && additional && config_string(cfg, "additional_parameters")[0])
+        rc = config_apply_additional_parameters(cfg, &warnings, &err) != 0 || apply_sets(args, cfg, &err) != 0;
+    if (rc != 0 || strict_warnings)
         print_warnings(&warnings);
-        config_warnings_free(&warnings);
+    config_warnings_free(&warnings);
+    if (rc != 0) {
         report(&err);
         return -1;
     }
-    if (strict_warnings)
-        print_warnings(&warnings);
-    config_warnings_free(&warnings);
-    for (size_t i = 0; i < args->set_count; i++)
-        if (config_set(cfg, args->sets[i], &err) != 0) {
-            report(&err);
-            return -1;
-        }
     if (config_validate(cfg, &err) != 0) {
         report(&err);
         return -1;
@@ -134,7 +144,7 @@ static int command_check(const cli *args)
     config cfg;
     config_init(&cfg);
     int status = 0;
-    if (load_config(args, args->check, &cfg, true) != 0)
+    if (load_config(args, args->check, &cfg, true, true) != 0)
         status = EXIT_USAGE;
     else {
         plan p;
@@ -463,7 +473,7 @@ static int command_run(const cli *args)
     int status = 0;
     error_info err = {0};
     plan p;
-    if (load_config(args, args->run, &cfg, true) != 0)
+    if (load_config(args, args->run, &cfg, true, true) != 0)
         status = EXIT_USAGE;
     else if (plan_compute(&cfg, args->run, &p, &err) != 0) {
         plan_print(&p, &cfg, stderr);
@@ -714,7 +724,7 @@ static int command_print(const cli *args)
     config cfg;
     config_init(&cfg);
     int status = 0;
-    if (load_config(args, args->print_command, &cfg, true) != 0)
+    if (load_config(args, args->print_command, &cfg, true, false) != 0)
         status = EXIT_USAGE;
     else if (strcmp(config_string(&cfg, "training_mode"), "vae") == 0) {
         fprintf(stderr, "loratty: %s: loratty.training_mode: \"vae\" (training the VAE) has no "

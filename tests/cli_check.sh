@@ -1,7 +1,7 @@
 #!/bin/sh
 # cli_check.sh — `loratty --check` on the demo preset and the shipped presets prints the plan
-# a user expects (folder, images, repeats, steps); --print-command per training_mode; --help
-# and --version work.
+# a user expects (folder, images, repeats, steps); --print-command per training_mode;
+# additional_parameters; --help and --version work.
 set -u
 : "${LORATTY:?}"
 : "${top_srcdir:?}"
@@ -39,6 +39,19 @@ sed -i "s|^output_dir = .*|&\nreg_data_dir = \"$ep/reg\"|" "$ep/e.toml"
 "$LORATTY" --print-command "$ep/e.toml" 2>/dev/null | grep -q '^max_train_steps = 320$' ||
   { echo "FAIL: with reg_data_dir the export lacks max_train_steps = 320"; fail=1; }
 rm -rf "$ep"
+# kohya_ss's additional_parameters override the preset in the plan (as on sd-scripts' command
+# line), --set over both; --print-command appends them to the command, quotes dropped
+out=$("$LORATTY" --check share/demo/demo.toml --set 'additional_parameters=--max_train_epochs 0 "--max_train_steps=77"' 2>&1)
+echo "$out" | grep -q -E '^Total steps: +77 \(max_train_steps\)' ||
+  { echo "FAIL: additional_parameters not applied:"; echo "$out" | tail -4; fail=1; }
+out=$("$LORATTY" --check share/demo/demo.toml --set 'additional_parameters=--max_train_epochs 0 --max_train_steps 77' --set max_train_steps=33 2>&1)
+echo "$out" | grep -q -E '^Total steps: +33 ' || { echo "FAIL: --set does not win over additional_parameters"; fail=1; }
+"$LORATTY" --print-command share/demo/demo.toml --set 'additional_parameters=--max_train_steps "77"' 2>&1 |
+  grep -q 'train_network.py --config_file [^ ]* --max_train_steps 77$' ||
+  { echo "FAIL: --print-command does not append additional_parameters"; fail=1; }
+"$LORATTY" --check share/demo/demo.toml --set 'additional_parameters=max_train_steps 77' 2>&1 |
+  grep -q 'additional_parameters: "max_train_steps" is not an --option' ||
+  { echo "FAIL: a bare word in additional_parameters is not refused"; fail=1; }
 "$LORATTY" --help | grep -q -- '--check PRESET' || { echo "FAIL: --help"; fail=1; }
 "$LORATTY" --version | grep -q '^loratty [0-9]' || { echo "FAIL: --version"; fail=1; }
 exit $fail
