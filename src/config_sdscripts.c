@@ -170,6 +170,16 @@ int import_sdscripts_value(config *cfg, const param *p, const char *key, const t
         x->line = v->line;
         return config_store(cfg, percent, x, path);
     }
+    /* int_or_float: a ratio of max_train_steps; loratty keeps the steps sd-scripts computes */
+    if (strcmp(key, "lr_decay_steps") == 0 && v->type == TOML_FLOAT) {
+        long long max_steps = config_int(cfg, "max_train_steps");
+        if (v->as.floating >= 1.0 || v->as.floating < 0.0 || max_steps <= 0)
+            return error_set(err, path, v->line, 0, key, "a ratio (0..1) of max_train_steps, which "
+                             "must come before it, or a whole number of steps");
+        char steps[32];
+        snprintf(steps, sizeof steps, "%lld", (long long)(v->as.floating * (double)max_steps));
+        return store_text(cfg, "lr_decay_steps", steps, v->line, path);
+    }
     /* train_network.py takes --text_encoder_lr as a list (nargs="*"); networks.lora uses its
      * first value for every text encoder, an empty list means learning_rate */
     if (strcmp(key, "text_encoder_lr") == 0 && v->type == TOML_ARRAY) {

@@ -5,7 +5,8 @@
 #  1. a 6-step run exits 0; the LoRA and the epoch save exist, load, have lora_unet_ tensors
 #     (UNet and text encoder: lora_unet_ and lora_te_ keys) and the ss_* / modelspec.*
 #     metadata (checked key by key); events.jsonl has
-#     start/progress/save/done;
+#     start/progress/save/done; no_metadata keeps sd-scripts' minimum keys, save_n_epoch_ratio
+#     sets the epoch saves;
 #  2. 3 steps + save_state_on_train_end, then resume to 6 steps, equals 6 steps straight
 #     (tensors byte for byte);
 #     Sample images every 3 steps: 4 PNGs with sd-scripts' names, sample events, and the
@@ -103,6 +104,20 @@ for t in start progress save done; do
     grep -q "\"type\":\"$t\"" "$ev" || fail "no $t event"
 done
 grep -q '"status":"finished"' "$ev" || fail "done is not finished"
+
+# --- 1b. no_metadata keeps sd-scripts' minimum keys; save_n_epoch_ratio 1 over 3 epochs saves
+# every 3 epochs, so only the final file ---------------------------------------------------
+preset nm 12
+"$prog" --run "$tmp/nm.toml" --set no_metadata=true --set save_n_epoch_ratio=1 > "$tmp/nm.out" 2>&1 ||
+    { cat "$tmp/nm.out"; fail "no_metadata run"; }
+[ -f "$tmp/out/nm.safetensors" ] && [ ! -e "$tmp/out/nm-000001.safetensors" ] &&
+    [ ! -e "$tmp/out/nm-000002.safetensors" ] || { ls "$tmp/out"; fail "save_n_epoch_ratio 1: epoch saves"; }
+"$files" meta "$tmp/out/nm.safetensors" ss_network_module=networks.lora ss_network_dim=4 \
+    ss_network_alpha=2.0 ss_base_model_version=sd_v1 ss_v2=False sshs_model_hash=#64 \
+    sshs_legacy_hash=#8 modelspec.title=nm modelspec.date='*' '!ss_steps' '!ss_epoch' \
+    '!ss_session_id' '!ss_training_finished_at' '!ss_dataset_dirs' '!ss_tag_frequency' \
+    '!ss_learning_rate' || fail "no_metadata's keys"
+echo "ok    no_metadata keeps the minimum keys; save_n_epoch_ratio 1 saves only at the end"
 
 # --- 2. 3 steps + resume + 3 steps = 6 steps ----------------------------------------------
 preset b 3 "save_state_on_train_end = true"

@@ -93,12 +93,14 @@ static int meta(const char *path, char **kv, int nkv)
         }
     }
     /* sd-scripts writes ss_datasets only with a dataset config, ss_bucket_info (None without
-     * buckets) only without one */
+     * buckets) only without one; no_metadata's files (no ss_session_id) have none of them */
     bool user_config = safetensors_metadata_get(f, "ss_datasets") != NULL;
-    bad |= json_shape(f, "ss_dataset_dirs", JSON_OBJECT, false);
-    bad |= json_shape(f, "ss_tag_frequency", JSON_OBJECT, false);
-    bad |= user_config ? json_shape(f, "ss_datasets", JSON_ARRAY, false)
-                       : json_shape(f, "ss_bucket_info", JSON_OBJECT, true);
+    if (safetensors_metadata_get(f, "ss_session_id")) {
+        bad |= json_shape(f, "ss_dataset_dirs", JSON_OBJECT, false);
+        bad |= json_shape(f, "ss_tag_frequency", JSON_OBJECT, false);
+        bad |= user_config ? json_shape(f, "ss_datasets", JSON_ARRAY, false)
+                           : json_shape(f, "ss_bucket_info", JSON_OBJECT, true);
+    }
     /* kohya module names; LoRA's three tensors per module, or LyCORIS' keys (hada_*, lokr_*,
      * oft_blocks ...) */
     size_t n = safetensors_count(f), unet = 0, lora = 0;

@@ -14,6 +14,7 @@
 typedef struct lora_metadata {
     char **keys, **values;
     size_t count, capacity;
+    int minimal;                 /* --no_metadata's set: saves add no ss_* keys */
 } lora_metadata;
 
 /* Sets (or replaces) key to the formatted value. */

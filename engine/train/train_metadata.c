@@ -420,13 +420,38 @@ static void modelspec(lora_metadata *md, const config *cfg, const train_run_info
     }
 }
 
+/* --no_metadata: sd-scripts' SS_METADATA_MINIMUM_KEYS and the modelspec.* keys (the hashes
+ * are added at save). */
+static void keep_minimum(lora_metadata *md)
+{
+    static const char *const keep[] = {"ss_v2", "ss_base_model_version", "ss_network_module",
+                                       "ss_network_dim", "ss_network_alpha", "ss_network_args"};
+    size_t out = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        bool kept = !strncmp(md->keys[i], "modelspec.", 10);
+        for (size_t k = 0; !kept && k < sizeof keep / sizeof keep[0]; k++)
+            kept = !strcmp(md->keys[i], keep[k]);
+        if (kept) {
+            md->keys[out] = md->keys[i];
+            md->values[out++] = md->values[i];
+        } else {
+            free(md->keys[i]);
+            free(md->values[i]);
+        }
+    }
+    md->count = out;
+    md->minimal = 1;
+}
+
 void train_metadata_update(lora_metadata *md, long long steps, long long epoch)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    set_float(md, "ss_training_finished_at", (double)ts.tv_sec + ts.tv_nsec * 1e-9);
-    lora_metadata_set(md, "ss_steps", "%lld", steps);
-    lora_metadata_set(md, "ss_epoch", "%lld", epoch);
+    if (!md->minimal) {   /* sd-scripts never updates no_metadata's minimum set */
+        set_float(md, "ss_training_finished_at", (double)ts.tv_sec + ts.tv_nsec * 1e-9);
+        lora_metadata_set(md, "ss_steps", "%lld", steps);
+        lora_metadata_set(md, "ss_epoch", "%lld", epoch);
+    }
     char date[32];
     struct tm tm;
     localtime_r(&ts.tv_sec, &tm);
@@ -602,5 +627,7 @@ int train_metadata_build(lora_metadata *md, const config *cfg, const plan *p,
     }
     modelspec(md, cfg, info, width, height);
     train_metadata_update(md, 0, 0);
+    if (config_bool(cfg, "no_metadata"))
+        keep_minimum(md);
     return 0;
 }

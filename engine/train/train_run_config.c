@@ -398,6 +398,10 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     if (s->lr.num_cycles < 1)
         s->lr.num_cycles = 1;
     s->lr.power = config_float(cfg, "lr_scheduler_power");
+    s->lr.decay = (double)config_int(cfg, "lr_decay_steps");
+    s->lr.timescale = config_int(cfg, "lr_scheduler_timescale");
+    s->lr.min_lr_ratio = config_is_default(cfg, params_find("lr_scheduler_min_lr_ratio"))
+                             ? -1.0 : config_float(cfg, "lr_scheduler_min_lr_ratio");
     s->lr.nargs = string_list(cfg, "lr_scheduler_args", strs->lr_args, 64);
     s->lr.args = strs->lr_args;
     s->lr.type = config_string(cfg, "lr_scheduler_type");
@@ -459,6 +463,9 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     const char *sp = config_string(cfg, "save_precision");
     s->save_dtype = !strcmp(sp, "fp16") ? DTYPE_F16 : !strcmp(sp, "bf16") ? DTYPE_BF16 : DTYPE_F32;
     s->save_every_n_epochs = (int)config_int(cfg, "save_every_n_epochs");
+    long long ratio = config_int(cfg, "save_n_epoch_ratio");
+    if (ratio > 0)   /* sd-scripts: math.floor(num_train_epochs / ratio) or 1 */
+        s->save_every_n_epochs = p->epochs / ratio > 0 ? (int)(p->epochs / ratio) : 1;
     s->save_every_n_steps = (int)config_int(cfg, "save_every_n_steps");
     s->save_last_n_epochs = (int)config_int(cfg, "save_last_n_epochs");
     s->save_last_n_steps = (int)config_int(cfg, "save_last_n_steps");
