@@ -108,10 +108,10 @@ toml_value *network_args_for(const config *cfg)
     for (size_t i = 0; i < params_count; i++) {
         const param *p = &params_table[i];
         /* kohya_ss always passes the conv rank and alpha of LoCon-like types, the LyCORIS
-         * preset, DyLoRA's unit and iA3's train_on_input; the other options only when they
-         * differ from the default */
+         * preset, DyLoRA's unit, iA3's train_on_input and LoKr's use_cp (which LyCORIS reads
+         * before use_tucker); the other options only when they differ from the default */
         static const char *const always[] = {"conv_dim", "conv_alpha", "preset", "unit",
-                                             "train_on_input", NULL};
+                                             "train_on_input", "use_cp", NULL};
         bool must = false;
         for (const char *const *a = always; p->network_arg && *a; a++)
             must |= strcmp(*a, p->network_arg) == 0;

@@ -23,6 +23,7 @@ include tests/data.mk
 include tests/data_subsets.mk
 include tests/lora_variants.mk
 include tests/lycoris_glora.mk
+include tests/lycoris_tucker.mk
 include tests/lycoris_oft.mk
 include tests/tensorboard.mk
 include tests/train_run.mk

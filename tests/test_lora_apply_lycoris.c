@@ -8,7 +8,7 @@
  * the bare model's. Two files on the same layers: the first baked into the weights, the
  * second attached, against both files applied; DoRA (dora_scale) on LoCon / LoHa / LoKr; train_norm's
  * w_norm / b_norm on the U-Net's norm layers (restored when freed). Each
- * refusal (Tucker factors, a DoRA scale that does not fit or beside another algorithm, mixed
+ * refusal (Tucker factors that do not fit, a DoRA scale that does not fit or beside another algorithm, mixed
  * keys, factors that do not fit the layer) with the key it names; unknown keys ignored and
  * counted. */
 #include <math.h>
@@ -42,28 +42,34 @@ typedef struct acase {
     int rescaled, on_input, unet_only;
     float weight;
     int dora, train_norm;
+    int tucker;   /* LyCORIS' use_tucker on the 3x3 convolutions */
 } acase;
 
 static const acase cases[] = {
-    {"LoCon", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
-    {"LoCon weight 0.5", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 0},
-    {"LoHa", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
-    {"LoHa weight 0.5", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 0},
-    {"LoKr (whole w1, w2 whole or low-rank)", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
-    {"LoKr decompose_both", "lokr", "attn-mlp", 2, 1.0f, 0, 0.0f, 4, 1, 0.0f, 0, 0, 0, 1.0f, 0, 0},
+    {"LoCon", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0, 0},
+    {"LoCon weight 0.5", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 0, 0},
+    {"LoHa", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0, 0},
+    {"LoHa weight 0.5", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 0, 0},
+    {"LoKr (whole w1, w2 whole or low-rank)", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0, 0},
+    {"LoKr decompose_both", "lokr", "attn-mlp", 2, 1.0f, 0, 0.0f, 4, 1, 0.0f, 0, 0, 0, 1.0f, 0, 0, 0},
     {"LoKr whole factors (scale 1)", "lokr", "unet-convblock-only", 64, 8.0f, 0, 0.0f, -1, 0, 0.0f, 0, 0, 0,
-     1.0f, 0, 0},
-    {"iA3 (on_input MLPs)", "ia3", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 1, 0, 1.0f, 0, 0},
-    {"full", "full", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
-    {"GLoRA", "glora", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0},
-    {"Diag-OFT (constraint, rescaled)", "diag-oft", "full", 4, 1.0f, 8, 1.0f, 0, 0, 0.05f, 1, 0, 0, 1.0f, 0, 0},
-    {"BOFT", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 1, 1.0f, 0, 0},
-    {"BOFT (constraint, rescaled)", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.02f, 1, 0, 1, 1.0f, 0, 0},
-    {"LoCon + DoRA", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0},
-    {"LoHa + DoRA", "loha", "attn-mlp", 4, 2.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0},
-    {"LoKr + DoRA", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0},
-    {"LoCon + train_norm", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 1},
-    {"LoHa + train_norm weight 0.5", "loha", "attn-mlp", 4, 2.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 1},
+     1.0f, 0, 0, 0},
+    {"iA3 (on_input MLPs)", "ia3", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 1, 0, 1.0f, 0, 0, 0},
+    {"full", "full", "full", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0, 0},
+    {"GLoRA", "glora", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0, 0},
+    {"Diag-OFT (constraint, rescaled)", "diag-oft", "full", 4, 1.0f, 8, 1.0f, 0, 0, 0.05f, 1, 0, 0, 1.0f, 0, 0, 0},
+    {"BOFT", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 1, 1.0f, 0, 0, 0},
+    {"BOFT (constraint, rescaled)", "boft", "full-lin", 4, 1.0f, 0, 0.0f, 0, 0, 0.02f, 1, 0, 1, 1.0f, 0, 0, 0},
+    {"LoCon + DoRA", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0, 0},
+    {"LoHa + DoRA", "loha", "attn-mlp", 4, 2.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0, 0},
+    {"LoKr + DoRA", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0, 0},
+    {"LoCon + train_norm", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 1, 0},
+    {"LoHa + train_norm weight 0.5", "loha", "attn-mlp", 4, 2.0f, 0, 0.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 1, 0},
+    {"LoCon + Tucker", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0, 1},
+    {"LoCon + Tucker weight 0.5", "locon", "full", 5, 3.0f, 3, 2.0f, 0, 0, 0.0f, 0, 0, 0, 0.5f, 0, 0, 1},
+    {"LoHa + Tucker", "loha", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0, 1},
+    {"LoKr + Tucker", "lokr", "full", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 0, 0, 1},
+    {"LoCon + Tucker + DoRA", "locon", "unet-convblock-only", 4, 2.0f, 2, 1.0f, 0, 0, 0.0f, 0, 0, 0, 1.0f, 1, 0, 1},
 };
 
 static int find_case(const char *name)
@@ -128,6 +134,7 @@ static int make_network(sd_model *m, const acase *c, uint64_t seed, lora_network
     o.train_te = !c->unet_only;
     o.dora_wd = c->dora;
     o.train_norm = c->train_norm;
+    o.use_tucker = c->tucker;
     o.multiplier = c->weight;
     o.seed = seed;
     clip_model *tes[1] = {&m->te[0]};
@@ -428,17 +435,29 @@ static void check_refusals(sd_model *m)
         close(fd);
     struct {
         const char *what, *module, *key, *phrase;
-        tdesc t[5];
+        tdesc t[6];
         int nt;
     } bad[] = {
-        {"Tucker LoRA", cv->name, "lora_mid.weight", "Tucker",
-         {{"lora_down.weight", 4, {4, ci, 1, 1}}, {"lora_mid.weight", 4, {4, 4, 3, 3}},
+        {"Tucker LoRA mid of another kernel", cv->name, "lora_mid.weight", "does not fit",
+         {{"lora_down.weight", 4, {4, ci, 1, 1}}, {"lora_mid.weight", 4, {4, 4, 1, 1}},
           {"lora_up.weight", 4, {co, 4, 1, 1}}}, 3},
-        {"Tucker LoHa", cv->name, "hada_t1", "Tucker",
+        {"Tucker LoRA down 3x3", cv->name, "lora_down.weight", "does not fit",
+         {{"lora_down.weight", 4, {4, ci, 3, 3}}, {"lora_mid.weight", 4, {4, 4, 3, 3}},
+          {"lora_up.weight", 4, {co, 4, 1, 1}}}, 3},
+        {"Tucker LoRA on a Linear", q->name, "lora_mid.weight", "does not fit",
+         {{"lora_down.weight", 2, {4, qi}}, {"lora_mid.weight", 4, {4, 4, 1, 1}}, {"lora_up.weight", 2, {qo, 4}}},
+         3},
+        {"Tucker LoHa without hada_t2", cv->name, cv->name, "without hada_t2",
          {{"hada_w1_a", 2, {4, co}}, {"hada_w1_b", 2, {4, ci}}, {"hada_t1", 4, {4, 4, 3, 3}},
           {"hada_w2_a", 2, {4, co}}, {"hada_w2_b", 2, {4, ci}}}, 5},
-        {"Tucker LoKr", cv->name, "lokr_t2", "Tucker",
-         {{"lokr_w1", 2, {2, 2}}, {"lokr_w2_a", 2, {4, co / 2}}, {"lokr_w2_b", 2, {4, ci / 2}},
+        {"Tucker LoHa core rank differs", cv->name, "hada_t2", "does not fit",
+         {{"hada_w1_a", 2, {4, co}}, {"hada_w1_b", 2, {4, ci}}, {"hada_t1", 4, {4, 4, 3, 3}},
+          {"hada_w2_a", 2, {4, co}}, {"hada_w2_b", 2, {4, ci}}, {"hada_t2", 4, {2, 2, 3, 3}}}, 6},
+        {"Tucker LoKr core of W1", cv->name, "lokr_t1", "lokr_t1",
+         {{"lokr_w1", 2, {2, 2}}, {"lokr_t1", 4, {4, 4, 3, 3}}, {"lokr_w2_a", 2, {4, co / 2}},
+          {"lokr_w2_b", 2, {4, ci / 2}}, {"lokr_t2", 4, {4, 4, 3, 3}}}, 5},
+        {"Tucker LoKr w2_b of another d", cv->name, "lokr_w2", "does not fit",
+         {{"lokr_w1", 2, {2, 2}}, {"lokr_w2_a", 2, {4, co / 2}}, {"lokr_w2_b", 2, {4, ci / 2 + 1}},
           {"lokr_t2", 4, {4, 4, 3, 3}}}, 4},
         {"DoRA scale too short", q->name, "dora_scale", "does not fit",
          {{"lora_down.weight", 2, {4, qi}}, {"lora_up.weight", 2, {qo, 4}}, {"dora_scale", 2, {qo - 1, 1}}}, 3},

@@ -44,18 +44,18 @@ static void run_case(json_t *c, const safetensors_file *in, const safetensors_fi
     int K = (int)json_integer_value(json_object_get(c, "kernel"));
     int rank = (int)json_integer_value(json_object_get(c, "rank"));
     float mult = (float)json_number_value(json_object_get(c, "mult"));
-    size_t cols = (size_t)I * K * K, sizes[4] = {0};
+    size_t cols = (size_t)I * K * K, sizes[LORA_MAX_FACTORS] = {0};
     lora_adapter a;
     memset(&a, 0, sizeof a);
     a.rank = rank;
     a.kind = lokr ? LORA_KIND_LOKR : locon ? LORA_KIND_LORA : LORA_KIND_LOHA;
     if (lokr)
         lokr_shapes(&a, O, I, K, rank, (int)json_integer_value(json_object_get(c, "factor")),
-                    json_is_true(json_object_get(c, "decompose_both")), sizes);
+                    json_is_true(json_object_get(c, "decompose_both")), 0, sizes);
     else if (locon)   /* LyCORIS' LoCon: lora_down, lora_up */
         sizes[0] = (size_t)rank * cols, sizes[1] = (size_t)O * rank;
     else
-        loha_sizes(O, cols, rank, sizes);
+        loha_sizes(O, I, cols, rank, 0, sizes);
     char key[128], k2[32];
     snprintf(key, sizeof key, "%s.alpha", name);
     float *alpha = fixture_tensor(in, key, NULL);
@@ -197,11 +197,11 @@ static void delta_check(int conv, lora_kind kind, float pn, float pr, int skip, 
     a.rank = R, a.kind = kind, a.scale = 0.7f, a.in_channels = I, a.on_input = on_input;
     a.drop = (lora_dropout){pn, pr, kind != LORA_KIND_LORA || variant, 1, skip, 2, 1234, 5678,
                             kind == LORA_KIND_LORA && variant};
-    size_t sizes[4] = {0}, nd = (size_t)R * cols, nu = (size_t)O * R;
+    size_t sizes[LORA_MAX_FACTORS] = {0}, nd = (size_t)R * cols, nu = (size_t)O * R;
     if (kind == LORA_KIND_LOHA)
-        loha_sizes(O, cols, R, sizes);
+        loha_sizes(O, I, cols, R, 0, sizes);
     else if (kind == LORA_KIND_LOKR)
-        lokr_shapes(&a, O, I, K, 1, 2, 1, sizes);
+        lokr_shapes(&a, O, I, K, 1, 2, 1, 0, sizes);
     else if (kind == LORA_KIND_IA3)
         sizes[0] = ia3_size(O, I, on_input);
     else if (kind == LORA_KIND_FULL)
@@ -704,6 +704,16 @@ static void options_from_case(network_options *o, json_t *c)
     o->train_te = !json_is_true(json_object_get(c, "unet_only"));
     o->dora_wd = json_is_true(json_object_get(c, "dora_wd"));
     o->train_norm = json_is_true(json_object_get(c, "train_norm"));
+    /* use_tucker and its aliases as sd-scripts passes them (strings), read by LyCORIS' rule */
+    const char *keys[8], *values[8];
+    size_t na = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(c, "args"), k, v) {
+        if (na < 8)
+            keys[na] = k, values[na++] = json_string_value(v);
+    }
+    o->use_tucker = network_lycoris_use_tucker(keys, values, na);
     o->seed = 11;
 }
 
@@ -729,7 +739,11 @@ static void init_stats(const lora_network *n, const char *cname)
                 for (size_t j = 0; j < m->w_size[k]; j++)
                     s[k] += p[m->w_off[k] + j], s2[k] += (double)p[m->w_off[k] + j] * p[m->w_off[k] + j];
             CHECK(s2[2] == 0.0, "%s %s: hada_w2_a not zero", cname, m->name);
-            if (i == 0) {   /* a large module: the std is close */
+            for (int k = 4; k < LORA_MAX_FACTORS; k++)   /* Tucker's t1, t2: N(0, 0.1) */
+                for (size_t j = 0; j < m->w_size[k]; j++)
+                    CHECK(fabsf(p[m->w_off[k] + j]) < 0.7f && p[m->w_off[k] + j] != 0.0f,
+                          "%s %s: hada_t%d not N(0, 0.1)", cname, m->name, k - 3);
+            if (i == 0 && !m->tucker) {   /* a large module: the std is close */
                 double sd1 = sqrt(s2[1] / m->w_size[1]), sd0 = sqrt(s2[0] / m->w_size[0]);
                 printf("%s: hada_w1_b std %.3f (1), hada_w1_a std %.3f (0.1)\n", cname, sd1, sd0);
                 CHECK(fabs(sd1 - 1.0) < 0.15 && fabs(sd0 - 0.1) < 0.03, "%s: LoHa init std", cname);
@@ -744,6 +758,31 @@ static void init_stats(const lora_network *n, const char *cname)
                 CHECK(fabsf(p[m->w_off[0] + j]) <= bound, "%s %s: lokr_w1 beyond ±1/√fan_in", cname, m->name);
             if (!a->w1_rank && !a->w2_rank)
                 CHECK(m->alpha == (float)m->rank, "%s %s: full w1 and w2 force alpha = dim", cname, m->name);
+            if (a->tucker) {   /* lokr_t2 [r, r, k, k] fan_in r·k·k, lokr_w2_a [r, b] fan_in b */
+                float bt = 1.0f / sqrtf((float)(m->rank * m->kernel * m->kernel)), ba = 1.0f / sqrtf((float)a->kb);
+                double s2 = 0.0;
+                for (size_t j = 0; j < m->w_size[4]; j++) {
+                    CHECK(fabsf(p[m->w_off[4] + j]) <= bt, "%s %s: lokr_t2 beyond ±1/√fan_in", cname, m->name);
+                    s2 += (double)p[m->w_off[4] + j] * p[m->w_off[4] + j];
+                }
+                for (size_t j = 0; j < m->w_size[2]; j++)
+                    CHECK(fabsf(p[m->w_off[2] + j]) <= ba, "%s %s: lokr_w2_a beyond ±1/√b", cname, m->name);
+                CHECK(s2 > 0.0, "%s %s: lokr_t2 all zero", cname, m->name);
+            }
+        } else if (m->adapter.kind == LORA_KIND_LORA && m->tucker) {
+            /* LyCORIS' Tucker LoCon: down [r, in, 1, 1] and mid [r, r, k, k] Kaiming-uniform,
+             * up zero */
+            float bd = 1.0f / sqrtf((float)m->in), bm = 1.0f / sqrtf((float)(m->rank * m->kernel * m->kernel));
+            double s2 = 0.0;
+            for (size_t j = 0; j < m->w_size[0]; j++)
+                CHECK(fabsf(p[m->w_off[0] + j]) <= bd, "%s %s: lora_down beyond ±1/√in", cname, m->name);
+            for (size_t j = 0; j < m->w_size[1]; j++)
+                CHECK(p[m->w_off[1] + j] == 0.0f, "%s %s: lora_up not zero", cname, m->name);
+            for (size_t j = 0; j < m->w_size[2]; j++) {
+                CHECK(fabsf(p[m->w_off[2] + j]) <= bm, "%s %s: lora_mid beyond ±1/√(r·k·k)", cname, m->name);
+                s2 += (double)p[m->w_off[2] + j] * p[m->w_off[2] + j];
+            }
+            CHECK(s2 > 0.0, "%s %s: lora_mid all zero", cname, m->name);
         } else if (m->adapter.kind == LORA_KIND_GLORA) {
             /* a1, b1 kaiming-uniform (fan_in = rank), a2, b2 zero */
             float bound = 1.0f / sqrtf((float)m->rank);

@@ -4,4 +4,4 @@ libloratty_a_SOURCES += engine/lora/network.c engine/lora/network_save.c engine/
 libloratty_a_SOURCES += engine/lora/loha.c engine/lora/lokr.c engine/lora/lycoris.h
 libloratty_a_SOURCES += engine/lora/network_groups.c engine/lora/network_targets.c engine/lora/network_internal.h
 libloratty_a_SOURCES += engine/lora/dylora.c
-libloratty_a_SOURCES += engine/lora/delta.c engine/lora/ia3.c engine/lora/glora.c engine/lora/oft.c
+libloratty_a_SOURCES += engine/lora/delta.c engine/lora/tucker.c engine/lora/ia3.c engine/lora/glora.c engine/lora/oft.c

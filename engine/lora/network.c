@@ -14,20 +14,24 @@ enum { NETWORK_RNG_INIT = 3 };   /* rng purpose tag: distinct from dropout (1) a
 
 /* Sizes of a module's factors, in parameter order (LoRA: down, up), and the adapter's shape
  * fields; −1 with err set when the algorithm cannot take the layer (BOFT's factorization). */
-static int module_sizes(network_module *m, const network_options *o, size_t sizes[4], error_info *err)
+static int module_sizes(network_module *m, const network_options *o, size_t sizes[LORA_MAX_FACTORS],
+                        error_info *err)
 {
     lora_adapter *a = &m->adapter;
     size_t cols = (size_t)m->in * m->kernel * m->kernel;
     /* kohya's networks.lokr keeps w1 whole; LyCORIS decomposes it on request */
     int factor = o->factor == 0 ? -1 : o->factor;
-    memset(sizes, 0, 4 * sizeof *sizes);
+    memset(sizes, 0, LORA_MAX_FACTORS * sizeof *sizes);
     a->in_channels = m->in;
+    a->tucker = m->tucker;
     switch (a->kind) {
     case LORA_KIND_LOHA:
-        loha_sizes(m->out, cols, m->rank, sizes);
+        loha_sizes(m->out, m->in, cols, m->rank, m->tucker, sizes);
         break;
     case LORA_KIND_LOKR:
-        lokr_shapes(a, m->out, m->in, m->kernel, m->rank, factor, o->lycoris && o->decompose_both, sizes);
+        lokr_shapes(a, m->out, m->in, m->kernel, m->rank, factor, o->lycoris && o->decompose_both,
+                    m->tucker, sizes);
+        m->tucker = a->tucker;   /* LyCORIS: a full W2 has no Tucker factors */
         break;
     case LORA_KIND_IA3:
         a->on_input = o->ia3_train_on_input && network_ia3_target(m->name) == 2;
@@ -56,6 +60,10 @@ static int module_sizes(network_module *m, const network_options *o, size_t size
         break;
     default:
         sizes[0] = (size_t)m->rank * cols, sizes[1] = (size_t)m->out * m->rank;
+        if (m->tucker) {   /* LyCORIS' LoCon: lora_down [r, in, 1, 1], lora_mid [r, r, k, k] */
+            sizes[0] = (size_t)m->rank * m->in;
+            sizes[2] = (size_t)m->rank * m->rank * m->kernel * m->kernel;
+        }
         break;
     }
     return 0;
@@ -123,9 +131,10 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
         break;
     }
     if (m->adapter.kind == LORA_KIND_LOHA) {
-        /* w1a N(0, 0.1), w1b N(0, 1), w2a 0 (N(0, 0.1) with use_scalar), w2b N(0, 1) */
-        const float stds[4] = {0.1f, 1.0f, m->has_scalar ? 0.1f : 0.0f, 1.0f};
-        for (int i = 0; i < 4; i++)
+        /* w1a N(0, 0.1), w1b N(0, 1), w2a 0 (N(0, 0.1) with use_scalar), w2b N(0, 1); Tucker's
+         * t1, t2 N(0, 0.1) */
+        const float stds[LORA_MAX_FACTORS] = {0.1f, 1.0f, m->has_scalar ? 0.1f : 0.0f, 1.0f, 0.1f, 0.1f};
+        for (int i = 0; i < LORA_MAX_FACTORS; i++)
             for (size_t j = 0; j < m->w_size[i]; j++)
                 p[m->w_off[i] + j] = stds[i] > 0.0f ? init_normal(seed, m->w_off[i] + j, stds[i]) : 0.0f;
         return;
@@ -138,11 +147,16 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
             fill_kaiming(p + m->w_off[1], m->w_size[1], (size_t)a->kc, seed, m->w_off[1]);
         } else
             fill_kaiming(p + m->w_off[0], m->w_size[0], (size_t)a->kc, seed, m->w_off[0]);
+        /* Tucker: t2 [r, r, k, k] (fan_in r·k·k), w2a [r, b] (fan_in b), w2b [r, d] */
+        size_t kk = a->tucker ? (size_t)a->kc * a->kd / (size_t)m->in : 1;
+        if (a->tucker)
+            fill_kaiming(p + m->w_off[4], m->w_size[4], (size_t)a->w2_rank * kk, seed, m->w_off[4]);
         if (a->w2_rank)
-            fill_kaiming(p + m->w_off[2], m->w_size[2], (size_t)a->w2_rank, seed, m->w_off[2]);
-        if (m->has_scalar) {   /* use_scalar: w2 / w2b Kaiming-uniform too (fan_in kd) */
+            fill_kaiming(p + m->w_off[2], m->w_size[2], a->tucker ? (size_t)a->kb : (size_t)a->w2_rank, seed,
+                         m->w_off[2]);
+        if (m->has_scalar) {   /* use_scalar: w2 / w2b Kaiming-uniform too (fan_in kd, or d) */
             size_t z = a->w2_rank ? 3 : 2;
-            fill_kaiming(p + m->w_off[z], m->w_size[z], (size_t)a->kd, seed, m->w_off[z]);
+            fill_kaiming(p + m->w_off[z], m->w_size[z], (size_t)a->kd / kk, seed, m->w_off[z]);
         }
         return;   /* otherwise w2 / w2b stay 0 from calloc */
     }
@@ -155,9 +169,12 @@ static void init_module(lora_network *n, network_module *m, uint64_t seed)
         return;
     }
     /* sd-scripts: kaiming_uniform_(down, a=√5) = U(±1/√fan_in), up = 0; dylora.py draws each
-     * row lora_A[i] ([1, in] or [1, in, k, k]) alike: the same fan_in */
-    fill_kaiming(p + m->down_off, m->w_size[0], (size_t)m->in * m->kernel * m->kernel, seed,
+     * row lora_A[i] ([1, in] or [1, in, k, k]) alike: the same fan_in. LyCORIS' Tucker LoCon:
+     * down [r, in, 1, 1] (fan_in in), mid [r, r, k, k] Kaiming-uniform too (fan_in r·k·k). */
+    fill_kaiming(p + m->down_off, m->w_size[0], (size_t)m->in * (m->tucker ? 1 : m->kernel * m->kernel), seed,
                  m->down_off);
+    if (m->tucker)
+        fill_kaiming(p + m->w_off[2], m->w_size[2], (size_t)m->rank * m->kernel * m->kernel, seed, m->w_off[2]);
     if (m->has_scalar)   /* LyCORIS' use_scalar: up Kaiming-uniform too (fan_in rank) */
         fill_kaiming(p + m->up_off, m->w_size[1], (size_t)m->rank, seed, m->up_off);
 }
@@ -256,7 +273,7 @@ int network_create(lora_network *n, const network_options *opts, const unet_mode
             network_free(n);
             return -1;
         }
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < LORA_MAX_FACTORS; k++) {
             m->w_off[k] = off;
             off += m->w_size[k];
         }
@@ -349,19 +366,22 @@ void network_set_adapter(lora_network *n, network_module *m)
         /* NULL: backward skips dW */
         a->ddown = m->frozen_down ? NULL : layer_grads(n) + m->down_off;
         a->dup = layer_grads(n) + m->up_off;
+        a->mid = m->tucker ? n->params + m->w_off[2] : NULL;
+        a->dmid = m->tucker ? layer_grads(n) + m->w_off[2] : NULL;
         return;
     }
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < LORA_MAX_FACTORS; k++) {
         a->w[k] = m->w_size[k] ? n->params + m->w_off[k] : NULL;
         a->dw[k] = m->w_size[k] ? n->grads + m->w_off[k] : NULL;
     }
 }
 
-/* LoRA adapters keep down's output for backward; LoHa / LoKr build ΔW and need none. */
+/* LoRA adapters keep down's output for backward; LoHa / LoKr and Tucker LoCons build ΔW and
+ * need none. */
 static size_t module_hidden_floats(const unet_model *unet, const network_module *m, int B, int H,
                                    int W, int T)
 {
-    if (m->adapter.kind != LORA_KIND_LORA)
+    if (m->adapter.kind != LORA_KIND_LORA || m->tucker)
         return 0;
     if (m->unet_point == SIZE_MAX)   /* conv_in / conv_out at the latent size, time rows */
         return (size_t)B * (m->hidden_rows ? (size_t)m->hidden_rows : (size_t)H * W) * m->rank;
@@ -405,12 +425,13 @@ void network_set_trainable(lora_network *n, int te_side, int train)
             continue;
         }
         if (m->adapter.kind != LORA_KIND_LORA) {
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < LORA_MAX_FACTORS; k++)
                 m->adapter.dw[k] = train && m->w_size[k] ? n->grads + m->w_off[k] : NULL;
             continue;
         }
         m->adapter.ddown = train && !m->frozen_down ? layer_grads(n) + m->down_off : NULL;
         m->adapter.dup = train ? layer_grads(n) + m->up_off : NULL;
+        m->adapter.dmid = train && m->tucker ? layer_grads(n) + m->w_off[2] : NULL;
     }
     network_norms_refresh(n);
 }
@@ -493,11 +514,11 @@ void network_zero_grad(lora_network *n)
     }
 }
 
-int network_module_keys(const network_module *m, const char *keys[4])
+int network_module_keys(const network_module *m, const char *keys[LORA_MAX_FACTORS])
 {
-    static const char *const fixed[][4] = {
-        [LORA_KIND_LORA] = {"lora_down.weight", "lora_up.weight"},
-        [LORA_KIND_LOHA] = {"hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"},
+    static const char *const fixed[][LORA_MAX_FACTORS] = {
+        [LORA_KIND_LORA] = {"lora_down.weight", "lora_up.weight", "lora_mid.weight"},
+        [LORA_KIND_LOHA] = {"hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2"},
         [LORA_KIND_IA3] = {"weight"},
         [LORA_KIND_FULL] = {"diff", "diff_b"},
         [LORA_KIND_GLORA] = {"a1.weight", "a2.weight", "b1.weight", "b2.weight"},
@@ -506,7 +527,8 @@ int network_module_keys(const network_module *m, const char *keys[4])
         [LORA_KIND_NORM] = {"w_norm", "b_norm"},
     };
     const lora_adapter *a = &m->adapter;
-    keys[0] = keys[1] = keys[2] = keys[3] = NULL;
+    for (int k = 0; k < LORA_MAX_FACTORS; k++)
+        keys[k] = NULL;
     if (a->kind == LORA_KIND_LOKR) {
         if (a->w1_rank)
             keys[0] = "lokr_w1_a", keys[1] = "lokr_w1_b";
@@ -516,11 +538,13 @@ int network_module_keys(const network_module *m, const char *keys[4])
             keys[2] = "lokr_w2_a", keys[3] = "lokr_w2_b";
         else
             keys[2] = "lokr_w2";
-        return (a->w1_rank ? 2 : 1) + (a->w2_rank ? 2 : 1);
+        if (a->tucker)
+            keys[4] = "lokr_t2";
+        return (a->w1_rank ? 2 : 1) + (a->w2_rank ? 2 : 1) + (a->tucker ? 1 : 0);
     }
     int count = 0;
-    for (int k = 0; k < 4; k++)
-        if (fixed[a->kind][k] && (a->kind == LORA_KIND_LORA || m->w_size[k])) {
+    for (int k = 0; k < LORA_MAX_FACTORS; k++)
+        if (fixed[a->kind][k] && ((a->kind == LORA_KIND_LORA && k < 2) || m->w_size[k])) {
             keys[k] = fixed[a->kind][k];
             count++;
         }
@@ -545,8 +569,8 @@ static const char *size_hint(lora_kind kind)
     case LORA_KIND_BOFT:
         return "network_dim, conv_dim or rescaled differ from the file's";
     default:
-        return "network_dim, factor or decompose_both differ from the file's; dim_from_weights "
-               "takes the file's rank";
+        return "network_dim, factor, decompose_both or use_tucker differ from the file's; "
+               "dim_from_weights takes the file's rank and Tucker factors";
     }
 }
 
@@ -570,15 +594,16 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
     size_t found = 0;
     for (size_t i = 0; i < n->n_mods && rc == 0; i++) {
         network_module *m = &n->mods[i];
-        const char *keys[4];
+        const char *keys[LORA_MAX_FACTORS];
         network_module_keys(m, keys);
         float alpha = m->alpha;
         int present = 0;
-        for (int k = 0; k < 5 && rc == 0; k++) {
-            if ((k < 4 && !keys[k]) || (k == 4 && !network_module_has_alpha(m)))
+        enum { K_ALPHA = LORA_MAX_FACTORS };
+        for (int k = 0; k <= K_ALPHA && rc == 0; k++) {
+            if ((k < K_ALPHA && !keys[k]) || (k == K_ALPHA && !network_module_has_alpha(m)))
                 continue;
             char key[192];
-            snprintf(key, sizeof key, "%s.%s", m->name, k < 4 ? keys[k] : "alpha");
+            snprintf(key, sizeof key, "%s.%s", m->name, k < K_ALPHA ? keys[k] : "alpha");
             const safetensors_tensor *t = safetensors_find(f, key);
             /* LyCORIS' full: .diff / .diff_b against the base, or a state's .weight / .bias */
             const float *base = NULL;
@@ -593,14 +618,14 @@ int network_load_weights(lora_network *n, const char *path, error_info *err)
             if (!t)
                 continue;
             present++;
-            uint64_t want = k < 4 ? m->w_size[k] : 1;
+            uint64_t want = k < K_ALPHA ? m->w_size[k] : 1;
             if (t->nelements != want) {
                 rc = error_set(err, path, 0, 0, NULL, "%s has %llu elements, the network needs %llu "
                                "(%s)", key, (unsigned long long)t->nelements, (unsigned long long)want,
                                size_hint(m->adapter.kind));
                 continue;
             }
-            float *dst = k < 4 ? n->params + m->w_off[k] : &alpha;
+            float *dst = k < K_ALPHA ? n->params + m->w_off[k] : &alpha;
             rc = safetensors_read_f32(t, dst, err);
             for (uint64_t j = 0; rc == 0 && base && j < want; j++)
                 dst[j] += base[j];
@@ -656,12 +681,12 @@ static double product_norm2(const float *up, const float *down, int out, int r, 
     return s;
 }
 
-/* LyCORIS' apply_max_norm for LoHa / LoKr: the norm of scale · ΔW (built into work; neither
- * needs the layer's weight or a work buffer). */
+/* LyCORIS' apply_max_norm for LoHa / LoKr and Tucker LoCons: the norm of scale · ΔW (built into
+ * work, followed by the algorithm's own work; none needs the layer's weight). */
 static double delta_norm(const network_module *m, float *work)
 {
     size_t cols = (size_t)m->in * m->kernel * m->kernel, nw = (size_t)m->out * cols;
-    lora_delta_build(&m->adapter, NULL, work, m->out, cols, NULL);
+    lora_delta_build(&m->adapter, NULL, work, m->out, cols, work + nw);
     double s = 0.0;
     for (size_t j = 0; j < nw; j++)
         s += (double)work[j] * work[j];
@@ -688,8 +713,8 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
             for (size_t j = 0; j < m->w_size[0]; j++)
                 s2 += (double)n->params[m->w_off[0] + j] * n->params[m->w_off[0] + j];
             norm = sqrt(s2);
-        } else if (kind != LORA_KIND_LORA) {
-            size_t need = (size_t)m->out * cols;
+        } else if (kind != LORA_KIND_LORA || m->tucker) {
+            size_t need = (size_t)m->out * cols + lora_delta_work_floats(&m->adapter, m->out, cols);
             if (need > n->norm_work_floats) {
                 float *w = realloc(n->norm_work, need * sizeof *w);
                 if (!w)
@@ -716,7 +741,7 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
         } else if (ratio != 1.0) {
             scaled++;
             int factors = 0;
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < LORA_MAX_FACTORS; k++)
                 factors += m->w_size[k] > 0;
             /* LoRA: √ratio on down and up (LyCORIS' LoCon: ratio on its scalar, which it folds
              * into lora_up when saving); LoKr: ratio^(1/factors) on each; LoHa: ratio on w1a;
@@ -724,10 +749,10 @@ int network_apply_max_norm(lora_network *n, float max_norm, double *mean_norm, d
             int first_only = kind == LORA_KIND_LOHA || kind == LORA_KIND_DIAG_OFT || kind == LORA_KIND_BOFT;
             int up_only = kind == LORA_KIND_LORA && n->lycoris;
             float s = first_only || up_only ? (float)ratio : (float)pow(ratio, 1.0 / factors);
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < LORA_MAX_FACTORS; k++) {
                 if (first_only && k > 0)
                     break;
-                if (up_only && k == 0)
+                if (up_only && k != 1)
                     continue;
                 for (size_t j = 0; j < m->w_size[k]; j++)
                     n->params[m->w_off[k] + j] *= s;

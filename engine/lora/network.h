@@ -50,7 +50,10 @@ typedef struct network_options {
     const char *preset;   /* LyCORIS preset name; NULL or "" = "full" */
     int factor;           /* LoKr factor; 0 or −1 = automatic */
     int decompose_both;   /* LoKr: w1 low-rank too (LyCORIS only) */
-    int use_tucker;       /* refused: Tucker / CP factors are not implemented */
+    /* LyCORIS' use_tucker (its kohya.py: use_tucker / use_cp / use_conv_cp / disable_conv_cp):
+     * LoCon, LoHa and LoKr (its low-rank W2) split the k×k convolutions (k > 1) into Tucker
+     * factors; the other LyCORIS algorithms ignore it, sd-scripts' networks.loha / lokr refuse it */
+    int use_tucker;
     /* sd-scripts' block_dims / block_alphas / conv_block_dims / conv_block_alphas network_args
      * (comma lists of 25 values for SD1/2, 23 for SDXL; NULL or "" = not given) and the block
      * lr weights (network_block_lr_weights): with either, the U-Net ranks come per block and
@@ -93,6 +96,14 @@ void network_options_init(network_options *o);
  * Other modules and algos are refused with a message naming them. */
 int network_options_set_module(network_options *o, const char *network_module, const char *algo,
                                error_info *err);
+/* LyCORIS' use_tucker from sd-scripts' network_args (key=value strings, in their order) as its
+ * kohya.py create_network reads them: use_cp, use_conv_cp and disable_conv_cp are deprecated
+ * aliases whose value (the last of them given) replaces use_tucker's; then the first of
+ * not disable_conv_cp (true only for an empty string), use_conv_cp, use_cp, use_tucker that
+ * is given and non-empty decides, use_tucker's value deciding when none is. A value is true
+ * unless it is "false" in any case (LyCORIS' str_bool: "0" and "" are true). */
+int network_lycoris_use_tucker(const char *const *keys, const char *const *values, size_t n);
+
 /* ss_network_module as sd-scripts writes it for these options ("networks.lora",
  * "networks.lora_fa", "networks.dylora", "networks.loha", "networks.lokr" or
  * "lycoris.kohya"); LyCORIS adds
@@ -113,9 +124,10 @@ typedef struct network_module {
     lora_adapter **slot;  /* the layer's lora field */
     size_t unet_point;    /* index into unet_model.points (te == 0); SIZE_MAX for the LyCORIS
                            * extras (conv_in, conv_out, time_embedding), see hidden_rows */
-    /* appended: LoHa / LoKr factors w[0..3] at w_off[i] with w_size[i] floats (0 = absent);
-     * down_off = w_off[0] and up_off = the module's end for them (no LoRA+ part) */
-    size_t w_off[4], w_size[4];
+    /* appended: LoHa / LoKr factors w[0..5] at w_off[i] with w_size[i] floats (0 = absent);
+     * down_off = w_off[0] and up_off = the module's end for them (no LoRA+ part). A LoCon
+     * with Tucker keeps its lora_mid at w_off[2]. */
+    size_t w_off[LORA_MAX_FACTORS], w_size[LORA_MAX_FACTORS];
     int hidden_rows;      /* extras: rows per sample of one call (0: H·W of the latent) */
     int frozen_down;      /* LoRA-FA: down keeps its init (no gradient, not in the optimizer) */
     /* DyLoRA: this micro-step's slice [dylora_b, dylora_b + unit) of the rank, the slots
@@ -138,6 +150,9 @@ typedef struct network_module {
     int norm_train;
     size_t scalar_off;    /* appended: use_scalar's scalar in params (has_scalar set) */
     int has_scalar;
+    /* appended: LyCORIS' Tucker factors on this k×k convolution (use_tucker; with
+     * dim_from_weights: the file has lora_mid / hada_t1 / lokr_t2 for it) */
+    int tucker;
 } network_module;
 
 typedef struct lora_network {
@@ -298,7 +313,7 @@ int network_save(const lora_network *n, const char *path, dtype_t save_dtype,
 int network_save_state(const lora_network *n, const char *path, const lora_metadata *md,
                        error_info *err);
 
-/* The shape factor k (0..3, as network_module_keys) has in the file, which is also the shape
+/* The shape factor k (0..5, as network_module_keys) has in the file, which is also the shape
  * of the parameter sd-scripts / LyCORIS train (what factored optimizers see); returns ndim. */
 int network_factor_shape(const network_module *m, int k, int64_t shape[4]);
 

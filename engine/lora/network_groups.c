@@ -163,9 +163,11 @@ size_t network_param_ranges(const lora_network *n, const network_lr_options *o,
         if (o && !m->frozen_down && ratio == 0.0f)
             ratio = o->loraplus_lr_ratio;
         /* a module's parameters: [down_off, up_off) the down part, then the up matrix (LoRA+'s),
-         * then DoRA's scale and use_scalar's scalar (LyCORIS: not lora_up, no LoRA+) */
+         * then a Tucker LoCon's lora_mid, DoRA's scale and use_scalar's scalar (LyCORIS: not
+         * lora_up, no LoRA+) */
         size_t begin = m->down_off, end = i + 1 < n->n_mods ? n->mods[i + 1].down_off : n->n_params;
-        size_t up_end = m->dora ? m->dora_off : m->has_scalar ? m->scalar_off : end;
+        size_t up_end = m->adapter.kind == LORA_KIND_LORA ? m->up_off + m->w_size[1]
+                        : m->dora ? m->dora_off : m->has_scalar ? m->scalar_off : end;
         size_t parts[3][2] = {{begin, m->up_off}, {m->up_off, up_end}, {up_end, end}};
         for (int p = 0; p < 3; p++) {
             if (parts[p][1] <= parts[p][0])

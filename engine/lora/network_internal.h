@@ -14,9 +14,9 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
 
 /* Points m->adapter at the module's parameters and gradients, with its scale (network.c). */
 void network_set_adapter(lora_network *n, network_module *m);
-/* The file keys of a module's factors w[0..3] ("lora_down.weight", "hada_w1_a", "lokr_w1" ...;
+/* The file keys of a module's factors w[0..5] ("lora_down.weight", "hada_w1_a", "lokr_w1" ...;
  * NULL where a factor is absent); returns how many there are. */
-int network_module_keys(const network_module *m, const char *keys[4]);
+int network_module_keys(const network_module *m, const char *keys[LORA_MAX_FACTORS]);
 /* Whether the file has <name>.alpha for the module (not for iA3 and LyCORIS' full). */
 int network_module_has_alpha(const network_module *m);
 /* The adapter's scale: multiplier · alpha / rank, or the multiplier alone for the algorithms

@@ -60,6 +60,31 @@ static void lycoris_shape(const network_module *m, int k, lora_tensor *t)
     }
 }
 
+/* LyCORIS' Tucker factors (use_tucker on a k×k conv): the cores [r, r, k, k]; LoHa's
+ * hada_w*_a [r, out] and hada_w*_b [r, in]; LoKr's lokr_w2_a [r, b] and lokr_w2_b [r, d]; LoCon's
+ * lora_down [r, in, 1, 1] and lora_up [out, r, 1, 1]. Returns 0 for the factors Tucker leaves
+ * as they are (LoKr's W1). */
+static int tucker_shape(const network_module *m, int k, lora_tensor *t)
+{
+    const lora_adapter *a = &m->adapter;
+    int r = m->rank;
+    if (k >= 4 || (a->kind == LORA_KIND_LORA && k == 2)) {
+        t->ndim = 4;
+        t->shape[0] = t->shape[1] = r;
+        t->shape[2] = t->shape[3] = m->kernel;
+        return 1;
+    }
+    if (a->kind == LORA_KIND_LOHA)
+        t->shape[0] = r, t->shape[1] = k % 2 == 0 ? m->out : m->in;
+    else if (a->kind == LORA_KIND_LOKR && k >= 2)
+        t->shape[0] = r, t->shape[1] = k == 2 ? a->kb : (int64_t)a->kd / (m->kernel * m->kernel);
+    else if (a->kind == LORA_KIND_LORA)
+        shape_2d(t, k == 0 ? r : m->out, k == 0 ? m->in : r, m, 1);
+    else
+        return 0;
+    return 1;
+}
+
 static void factor_shape(const network_module *m, int k, lora_tensor *t)
 {
     const lora_adapter *a = &m->adapter;
@@ -68,6 +93,8 @@ static void factor_shape(const network_module *m, int k, lora_tensor *t)
         lycoris_shape(m, k, t);
         return;
     }
+    if (m->tucker && tucker_shape(m, k, t))
+        return;
     if (a->kind == LORA_KIND_LOHA) {
         size_t cols = (size_t)m->in * m->kernel * m->kernel;
         t->shape[0] = k % 2 == 0 ? (int64_t)m->out : (int64_t)m->rank;
@@ -111,7 +138,7 @@ int network_factor_shape(const network_module *m, int k, int64_t shape[4])
 static int save_network(const lora_network *n, const char *path, dtype_t save_dtype,
                         const lora_metadata *md, int raw, error_info *err)
 {
-    size_t cap = n->n_mods * 7;
+    size_t cap = n->n_mods * (LORA_MAX_FACTORS + 3);   /* + alpha, dora_scale, scalar */
     lora_tensor *t = calloc(cap ? cap : 1, sizeof *t);
     char (*names)[160] = calloc(cap ? cap : 1, sizeof *names);
     float *alphas = calloc(n->n_mods ? n->n_mods : 1, sizeof *alphas);
@@ -124,9 +151,9 @@ static int save_network(const lora_network *n, const char *path, dtype_t save_dt
     size_t count = 0;
     for (size_t i = 0; i < n->n_mods; i++) {
         const network_module *m = &n->mods[i];
-        const char *keys[4];
+        const char *keys[LORA_MAX_FACTORS];
         network_module_keys(m, keys);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < LORA_MAX_FACTORS; k++) {
             if (!keys[k])
                 continue;
             int full = m->adapter.kind == LORA_KIND_FULL;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void network_options_init(network_options *o)
 {
@@ -30,6 +31,49 @@ static const struct {
     {"full", LORA_KIND_FULL}, {"glora", LORA_KIND_GLORA}, {"diag-oft", LORA_KIND_DIAG_OFT},
     {"boft", LORA_KIND_BOFT},
 };
+
+/* the value sd-scripts' dict holds for key: the last one given; NULL when absent */
+static const char *arg_value(const char *const *keys, const char *const *values, size_t n, const char *key)
+{
+    const char *v = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(keys[i], key))
+            v = values[i];
+    return v;
+}
+
+static int str_bool(const char *v)
+{
+    return strcasecmp(v, "false") != 0;
+}
+
+int network_lycoris_use_tucker(const char *const *keys, const char *const *values, size_t n)
+{
+    static const char *const aliases[] = {"disable_conv_cp", "use_cp", "use_conv_cp"};
+    /* kwargs[use_tucker] = the value of the alias that comes last in the dict's order (where
+     * each key was first given) */
+    const char *tucker = arg_value(keys, values, n, "use_tucker");
+    size_t last = 0;
+    for (size_t a = 0; a < sizeof aliases / sizeof aliases[0]; a++)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(keys[i], aliases[a])) {
+                if (i + 1 > last) {
+                    last = i + 1;
+                    tucker = arg_value(keys, values, n, aliases[a]);
+                }
+                break;
+            }
+    const char *disable = arg_value(keys, values, n, "disable_conv_cp");
+    if (disable && !disable[0])
+        return 1;   /* not "" is True */
+    const char *conv_cp = arg_value(keys, values, n, "use_conv_cp");
+    if (conv_cp && conv_cp[0])
+        return str_bool(conv_cp);
+    const char *cp = arg_value(keys, values, n, "use_cp");
+    if (cp && cp[0])
+        return str_bool(cp);
+    return tucker ? str_bool(tucker) : 0;
+}
 
 int network_options_set_module(network_options *o, const char *module, const char *algo,
                                error_info *err)
@@ -354,6 +398,24 @@ static int add_module(lora_network *n, size_t *cap, const cand *c, int kind, int
     return 0;
 }
 
+/* LyCORIS' use_tucker: its LoCon (not DyLoRA, which ignores it), LoHa and LoKr split a k×k
+ * convolution with k > 1 (LoKr only where W2 is low-rank, see lokr_shapes); from a file
+ * (dim_from_weights) a module has Tucker factors where the file has its core, as LyCORIS'
+ * make_module_from_state_dict decides. */
+static int module_tucker(const rules *r, const network_module *m, const safetensors_file *wf)
+{
+    lora_kind kind = m->adapter.kind;
+    if (!r->lycoris || !m->conv || m->kernel == 1 || r->o->dylora_unit ||
+        (kind != LORA_KIND_LORA && kind != LORA_KIND_LOHA && kind != LORA_KIND_LOKR))
+        return 0;
+    if (!wf)
+        return r->o->use_tucker != 0;
+    char key[192];
+    snprintf(key, sizeof key, "%s.%s", m->name, kind == LORA_KIND_LORA ? "lora_mid.weight"
+                                                : kind == LORA_KIND_LOHA ? "hada_t1" : "lokr_t2");
+    return safetensors_find(wf, key) != NULL;
+}
+
 static int dims_of(const safetensors_tensor *t, int d)
 {
     return t && (int)t->ndim > d ? (int)t->shape[d] : 0;
@@ -500,9 +562,9 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
         if (unet && block_rules(&r, o, sdxl, err) != 0)
             return -1;
     }
-    if (o->use_tucker && (o->lycoris || o->algo != LORA_KIND_LORA) && (r.conv_dim > 0 || r.has_cdims))
-        return error_set(err, NULL, 0, 0, "use_tucker", "Tucker / CP decomposition of 3x3 "
-                         "convolutions is not implemented yet");
+    if (o->use_tucker && !o->lycoris && o->algo != LORA_KIND_LORA && (r.conv_dim > 0 || r.has_cdims))
+        return error_set(err, NULL, 0, 0, "use_tucker", "use_tucker with sd-scripts' %s is not "
+                         "supported yet (LyCORIS' LoHa / LoKr have it)", network_module_name(o));
     size_t cap = 0;
     int kind = o->algo;
     /* one pass per candidate: decide, take the file's rank, add */
@@ -524,6 +586,7 @@ int network_collect(lora_network *n, const network_options *o, const unet_model 
         n->mods[n->n_mods - 1].slot = (SLOT);                                                      \
         n->mods[n->n_mods - 1].unet_point = (POINT);                                               \
         n->mods[n->n_mods - 1].hidden_rows = (ROWS);                                               \
+        n->mods[n->n_mods - 1].tucker = module_tucker(&r, &n->mods[n->n_mods - 1], wf);            \
     } while (0)
     if (unet && o->train_unet) {
         /* LyCORIS' unet_target_name entries exist under these names in SD1/2's UNet only */

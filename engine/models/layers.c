@@ -269,7 +269,10 @@ static void delta_backward(const lora_adapter *a, float *dweight, const float *w
         }
         *a->dscalar += (float)ds;
     }
-    if (!a->dw[0] && !a->dw[1] && !a->dw[2] && !a->dw[3] && !a->ddown && !a->dup)
+    int trained = a->ddown || a->dup || a->dmid;
+    for (int k = 0; k < LORA_MAX_FACTORS; k++)
+        trained |= a->dw[k] != NULL;
+    if (!trained)
         return;
     float s = a->scalar ? *a->scalar : 1.0f;
     for (int i = 0; i < out; i++) {

@@ -47,6 +47,9 @@ typedef struct lora_dropout {
 /* Second stream of a module's masks (rank masks), clear of the first's indices. */
 #define LORA_DROPOUT_RANK_STREAM ((uint64_t)1 << 31)
 
+/* The most factor tensors an adapter has (LoHa with Tucker: w1a, w1b, w2a, w2b, t1, t2). */
+#define LORA_MAX_FACTORS 6
+
 typedef struct lora_adapter {
     int rank;
     float scale;         /* multiplier * alpha / rank */
@@ -63,7 +66,7 @@ typedef struct lora_adapter {
      *       W1 = w[0] (lokr_w1) when w1_rank is 0, else w[0] [ka, w1_rank] · w[1] [w1_rank, kc];
      *       W2 = w[2] (lokr_w2) when w2_rank is 0, else w[2] [kb, w2_rank] · w[3] [w2_rank, kd]
      * cols = in · k · k. dw[i]: gradients (+=), NULL when not trained. */
-    float *w[4], *dw[4];
+    float *w[LORA_MAX_FACTORS], *dw[LORA_MAX_FACTORS];
     int ka, kb, kc, kd, w1_rank, w2_rank;
     /* appended for the algorithms after LoKr (scale = multiplier · alpha / rank for GLoRA,
      * multiplier for the others). in_channels: the layer's input channels (cols = in_channels ·
@@ -90,6 +93,18 @@ typedef struct lora_adapter {
     /* appended: LyCORIS' use_scalar (LoCon / LoHa / LoKr; NULL: off): ΔW × *scalar, a trained
      * scalar starting at 0 (a LoCon then runs as ΔW = up·down); dscalar its gradient (+=) */
     float *scalar, *dscalar;
+    /* appended: LyCORIS' Tucker decomposition of a k×k convolution (use_tucker; 0: off), KK =
+     * k·k = cols / in_channels kernel positions, tensors [rank, rank, KK] with their first index
+     * on the output side:
+     * LoCon: down [rank, in_channels], mid [rank, rank, KK] (dmid its gradient), up [out, rank];
+     *       ΔW[o, i, k] = Σ up[o, a] mid[a, b, k] down[b, i] (LyCORIS' rebuild_tucker).
+     * LoHa: w[0] = hada_w1_a [rank, out], w[1] = hada_w1_b [rank, in_channels], w[2], w[3] the
+     *       same for w2, w[4] = hada_t1, w[5] = hada_t2; ΔW = T1 ⊙ T2, Tn[o, i, k] =
+     *       Σ tn[a, b, k] wn_a[a, o] wn_b[b, i].
+     * LoKr (low-rank W2 only): w[2] = lokr_w2_a [rank, kb], w[3] = lokr_w2_b [rank, kd / KK],
+     *       w[4] = lokr_t2; W2 [kb, kd] is the same product. */
+    int tucker;
+    float *mid, *dmid;
 } lora_adapter;
 
 /* The adapters the layer runs as W + ΔW: every kind but LoRA, and LoRA with DoRA or a scalar. */

@@ -258,29 +258,65 @@ static void adapter_free(lora_adapter *a)
 {
     free(a->down);
     free(a->up);
-    for (int k = 0; k < 4; k++)
+    free(a->mid);
+    for (int k = 0; k < LORA_MAX_FACTORS; k++)
         free(a->w[k]);
     free(a->dora_scale);
-    a->down = a->up = a->dora_scale = NULL;
+    a->down = a->up = a->mid = a->dora_scale = NULL;
     memset(a->w, 0, sizeof a->w);
 }
 
 /* Loads the listed tensors into a->w[i] (NULL entries stay NULL). */
-static int load_factors(lora_adapter *a, const safetensors_tensor *const src[4], error_info *err)
+static int load_factors(lora_adapter *a, const safetensors_tensor *const src[LORA_MAX_FACTORS],
+                        error_info *err)
 {
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < LORA_MAX_FACTORS; k++)
         if (src[k] && !(a->w[k] = load(src[k], err)))
             return -1;
     return 0;
 }
 
+/* A Tucker core [r, r, k, k] of LyCORIS' use_tucker: the layer's kernel, the module's rank. */
+static int core_fits(const safetensors_tensor *t, const target *l, int64_t r)
+{
+    return t->ndim == 4 && t->shape[0] == r && t->shape[1] == r && t->shape[2] == l->kernel &&
+           t->shape[3] == l->kernel && l->kernel > 1;
+}
+
 /* ---- one adapter per algorithm, from the module's tensors (weight: the multiplier) ---- */
+
+/* LyCORIS' LoCon with Tucker factors: lora_down [r, in, 1, 1], lora_mid [r, r, k, k],
+ * lora_up [out, r, 1, 1]. */
+static int build_lora_tucker(const file_module *fm, const target *l, float weight, lora_adapter *a,
+                             error_info *err)
+{
+    const safetensors_tensor *down = fm->t[K_DOWN], *up = fm->t[K_UP], *mid = fm->t[K_MID];
+    const char *layout = "lora_down [rank, in, 1, 1], lora_mid [rank, rank, k, k], lora_up [out, rank, 1, 1]";
+    int64_t r = rows_of(down);
+    if (r < 1 || r > INT32_MAX || !fits(down, r, l->in))
+        return misfit(down, l, layout, err);
+    if (!core_fits(mid, l, r))
+        return misfit(mid, l, layout, err);
+    if (!fits(up, l->out, r))
+        return misfit(up, l, layout, err);
+    float alpha;
+    if (read_alpha(fm, (int)r, &alpha, err) < 0 || !(a->down = load(down, err)) || !(a->up = load(up, err)) ||
+        !(a->mid = load(mid, err)))
+        return -1;
+    a->kind = LORA_KIND_LORA;
+    a->tucker = 1;
+    a->rank = (int)r;
+    a->scale = weight * alpha / (float)r;
+    return 0;
+}
 
 static int build_lora(const file_module *fm, const target *l, float weight, lora_adapter *a, error_info *err)
 {
     const safetensors_tensor *down = fm->t[K_DOWN], *up = fm->t[K_UP];
     if (!down || !up)
         return missing(fm, down ? "lora_up.weight" : "lora_down.weight", LORA_KIND_LORA, err);
+    if (fm->t[K_MID])
+        return build_lora_tucker(fm, l, weight, a, err);
     const char *layout = "lora_down [rank, in(, k, k)], lora_up [out, rank(, 1, 1)]";
     int64_t r = rows_of(down);
     if (r < 1 || r > INT32_MAX || !fits(down, r, (int64_t)l->cols))
@@ -296,13 +332,41 @@ static int build_lora(const file_module *fm, const target *l, float weight, lora
     return 0;
 }
 
+/* LyCORIS' LoHa with Tucker factors: hada_w*_a [r, out], hada_w*_b [r, in], hada_t* [r, r, k, k]. */
+static int build_loha_tucker(const file_module *fm, const target *l, float weight,
+                             const safetensors_tensor *const t[LORA_MAX_FACTORS], lora_adapter *a,
+                             error_info *err)
+{
+    const char *layout = "hada_w1_a / hada_w2_a [rank, out], hada_w1_b / hada_w2_b [rank, in], hada_t1 / "
+                         "hada_t2 [rank, rank, k, k]";
+    if (!t[5])
+        return missing(fm, t[4] ? "hada_t2" : "hada_t1", LORA_KIND_LOHA, err);
+    int64_t r = rows_of(t[1]);
+    if (r < 1 || r > INT32_MAX)
+        return misfit(t[1], l, layout, err);
+    for (int k = 0; k < LORA_MAX_FACTORS; k++)
+        if (k >= 4 ? !core_fits(t[k], l, r) : !fits(t[k], r, k % 2 == 0 ? l->out : l->in))
+            return misfit(t[k], l, layout, err);
+    float alpha;
+    if (read_alpha(fm, (int)r, &alpha, err) < 0 || load_factors(a, t, err) < 0)
+        return -1;
+    a->kind = LORA_KIND_LOHA;
+    a->tucker = 1;
+    a->rank = (int)r;
+    a->scale = weight * alpha / (float)r;
+    return 0;
+}
+
 static int build_loha(const file_module *fm, const target *l, float weight, lora_adapter *a, error_info *err)
 {
-    static const int keys[4] = {K_HADA_W1A, K_HADA_W1B, K_HADA_W2A, K_HADA_W2B};
-    const safetensors_tensor *t[4];
-    for (int k = 0; k < 4; k++)
-        if (!(t[k] = fm->t[keys[k]]))
+    static const int keys[LORA_MAX_FACTORS] = {K_HADA_W1A, K_HADA_W1B, K_HADA_W2A, K_HADA_W2B, K_HADA_T1,
+                                               K_HADA_T2};
+    const safetensors_tensor *t[LORA_MAX_FACTORS];
+    for (int k = 0; k < LORA_MAX_FACTORS; k++)
+        if (!(t[k] = fm->t[keys[k]]) && k < 4)
             return missing(fm, SUFFIX[keys[k]], LORA_KIND_LOHA, err);
+    if (t[4] || t[5])
+        return build_loha_tucker(fm, l, weight, t, a, err);
     const char *layout = "hada_w1_a / hada_w2_a [out, rank], hada_w1_b / hada_w2_b [rank, in·k·k], one rank";
     int64_t r = cols_of(t[0]);
     if (r < 1 || r > INT32_MAX)
@@ -339,6 +403,16 @@ static int lokr_factor(const file_module *fm, int full, int fa, int fb, const ta
     if (!wa || !wb)
         return error_set(err, NULL, 0, 0, fm->name, "LoKr module without %s or %s and %s", SUFFIX[full],
                          SUFFIX[fa], SUFFIX[fb]);
+    const safetensors_tensor *t2 = full == K_LOKR_W2 ? fm->t[K_LOKR_T2] : NULL;
+    if (t2) {   /* LyCORIS' Tucker W2: lokr_w2_a [r, b], lokr_w2_b [r, d], lokr_t2 [r, r, k, k] */
+        int64_t r = rows_of(wa);
+        if (r < 1 || r > INT32_MAX || wa->ndim != 2 || !core_fits(t2, l, r))
+            return misfit(t2, l, "lokr_w2_a [r, b], lokr_w2_b [r, d], lokr_t2 [r, r, k, k]", err);
+        if (wb->ndim != 2 || rows_of(wb) != r || cols_of(wb) < 1)
+            return misfit(wb, l, "lokr_w2_a [r, b], lokr_w2_b [r, d], lokr_t2 [r, r, k, k]", err);
+        *rows = cols_of(wa), *cols = cols_of(wb) * l->kernel * l->kernel, *rank = (int)r;
+        return 0;
+    }
     int64_t r = cols_of(wa);
     if (r < 1 || r > INT32_MAX || wa->ndim != 2)
         return misfit(wa, l, layout, err);
@@ -368,11 +442,14 @@ static int build_lokr(const file_module *fm, const target *l, float weight, lora
     float alpha = 0.0f;
     if (rank && read_alpha(fm, rank, &alpha, err) < 0)
         return -1;
-    const safetensors_tensor *src[4] = {r1 ? fm->t[K_LOKR_W1A] : fm->t[K_LOKR_W1], r1 ? fm->t[K_LOKR_W1B] : NULL,
-                                        r2 ? fm->t[K_LOKR_W2A] : fm->t[K_LOKR_W2], r2 ? fm->t[K_LOKR_W2B] : NULL};
+    const safetensors_tensor *t2 = r2 ? fm->t[K_LOKR_T2] : NULL;
+    const safetensors_tensor *src[LORA_MAX_FACTORS] = {
+        r1 ? fm->t[K_LOKR_W1A] : fm->t[K_LOKR_W1], r1 ? fm->t[K_LOKR_W1B] : NULL,
+        r2 ? fm->t[K_LOKR_W2A] : fm->t[K_LOKR_W2], r2 ? fm->t[K_LOKR_W2B] : NULL, t2, NULL};
     if (load_factors(a, src, err) < 0)
         return -1;
     a->kind = LORA_KIND_LOKR;
+    a->tucker = t2 != NULL;
     a->ka = (int)ka, a->kb = (int)kb, a->kc = (int)kc, a->kd = (int)kd;
     a->w1_rank = r1, a->w2_rank = r2;
     a->rank = rank ? rank : 1;
@@ -416,7 +493,7 @@ static int build_full(const file_module *fm, const target *l, float weight, lora
         return misfit(db, l, "diff_b has the layer's bias shape", err);
     if (db && !l->has_bias)
         return error_set(err, NULL, 0, 0, db->name, "a bias difference for a layer without bias");
-    const safetensors_tensor *src[4] = {d, db, NULL, NULL};
+    const safetensors_tensor *src[LORA_MAX_FACTORS] = {d, db};
     if (load_factors(a, src, err) < 0)
         return -1;
     /* the adapter holds the trained weight and bias (layers.h); the file their differences */
@@ -433,7 +510,7 @@ static int build_full(const file_module *fm, const target *l, float weight, lora
 static int build_glora(const file_module *fm, const target *l, float weight, lora_adapter *a, error_info *err)
 {
     static const int keys[4] = {K_A1, K_A2, K_B1, K_B2};
-    const safetensors_tensor *t[4];
+    const safetensors_tensor *t[LORA_MAX_FACTORS] = {0};
     for (int k = 0; k < 4; k++)
         if (!(t[k] = fm->t[keys[k]]))
             return missing(fm, SUFFIX[keys[k]], LORA_KIND_GLORA, err);
@@ -482,7 +559,7 @@ static int build_oft(const file_module *fm, const target *l, float weight, lora_
     float constraint = 0.0f;
     if (fm->t[K_ALPHA] && read_scalar(fm->t[K_ALPHA], &constraint, err) < 0)
         return -1;
-    const safetensors_tensor *src[4] = {b, rescale, NULL, NULL};
+    const safetensors_tensor *src[LORA_MAX_FACTORS] = {b, rescale};
     if (load_factors(a, src, err) < 0)
         return -1;
     a->kind = boft ? LORA_KIND_BOFT : LORA_KIND_DIAG_OFT;
@@ -559,7 +636,7 @@ static int merge_lora(lora_adapter *e, const lora_adapter *b, size_t cols, int o
 static int adapter_delta(const lora_adapter *a, const float *w, float *d, float *db, const target *l)
 {
     size_t n = (size_t)l->out * l->cols;
-    if (a->kind == LORA_KIND_LORA) {
+    if (a->kind == LORA_KIND_LORA && !a->tucker) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out, (int)l->cols, a->rank, a->scale, a->up,
                     a->rank, a->down, (int)l->cols, 0.0f, d, (int)l->cols);
         return 0;
@@ -632,7 +709,8 @@ static int attach(lora_apply *la, const target *l, lora_adapter *a, error_info *
                          "file's module");
     }
     int rc = e ? 0 : -1;
-    if (rc == 0 && a->kind == LORA_KIND_LORA && e->ad.kind == LORA_KIND_LORA && !a->dora_scale)
+    if (rc == 0 && a->kind == LORA_KIND_LORA && e->ad.kind == LORA_KIND_LORA && !a->dora_scale && !a->tucker &&
+        !e->ad.tucker)
         rc = merge_lora(&e->ad, a, l->cols, l->out);
     else if (rc == 0 && fresh) {
         e->ad = *a;
@@ -758,11 +836,8 @@ static int add_dora(const file_module *fm, const target *l, int family, float we
 static int add_module(lora_apply *la, sd_model *m, const file_module *fm, float weight, error_info *err)
 {
     static const struct { int key; const char *what; } refused[] = {
-        {K_MID, "Tucker-decomposed LoRA (lora_mid) is not supported"},
-        {K_HADA_T1, "Tucker-decomposed LoHa (hada_t1) is not supported"},
-        {K_HADA_T2, "Tucker-decomposed LoHa (hada_t2) is not supported"},
-        {K_LOKR_T1, "Tucker-decomposed LoKr (lokr_t1) is not supported"},
-        {K_LOKR_T2, "Tucker-decomposed LoKr (lokr_t2) is not supported"},
+        /* LyCORIS lists lokr_t1 among LoKr's keys but never makes one */
+        {K_LOKR_T1, "a Tucker core of LoKr's W1 (lokr_t1) is not supported (LyCORIS never writes one)"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (fm->t[refused[i].key])

@@ -102,18 +102,21 @@ static int dylora_tensors(const lora_network *net, const network_module *mo, opt
 
 /* The adapter tensors of one module as the optimizer sees them (each its own parameter in the
  * shape sd-scripts / LyCORIS train it, so factored optimizers see the same matrices), with the
- * params offset of each one's range in at[]. Returns how many (≤ 6 with DoRA's scale and
- * use_scalar, DyLoRA 2 · rank); ps NULL: only counts. */
+ * params offset of each one's range in at[]. Returns how many (≤ 8 with Tucker factors, DoRA's
+ * scale and use_scalar, DyLoRA 2 · rank); ps NULL: only counts. */
 static int module_tensors(const lora_network *net, const network_module *mo, optim_param *ps,
                           size_t *at)
 {
     if (net->dylora_unit && mo->adapter.kind == LORA_KIND_LORA)
         return dylora_tensors(net, mo, ps, at);
-    if (!ps)
-        return (mo->w_size[0] > 0) + (mo->w_size[1] > 0) + (mo->w_size[2] > 0) + (mo->w_size[3] > 0) +
-               mo->dora + mo->has_scalar;
+    if (!ps) {
+        int count = mo->dora + mo->has_scalar;
+        for (int i = 0; i < LORA_MAX_FACTORS; i++)
+            count += mo->w_size[i] > 0;
+        return count;
+    }
     int n = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < LORA_MAX_FACTORS; i++) {
         if (!mo->w_size[i])
             continue;
         at[n] = mo->w_off[i];

@@ -121,6 +121,10 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
     int bypass = 0;
     toml_value *args = network_args_for(cfg);
     int rc = 0;
+    /* LyCORIS reads use_tucker and its aliases together (network_lycoris_use_tucker) */
+    enum { MAX_TUCKER_ARGS = 16 };
+    const char *tk[MAX_TUCKER_ARGS], *tv[MAX_TUCKER_ARGS];
+    size_t nt = 0;
     for (size_t i = 0; rc == 0 && i < args->as.array.count; i++) {
         const toml_value *a = args->as.array.items[i];
         if (a->type != TOML_STRING)
@@ -145,8 +149,11 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
             o->factor = atoi(v);
         else if (!strcmp(key, "decompose_both"))
             o->decompose_both = arg_true(v);
-        else if (!strcmp(key, "use_tucker"))
-            o->use_tucker = arg_true(v);
+        else if (!strcmp(key, "use_tucker") || !strcmp(key, "use_cp") || !strcmp(key, "use_conv_cp") ||
+                 !strcmp(key, "disable_conv_cp")) {
+            if (nt < MAX_TUCKER_ARGS)
+                tk[nt] = a->as.string.data, tv[nt++] = v;
+        }
         else if (!strcmp(key, "rank_dropout_scale"))
             o->rank_dropout_scale = arg_true(v);
         else if (!strcmp(key, "rank_dropout"))
@@ -197,6 +204,24 @@ static int network_from_config(train_run_settings *s, const config *cfg, error_i
         else if (strcasecmp(v, "false") && strcmp(v, "0") && v[0])
             rc = error_set(err, NULL, 0, 0, p ? p->name : "network_args", "network argument "
                            "%s=%s is not supported yet", key, v);
+    }
+    /* sd-scripts' networks.loha / lokr read use_tucker alone, as a plain flag */
+    char names[MAX_TUCKER_ARGS][24];
+    for (size_t i = 0; i < nt; i++) {
+        snprintf(names[i], sizeof names[i], "%.*s", (int)(strchr(tk[i], '=') - tk[i]), tk[i]);
+        tk[i] = names[i];
+        if (!o->lycoris && !strcmp(names[i], "use_tucker"))
+            o->use_tucker = arg_true(tv[i]);
+    }
+    if (o->lycoris) {
+        o->use_tucker = network_lycoris_use_tucker(tk, tv, nt);
+        for (size_t i = 0; i < nt && !o->use_tucker; i++)
+            if (!strcmp(tk[i], "use_tucker") && arg_true(tv[i])) {
+                add_note(s, "use_tucker has no effect with LyCORIS/%s here: LyCORIS reads use_conv_cp "
+                         "and use_cp first, and kohya_ss passes use_cp for LoKr; set use_cp",
+                         network_algo_name(o));
+                break;
+            }
     }
     toml_free(args);
     if (rc != 0)

@@ -43,6 +43,21 @@ CASES = [
     {"name": "locon_norm", "algo": "locon", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2, "conv_alpha": 1,
      "train_norm": True},
     {"name": "loha_norm_attn_mlp", "algo": "loha", "preset": "attn-mlp", "dim": 2, "alpha": 1, "train_norm": True},
+    # use_tucker and its aliases, passed as strings as sd-scripts passes network_args (the first
+    # of use_conv_cp / use_cp / use_tucker given decides, see network_lycoris_use_tucker)
+    {"name": "locon_tucker", "algo": "locon", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2,
+     "conv_alpha": 1, "args": {"use_tucker": "True"}},
+    {"name": "loha_tucker", "algo": "loha", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2, "conv_alpha": 1,
+     "args": {"use_cp": "True"}},
+    {"name": "lokr_tucker", "algo": "lokr", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2, "conv_alpha": 1,
+     "args": {"use_tucker": "False", "use_cp": "True"}},
+    # kohya_ss' LyCORIS/LoKr passes use_tucker and use_cp: use_cp=False wins
+    {"name": "lokr_cp_false", "algo": "lokr", "preset": "full", "dim": 4, "alpha": 2, "conv_dim": 2, "conv_alpha": 1,
+     "args": {"use_tucker": "True", "use_cp": "False"}},
+    {"name": "lokr_tucker_decompose", "algo": "lokr", "preset": "unet-convblock-only", "dim": 2, "alpha": 1,
+     "factor": 4, "decompose_both": True, "args": {"use_conv_cp": "true"}},
+    {"name": "locon_tucker_dora", "algo": "locon", "preset": "unet-convblock-only", "dim": 4, "alpha": 2,
+     "conv_dim": 2, "conv_alpha": 1, "dora_wd": True, "args": {"use_tucker": "True"}},
 ]
 
 
@@ -62,6 +77,7 @@ def main():
                   "train_norm"):
             if k in c:
                 kw[k] = c[k]
+        kw.update(c.get("args", {}))
         # LyCORIS' presets are class attributes: start each case from the defaults
         tes = None if c.get("unet_only") else te
         net = lk.create_network(1.0, c["dim"], c["alpha"], None, tes, unet, **kw)
