@@ -71,11 +71,10 @@ void loha_delta_build(const lora_adapter *a, float *dw, int out, size_t cols, fl
     }
 }
 
-/* LyCORIS' HadaWeightTucker.backward: d hada_t1 / hada_w1_b from G1 = g ⊙ T2 are the true
- * gradients, but d hada_w1_a is taken with the other pair's M (t2 ×_b hada_w2_b) instead of its
- * own, and d hada_w2_a with t1 ×_b hada_w1_b (lycoris 3.2.0.post2 and its main branch). Training
- * with LyCORIS runs those gradients, so loratty takes them too; they are the true ones when the
- * two pairs are equal. */
+/* ΔW = T1 ⊙ T2: pair p's factors get Gp = g ⊙ Tq through its own Tucker product. (LyCORIS'
+ * HadaWeightTucker.backward takes d hada_w1_a with the other pair's M, t2 ×_b hada_w2_b, and
+ * d hada_w2_a with t1 ×_b hada_w1_b — lycoris 3.2.0.post2 and its main branch — which is only
+ * right when the pairs are equal; loratty computes the true gradient.) */
 static void loha_tucker_backward(const lora_adapter *a, const float *g, int out, size_t cols, float *work)
 {
     size_t n = (size_t)out * cols;
@@ -83,10 +82,11 @@ static void loha_tucker_backward(const lora_adapter *a, const float *g, int out,
     float *T = work, *m = work + n, *dm = m + (size_t)a->rank * cols;
     for (int p = 0; p < 2; p++) {
         int q = 1 - p;
-        tucker_factor(a, q, T, m, out, cols);   /* T = Tq, m = Mq */
+        tucker_factor(a, q, T, m, out, cols);   /* T = Tq */
         for (size_t j = 0; j < n; j++)
             T[j] *= g[j];                       /* Gp = g ⊙ Tq */
-        tucker_du(a->dw[2 * p], m, T, 0, out, a->rank, cols);   /* LyCORIS' Mq, see above */
+        tucker_core_in(m, a->w[4 + p], a->w[2 * p + 1], a->rank, a->in_channels, kk);   /* Mp */
+        tucker_du(a->dw[2 * p], m, T, 0, out, a->rank, cols);
         tucker_dcore(a->dw[4 + p], a->dw[2 * p + 1], T, a->w[2 * p], 0, a->w[4 + p], a->w[2 * p + 1], out,
                      a->rank, a->in_channels, kk, dm);
     }

@@ -4,9 +4,11 @@ LoKr on small Conv2d layers.
 Builds each layer with lycoris-lora's own LoConModule / LohaModule / LokrModule and
 use_tucker=True (non-bypass forward: the layer runs with W + multiplier·ΔW, or its DoRA
 decomposition), sets every factor to fixed non-zero values, and stores the forward output and
-the gradients of L = Σ out·proj w.r.t. the input and every parameter, as LyCORIS computes them
-(LoHa's through its HadaWeightTucker.backward, whose hada_w1_a / hada_w2_a gradients use the
-other pair's core: tests/test_lycoris_tucker.c takes them as they are). Every input is a
+the gradients of L = Σ out·proj w.r.t. the input and every parameter. LoHa's gradients are
+torch autograd's through HadaWeightTucker's forward: LyCORIS' own HadaWeightTucker.backward
+(3.2.0.post2 and its main branch) takes hada_w1_a's gradient with the other pair's core
+(t2, hada_w2_b) and hada_w2_a's with the first pair's, which is only right when the pairs are
+equal; loratty computes the true gradient. Every input is a
 float32 value and LyCORIS runs in float64, so the stored (float32) outputs and gradients are
 the exact ones rounded once.
 Writes tests/fixtures/lycoris-tucker/{config.json,inputs,outputs,grads}.safetensors: config.json
@@ -21,6 +23,17 @@ from safetensors.torch import save_file
 from lycoris.modules.locon import LoConModule
 from lycoris.modules.loha import LohaModule
 from lycoris.modules.lokr import LokrModule
+import lycoris.functional.loha as lycoris_loha
+
+
+def hada_tucker_autograd(t1, w1d, w1u, t2, w2d, w2u, scale=torch.tensor(1)):
+    """HadaWeightTucker.forward, left to autograd (see the docstring: its backward is wrong)."""
+    rebuild1 = torch.einsum("i j ..., j r, i p -> p r ...", t1, w1d, w1u)
+    rebuild2 = torch.einsum("i j ..., j r, i p -> p r ...", t2, w2d, w2u)
+    return rebuild1 * rebuild2 * scale
+
+
+lycoris_loha.HadaWeightTucker.apply = hada_tucker_autograd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fixtures", "lycoris-tucker")
