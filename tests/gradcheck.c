@@ -46,13 +46,13 @@ size_t gc_check(const char *name, gc_loss_fn f, void *ctx, float *x, const float
             worst_num = num;
         }
         if (!gc_close(ana, num, o.atol, o.rtol)) {
-            if (failed < 5 && o.quiet < 2)
+            if (failed < 5)
                 fprintf(stderr, "  %s[%zu]: analytic %.6g numeric %.6g\n", name, i, ana, num);
             failed++;
         }
         checked++;
     }
-    if ((failed || !o.quiet) && o.quiet < 2)
+    if (failed || !o.quiet)
         printf("%-40s %s  %zu/%zu checked, worst [%zu] analytic %.6g numeric %.6g (%.2f of tol)\n",
                name, failed ? "FAIL" : "ok  ", checked, n, worst, n ? grad[worst] : 0.0,
                worst_num, worst_err);
