@@ -1,7 +1,8 @@
 /* sd_model.h — a whole Stable Diffusion model (SD 1.x, 2.x, SDXL base) loaded from one
  * checkpoint: the U-Net, the text encoder(s), the VAE and the tokenizer, and the conditioning
- * exactly as sd-scripts computes it for training and sample images (strategy_sd.py,
- * strategy_sdxl.py, sdxl_train_util.get_size_embeddings):
+ * exactly as sd-scripts computes it for training and SDXL's sample images (strategy_sd.py,
+ * strategy_sdxl.py, sdxl_train_util.get_size_embeddings; SD1/SD2 sample images go through
+ * their own pipeline, engine/sample/sample_prompt.h):
  *
  *   SD1/SD2  hidden_states[-clip_skip] + final_layer_norm of each 77-token window; with
  *            max_token_length 150/225 the windows are joined as BOS(window 0) + the 75 middle
