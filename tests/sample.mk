@@ -14,3 +14,10 @@ EXTRA_DIST += tests/golden/make_pipeline_fixtures.py \
 	tests/fixtures/pipeline-sd1/tokenizer/merges.txt
 TESTS += tests/sample_cli.sh
 EXTRA_DIST += tests/sample_cli.sh
+# prompts with attention weights: the sample pipeline's and weighted_captions' conditioning
+# against tests/golden/make_prompt_weight_fixtures.py
+check_PROGRAMS += tests/test_prompt_embeds
+TESTS += tests/test_prompt_embeds
+tests_test_prompt_embeds_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/golden/make_prompt_weight_fixtures.py \
+	tests/fixtures/prompt-weights/data.safetensors tests/fixtures/prompt-weights/cases.json

@@ -1,10 +1,12 @@
 /* test_train_run.c — the text encoder path of the training run on the tiny SD1 model
  * (tests/fixtures/checkpoint-sd1 with tests/fixtures/pipeline-sd1's configs):
- *   - trun_te_forward's joined context equals sd_encode_prompt's for 75 and 150 tokens;
+ *   - trun_te_forward's joined context equals sd_encode_prompt's for 75 and 150 tokens, and
+ *     with weighted_captions sd_encode_prompt_weighted's (rows × attention weights);
  *   - the gradient of the training loss with respect to text-encoder LoRA weights, taken
  *     through the U-Net's context gradient and trun_te_backward, matches central finite
  *     differences of the loss (fixed noise and timesteps; ≤ 2e-2 relative to the largest
- *     gradient checked, f32 loss); train_step_run_cond's context gradient output equals the
+ *     gradient checked, f32 loss), plain and with weighted_captions (weights 0.4 … 2.5, which
+ *     must change the gradient); train_step_run_cond's context gradient output equals the
  *     U-Net's own buffer.
  * With arguments it is a file checker for tests/run_headless_sdxl.sh:
  *   te-frozen A B   lora_te* tensors of A and B are byte-identical, lora_unet* ones differ
@@ -76,20 +78,26 @@ static double loss_and_grad(int with_grad)
     return loss;
 }
 
-static void check_context(int mtl)
+static void check_context(int mtl, int weighted)
 {
     error_info err = {0};
     trun_te t;
     int T = 0, T2 = 0;
-    if (trun_te_init(&t, m, B, 2, mtl, &err) != 0 || trun_te_forward(&t, &bt, ctx, &T, &err) != 0) {
-        printf("FAIL  te init/forward: %s\n", err.message);
+    if (trun_te_init(&t, m, B, 2, mtl, &err) != 0) {
+        printf("FAIL  te init: %s\n", err.message);
+        exit(1);
+    }
+    t.weighted = weighted;
+    if (trun_te_forward(&t, &bt, ctx, &T, &err) != 0) {
+        printf("FAIL  te forward: %s\n", err.message);
         exit(1);
     }
     int D = sd_model_context_dim(m);
     float *ref = malloc((size_t)T * D * sizeof(float));
     double worst = 0, mx = 0;
     for (int b = 0; b < B; b++) {
-        if (sd_encode_prompt(m, bt.samples[b].caption, 2, mtl, ref, &T2, NULL, &err) != 0)
+        if ((weighted ? sd_encode_prompt_weighted : sd_encode_prompt)(m, bt.samples[b].caption, 2, mtl,
+                                                                      ref, &T2, NULL, &err) != 0)
             exit(1);
         for (size_t i = 0; i < (size_t)T * D; i++) {
             double e = fabs(ref[i] - ctx[(size_t)b * T * D + i]);
@@ -97,12 +105,54 @@ static void check_context(int mtl)
             mx = fabs(ref[i]) > mx ? fabs(ref[i]) : mx;
         }
     }
-    char what[160];
-    snprintf(what, sizeof what, "max_token_length %d clip_skip 2: context equals sd_encode_prompt's "
-             "(T %d = %d, max err %.2g of %.3g)", mtl, T, T2, worst, mx);
+    char what[200];
+    snprintf(what, sizeof what, "max_token_length %d clip_skip 2: context equals %s's "
+             "(T %d = %d, max err %.2g of %.3g)", mtl,
+             weighted ? "sd_encode_prompt_weighted" : "sd_encode_prompt", T, T2, worst, mx);
     check(T == T2 && worst <= 1e-5 * (mx > 1 ? mx : 1), what);
     free(ref);
     trun_te_free(&t);
+}
+
+/* The text-encoder LoRA gradient of the loss against central differences at the largest
+ * gradients (down and up, first to last layer); returns the gradient. */
+static float *fd_check(const char *label)
+{
+    loss_and_grad(1);
+    float *grad = malloc(net.n_params * sizeof(float));
+    memcpy(grad, net.grads, net.n_params * sizeof(float));
+    size_t picks[8];
+    int np = 0;
+    for (size_t k = net.n_unet; k < net.n_mods && np < 8; k += (net.n_mods - net.n_unet) / 4) {
+        const network_module *mo = &net.mods[k];
+        size_t offs[2] = {mo->down_off, mo->up_off}, lens[2] = {(size_t)mo->rank * mo->in,
+                                                               (size_t)mo->out * mo->rank};
+        for (int s = 0; s < 2; s++) {
+            size_t best = offs[s];
+            for (size_t i = 0; i < lens[s]; i++)
+                if (fabsf(grad[offs[s] + i]) > fabsf(grad[best]))
+                    best = offs[s] + i;
+            picks[np++] = best;
+        }
+    }
+    double gmax = 0, emax = 0;
+    const float eps = 1e-2f;
+    for (int i = 0; i < np; i++) {
+        float *p = &net.params[picks[i]], keep = *p;
+        *p = keep + eps;
+        double lp = loss_and_grad(0);
+        *p = keep - eps;
+        double lm = loss_and_grad(0);
+        *p = keep;
+        double fd = (lp - lm) / (2.0 * eps), e = fabs(fd - grad[picks[i]]);
+        gmax = fabs(grad[picks[i]]) > gmax ? fabs(grad[picks[i]]) : gmax;
+        emax = e > emax ? e : emax;
+    }
+    char what[200];
+    snprintf(what, sizeof what, "%stext encoder LoRA gradients vs finite differences (%d weights, "
+             "max err %.3g of max grad %.3g)", label, np, emax, gmax);
+    check(gmax > 0 && emax <= 2e-2 * gmax, what);
+    return grad;
 }
 
 static int te_frozen(const char *a, const char *b)
@@ -248,8 +298,8 @@ int main(int argc, char **argv)
     bt.count = B;
     bt.samples = smp;
 
-    check_context(75);
-    check_context(150);
+    check_context(75, 0);
+    check_context(150, 0);
 
     train_step_options so;
     train_step_options_init(&so);
@@ -258,43 +308,31 @@ int main(int argc, char **argv)
         printf("FAIL  init: %s\n", err.message);
         return 1;
     }
-    loss_and_grad(1);
-    float *grad = malloc(net.n_params * sizeof(float));
-    memcpy(grad, net.grads, net.n_params * sizeof(float));
-    /* the largest text-encoder gradients, down and up, first and last layer */
-    size_t picks[8];
-    int np = 0;
-    for (size_t k = net.n_unet; k < net.n_mods && np < 8; k += (net.n_mods - net.n_unet) / 4) {
-        const network_module *mo = &net.mods[k];
-        size_t offs[2] = {mo->down_off, mo->up_off}, lens[2] = {(size_t)mo->rank * mo->in,
-                                                               (size_t)mo->out * mo->rank};
-        for (int s = 0; s < 2; s++) {
-            size_t best = offs[s];
-            for (size_t i = 0; i < lens[s]; i++)
-                if (fabsf(grad[offs[s] + i]) > fabsf(grad[best]))
-                    best = offs[s] + i;
-            picks[np++] = best;
-        }
-    }
-    double gmax = 0, emax = 0;
-    const float eps = 1e-2f;
-    for (int i = 0; i < np; i++) {
-        float *p = &net.params[picks[i]], keep = *p;
-        *p = keep + eps;
-        double lp = loss_and_grad(0);
-        *p = keep - eps;
-        double lm = loss_and_grad(0);
-        *p = keep;
-        double fd = (lp - lm) / (2.0 * eps), e = fabs(fd - grad[picks[i]]);
-        gmax = fabs(grad[picks[i]]) > gmax ? fabs(grad[picks[i]]) : gmax;
-        emax = e > emax ? e : emax;
-    }
-    char what[160];
-    snprintf(what, sizeof what, "text encoder LoRA gradients vs finite differences (%d weights, max "
-             "err %.3g of max grad %.3g)", np, emax, gmax);
-    check(gmax > 0 && emax <= 2e-2 * gmax, what);
+    float *grad = fd_check("");
 
+    /* weighted_captions: weights far from 1 (a weight scales its rows forward and their
+     * gradient backward), the second caption over 75 tokens for the 150 case */
+    static batch_sample wsmp[B];
+    wsmp[0].caption = "(a photo:1.8) of [[zqx ring]], (red:0.4) and white stripes";
+    wsmp[1].caption = "(zqx ring:2.5) on a table, a (cup:0.3) of coffee, (((a book))), a plant in "
+                      "a pot, a lamp, a clock on the wall, a cat sleeping on a chair, rain outside, "
+                      "reflections on the glass, [a red umbrella], (a wooden door:1.6)";
+    bt.samples = wsmp;
+    check_context(75, 1);
+    check_context(150, 1);
+    te.weighted = 1;
+    bt.samples = smp;
+    smp[0].caption = "(a photo:1.8) of [[zqx ring]], (red:0.4) and white stripes";
+    smp[1].caption = "(zqx ring:2.5) on a table";
+    float *wgrad = fd_check("weighted_captions: ");
+    te.weighted = 0;
+    double d = 0;
+    for (size_t i = net.n_unet ? net.mods[net.n_unet].down_off : 0; i < net.n_params; i++)
+        d = fmax(d, fabs((double)wgrad[i] - grad[i]));
+    check(d > 0, "weighted_captions changes the text encoder gradients");
+    free(wgrad);
     free(grad);
+
     free(ctx);
     free(dctx);
     trun_te_free(&te);

@@ -11,7 +11,11 @@
  *     — through trun_te_backward matches central finite differences (fixed noise, timesteps
  *     and size conditioning; f32 loss, h = 1e-2, max error ≤ 2e-2 of the group's largest
  *     gradient, which must be non-zero); TE1's last layer gets exactly zero gradient, as in
- *     sd-scripts (its output is never used).
+ *     sd-scripts (its output is never used);
+ *   - the same with weighted_captions: the context equals sd_encode_prompt_weighted's, which is
+ *     the plain conditioning with TE1 and TE2 rows × token weights and the pooled embedding
+ *     unweighted (strategy_sdxl.py); SDXL sample images take that encoding of [negative,
+ *     prompt]; and every finite-difference check above passes through the weighted rows.
  * With arguments it is a file checker for tests/run_headless_sdxl.sh:
  *   te-keys FILE LAYERS UNET   the LoRA holds lora_te1_ and lora_te2_ modules with exactly
  *                              sd-scripts' names (lora_te{1,2}_text_model_encoder_layers_<l>_
@@ -26,7 +30,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/models/prompt_weights.h"
 #include "engine/safetensors.h"
+#include "engine/sample/sample_prompt.h"
 #include "engine/train/train_run_internal.h"
 #include "kernels/ops_attention.h"
 #include "tests/check.h"
@@ -73,19 +79,24 @@ static double loss_and_grad(int with_grad, const float *pooled_override, float *
     return loss;
 }
 
-static void check_context(int mtl)
+static void check_context(int mtl, int weighted)
 {
     error_info err = {0};
     trun_te t;
     int T = 0, T2 = 0, D = sd_model_context_dim(m), P = sd_model_pooled_dim(m);
-    if (trun_te_init(&t, m, B, 2, mtl, &err) != 0 || trun_te_forward(&t, &bt, ctx, &T, &err) != 0)
-        die("te init/forward", &err);
+    if (trun_te_init(&t, m, B, 2, mtl, &err) != 0)
+        die("te init", &err);
+    t.weighted = weighted;
+    if (trun_te_forward(&t, &bt, ctx, &T, &err) != 0)
+        die("te forward", &err);
     float *ref = malloc((size_t)T * D * sizeof(float)), pref[64];
     double worst = 0, mx = 0, pworst = 0, pmx = 0;
+    const char *fn = weighted ? "sd_encode_prompt_weighted" : "sd_encode_prompt";
     for (int b = 0; b < B; b++) {
         /* clip_skip 2 is ignored for SDXL by both */
-        if (P > 64 || sd_encode_prompt(m, bt.samples[b].caption, 2, mtl, ref, &T2, pref, &err) != 0)
-            die("sd_encode_prompt", &err);
+        if (P > 64 || (weighted ? sd_encode_prompt_weighted : sd_encode_prompt)(
+                          m, bt.samples[b].caption, 2, mtl, ref, &T2, pref, &err) != 0)
+            die(fn, &err);
         for (size_t i = 0; i < (size_t)T * D; i++) {
             worst = fmax(worst, fabs(ref[i] - ctx[(size_t)b * T * D + i]));
             mx = fmax(mx, fabs(ref[i]));
@@ -96,13 +107,72 @@ static void check_context(int mtl)
         }
     }
     CHECK(T == T2 && mx > 0 && worst <= 1e-5 * fmax(mx, 1), "max_token_length %d: context "
-          "(T %d, sd_encode_prompt %d) differs by %.3g of %.3g", mtl, T, T2, worst, mx);
+          "(T %d, %s %d) differs by %.3g of %.3g", mtl, T, fn, T2, worst, mx);
     CHECK(pmx > 0 && pworst <= 1e-5 * fmax(pmx, 1), "max_token_length %d: pooled differs by %.3g "
           "of %.3g", mtl, pworst, pmx);
-    printf("ok    max_token_length %d: context [%d, %d] and pooled [%d] equal sd_encode_prompt's "
-           "(max err %.2g, %.2g)\n", mtl, T, D, P, worst, pworst);
+    printf("ok    max_token_length %d: context [%d, %d] and pooled [%d] equal %s's "
+           "(max err %.2g, %.2g)\n", mtl, T, D, P, fn, worst, pworst);
     free(ref);
     trun_te_free(&t);
+}
+
+/* sd-scripts' SDXL strategy (encode_tokens_with_weights) for a prompt whose weighted pieces
+ * are whole words, so its tokens are the plain prompt's: TE1 and TE2 rows 1 .. n times their
+ * token's weight, every other row and the pooled embedding as without weights; and the SDXL
+ * sample pipeline's conditioning is that of [negative, prompt]. */
+static void check_strategy_weights(void)
+{
+    const char *weighted = "a (red:1.3) ring on a [[wooden]] table, ((sunlight))";
+    const char *plain = "a red ring on a wooden table, sunlight";
+    const int D = sd_model_context_dim(m), P = sd_model_pooled_dim(m), T = 77;
+    float *w = malloc((size_t)T * D * sizeof(float)), *u = malloc((size_t)T * D * sizeof(float));
+    float pw[64], pu[64], tw[80];
+    int toks[80], Tw = 0, Tu = 0;
+    error_info err = {0};
+    int n = prompt_tokenize_weighted(m->tok[0], weighted, 75, toks, tw, NULL, &err);
+    if (P > 64 || n <= 0 || sd_encode_prompt_weighted(m, weighted, 0, 0, w, &Tw, pw, &err) != 0 ||
+        sd_encode_prompt(m, plain, 0, 0, u, &Tu, pu, &err) != 0)
+        die("weighted encode", &err);
+    double worst = 0, mx = 0;
+    int scaled = 0;
+    for (int r = 0; r < T; r++) {
+        float f = r >= 1 && r <= n ? tw[r - 1] : 1.0f;
+        scaled += f != 1.0f;
+        for (int c = 0; c < D; c++) {
+            worst = fmax(worst, fabs((double)w[r * D + c] - (double)u[r * D + c] * f));
+            mx = fmax(mx, fabs(w[r * D + c]));
+        }
+    }
+    CHECK(Tw == T && Tu == T && scaled >= 3 && worst <= 1e-6 * fmax(mx, 1) && !memcmp(pw, pu, P * sizeof(float)),
+          "SDXL weighted rows differ from rows × weights by %.3g of %.3g (%d rows scaled), or the "
+          "pooled embedding changed", worst, mx, scaled);
+    printf("ok    SDXL weighted captions: TE1 | TE2 rows × token weights (%d rows scaled, max err "
+           "%.2g), pooled unweighted\n", scaled, worst);
+
+    /* the sample pipeline (SDXL): [negative, prompt], each as sd_encode_prompt_weighted */
+    sample_params sp = {.prompt = weighted, .negative = "[blurry], (low quality:1.2)", .cfg = 5.0f,
+                        .max_token_length = 150};
+    int Ts = 0;
+    CHECK(sample_prompt_rows(m, &sp, &Ts, &err) == 0 && Ts == 152, "SDXL sample rows %d", Ts);
+    float *sc = malloc((size_t)2 * 152 * D * sizeof(float)), *one = malloc((size_t)152 * D * sizeof(float));
+    float spool[2 * 64], p1[64];
+    if (sample_prompt_encode(m, &sp, sc, spool, &err) != 0)
+        die("sample_prompt_encode", &err);
+    const char *texts[2] = {sp.negative, sp.prompt};
+    int same = 1;
+    for (int b = 0; b < 2; b++) {
+        if (sd_encode_prompt_weighted(m, texts[b], 0, 150, one, &Ts, p1, &err) != 0)
+            die("weighted encode", &err);
+        same &= !memcmp(one, sc + (size_t)b * 152 * D, (size_t)152 * D * sizeof(float)) &&
+                !memcmp(p1, spool + b * P, P * sizeof(float));
+    }
+    CHECK(same, "the SDXL sample conditioning is not [weighted negative, weighted prompt]");
+    printf("%s  SDXL samples: [negative, prompt] through the weighted strategy, max_token_length "
+           "150\n", same ? "ok  " : "FAIL");
+    free(sc);
+    free(one);
+    free(w);
+    free(u);
 }
 
 /* Central differences of the loss at x[idx[i]] against grad[i]: the largest error and
@@ -165,7 +235,7 @@ static int pick(const float *grad, size_t first, size_t end, float **x, float *g
     return n;
 }
 
-static void check_gradients(void)
+static void check_gradients(int weighted)
 {
     error_info err = {0};
     train_step_options so;
@@ -173,6 +243,9 @@ static void check_gradients(void)
     if (train_step_init(&st, &so, &m->unet, &net, 0, &err) != 0 ||
         trun_te_init(&te, m, B, 0, 150, &err) != 0)
         die("init", &err);
+    te.weighted = weighted;
+    if (weighted)
+        printf("      with weighted_captions:\n");
     int P = te.P, L1 = m->te[0].cfg.num_layers, L2 = m->te[1].cfg.num_layers;
 
     /* text_embeds: the U-Net's gradient of its added text embedding */
@@ -422,9 +495,22 @@ int main(int argc, char **argv)
     bt.count = B;
     bt.samples = smp;
 
-    check_context(75);
-    check_context(150);
-    check_gradients();
+    check_context(75, 0);
+    check_context(150, 0);
+    check_gradients(0);
+
+    /* weighted_captions: weights far from 1 in both windows */
+    static batch_sample wsmp[B];
+    wsmp[0].caption = "(a photo:1.8) of [[zqx ring]], (red:0.4) and white stripes";
+    wsmp[1].caption = "(zqx ring:2.5) on a wooden table next to a window, morning light, (soft "
+                      "shadows:0.5), a cup of coffee, a book, a plant in a pot, a lamp, a clock on "
+                      "the wall, a cat sleeping on a chair, rain outside, reflections on the glass, "
+                      "((a red scarf)), a blue notebook, [three pencils], (a pair of glasses:1.7)";
+    bt.samples = wsmp;
+    check_context(75, 1);
+    check_context(150, 1);
+    check_strategy_weights();
+    check_gradients(1);
 
     free(ctx);
     free(dctx);

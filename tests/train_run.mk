@@ -21,3 +21,6 @@ EXTRA_DIST += tests/run_training_modes.sh
 check_PROGRAMS += tests/test_train_run_sdxl
 TESTS += tests/test_train_run_sdxl
 tests_test_train_run_sdxl_LDADD = $(TEST_LIBS)
+# weighted_captions end to end: training, samples, the export and the refusals
+TESTS += tests/run_weighted_captions.sh
+EXTRA_DIST += tests/run_weighted_captions.sh

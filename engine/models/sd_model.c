@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/models/prompt_weights.h"
+
 static int is_dir(const char *p)
 {
     struct stat st;
@@ -378,8 +380,7 @@ static void join_windows(float *out, int ld, int col, const float *states, int n
     memcpy(out + (size_t)row * ld + col, states + ((size_t)(n - 1) * W + W - 1) * C, (size_t)C * sizeof(float));
 }
 
-int sd_encode_prompt(sd_model *m, const char *text, int clip_skip, int max_token_length,
-                     float *context, int *T, float *pooled, error_info *err)
+static int plan_encoders(sd_model *m, error_info *err)
 {
     if (!m->te_planned) {
         for (int i = 0; i < m->n_te; i++)
@@ -387,45 +388,89 @@ int sd_encode_prompt(sd_model *m, const char *text, int clip_skip, int max_token
                 return -1;
         m->te_planned = 1;
     }
-    int ids[CLIP_MAX_CHUNKS * CLIP_CHUNK_LEN];
+    return 0;
+}
+
+int sd_encode_windows(sd_model *m, int e, const int *ids, int n, int clip_skip, int pooled,
+                      error_info *err)
+{
+    if (n < 1 || n > CLIP_MAX_CHUNKS)
+        return error_set(err, NULL, 0, 0, NULL, "%d windows of tokens: 1 to %d", n, CLIP_MAX_CHUNKS);
+    if (plan_encoders(m, err) < 0)
+        return -1;
     int32_t ids32[CLIP_MAX_CHUNKS * CLIP_CHUNK_LEN];
-    int ld = sd_model_context_dim(m), col = 0, n = 0;
+    for (int j = 0; j < n * CLIP_CHUNK_LEN; j++) {
+        if (ids[j] < 0 || ids[j] >= m->te[e].cfg.vocab_size)
+            return error_set(err, NULL, 0, 0, NULL, "token id %d is outside text encoder %d's "
+                             "vocabulary (%d): the tokenizer does not belong to this model",
+                             ids[j], e + 1, m->te[e].cfg.vocab_size);
+        ids32[j] = ids[j];
+    }
+    clip_select sel;
+    if (m->n_te == 1) {
+        /* clip_skip k: hidden_states[-k] through final_layer_norm (k = 1: the last layer) */
+        sel = (clip_select){clip_skip > 1 ? -clip_skip : -1, 1, 0};
+        if (clip_skip > m->te[0].cfg.num_layers)
+            return error_set(err, NULL, 0, 0, NULL, "clip_skip %d: the text encoder has %d layers",
+                             clip_skip, m->te[0].cfg.num_layers);
+    } else {
+        /* sd-scripts takes TE1 hidden_states[11] (= [-2] of CLIP-L's 12 layers) and TE2
+         * hidden_states[-2], both without the final LN; TE2 also gives the pooled output. */
+        sel = (clip_select){-2, 0, e == 1 && pooled};
+    }
+    return clip_forward(&m->te[e], ids32, n, CLIP_CHUNK_LEN, &sel, err);
+}
+
+/* sd_encode_prompt and sd_encode_prompt_weighted: the windows of each encoder's tokens
+ * (weighted: the tokens of each parsed piece, and their weights), the encoders' states
+ * joined, the weights applied to the joined rows. */
+static int encode(sd_model *m, const char *text, int weighted, int clip_skip, int max_token_length,
+                  float *context, int *T, float *pooled, error_info *err)
+{
+    int ids[CLIP_MAX_CHUNKS * CLIP_CHUNK_LEN], toks[CLIP_MAX_CHUNKS * CLIP_CHUNK_TOKENS];
+    float w[CLIP_MAX_CHUNKS * CLIP_CHUNK_TOKENS];
+    int ld = sd_model_context_dim(m), col = 0, n = 0, n_w = 0;
+    int n_tok = max_token_length ? max_token_length : CLIP_CHUNK_TOKENS;
+    if (n_tok != 75 && n_tok != 150 && n_tok != 225)
+        return error_set(err, NULL, 0, 0, "max_token_length", "must be 75, 150 or 225, not %d",
+                         max_token_length);
     for (int i = 0; i < m->n_te; i++) {
-        if (clip_encode_prompt(m->tok[i], text, max_token_length, m->pad[i], ids, &n, err) < 0)
+        if (weighted) {
+            if ((n_w = prompt_tokenize_weighted(m->tok[i], text, n_tok, toks, w, NULL, err)) < 0 ||
+                clip_windows_from_ids(m->tok[i], toks, n_w, max_token_length, m->pad[i], ids, &n, err) < 0)
+                return -1;
+        } else if (clip_encode_prompt(m->tok[i], text, max_token_length, m->pad[i], ids, &n, err) < 0) {
             return -1;
-        for (int j = 0; j < n * CLIP_CHUNK_LEN; j++) {
-            if (ids[j] < 0 || ids[j] >= m->te[i].cfg.vocab_size)
-                return error_set(err, NULL, 0, 0, NULL, "token id %d is outside text encoder %d's "
-                                 "vocabulary (%d): the tokenizer does not belong to this model",
-                                 ids[j], i + 1, m->te[i].cfg.vocab_size);
-            ids32[j] = ids[j];
         }
-        clip_select sel;
-        if (m->n_te == 1) {
-            /* clip_skip k: hidden_states[-k] through final_layer_norm (k = 1: the last layer) */
-            sel = (clip_select){clip_skip > 1 ? -clip_skip : -1, 1, 0};
-            if (clip_skip > m->te[0].cfg.num_layers)
-                return error_set(err, NULL, 0, 0, NULL, "clip_skip %d: the text encoder has %d layers",
-                                 clip_skip, m->te[0].cfg.num_layers);
-        } else {
-            /* sd-scripts takes TE1 hidden_states[11] (= [-2] of CLIP-L's 12 layers) and TE2
-             * hidden_states[-2], both without the final LN; TE2 also gives the pooled output. */
-            sel = (clip_select){-2, 0, i == 1 && pooled != NULL};
-        }
-        if (clip_forward(&m->te[i], ids32, n, CLIP_CHUNK_LEN, &sel, err) < 0)
+        if (sd_encode_windows(m, i, ids, n, clip_skip, pooled != NULL, err) < 0)
             return -1;
-        int C = m->te[i].cfg.hidden_size;
-        join_windows(context, ld, col, m->te[i].out, n, C);
+        const clip_model *te = &m->te[i];
+        int C = te->cfg.hidden_size;
+        join_windows(context, ld, col, te->out, n, C);
+        if (weighted)
+            prompt_weight_rows(context, n * CLIP_CHUNK_TOKENS + 2, ld, col, C, w, n_w);
         col += C;
-        if (sel.pooled) {
-            /* pooled text embedding of window 0 */
-            const float *src = m->te[i].text_embeds ? m->te[i].text_embeds : m->te[i].pooled;
-            int P = m->te[i].text_embeds ? m->te[i].cfg.projection_dim : C;
+        if (te->sel.pooled) {
+            /* pooled text embedding of window 0 (not weighted) */
+            const float *src = te->text_embeds ? te->text_embeds : te->pooled;
+            int P = te->text_embeds ? te->cfg.projection_dim : C;
             memcpy(pooled, src, (size_t)P * sizeof(float));
         }
     }
     *T = n * CLIP_CHUNK_TOKENS + 2;
     return 0;
+}
+
+int sd_encode_prompt(sd_model *m, const char *text, int clip_skip, int max_token_length,
+                     float *context, int *T, float *pooled, error_info *err)
+{
+    return encode(m, text, 0, clip_skip, max_token_length, context, T, pooled, err);
+}
+
+int sd_encode_prompt_weighted(sd_model *m, const char *text, int clip_skip, int max_token_length,
+                              float *context, int *T, float *pooled, error_info *err)
+{
+    return encode(m, text, 1, clip_skip, max_token_length, context, T, pooled, err);
 }
 
 void sd_time_ids(float time_ids[6], int orig_h, int orig_w, int crop_top, int crop_left, int target_h,

@@ -1,7 +1,8 @@
 /* sd_model.h — a whole Stable Diffusion model (SD 1.x, 2.x, SDXL base) loaded from one
  * checkpoint: the U-Net, the text encoder(s), the VAE and the tokenizer, and the conditioning
- * exactly as sd-scripts computes it for training and sample images (strategy_sd.py,
- * strategy_sdxl.py, sdxl_train_util.get_size_embeddings):
+ * exactly as sd-scripts computes it for training and SDXL's sample images (strategy_sd.py,
+ * strategy_sdxl.py, sdxl_train_util.get_size_embeddings; SD1/SD2 sample images go through
+ * their own pipeline, engine/sample/sample_prompt.h):
  *
  *   SD1/SD2  hidden_states[-clip_skip] + final_layer_norm of each 77-token window; with
  *            max_token_length 150/225 the windows are joined as BOS(window 0) + the 75 middle
@@ -126,6 +127,17 @@ void sd_model_adapters_changed(sd_model *m);
  * clip_skip 0 or 1: the last layer (SD1/2 only). */
 int sd_encode_prompt(sd_model *m, const char *text, int clip_skip, int max_token_length,
                      float *context, int *T, float *pooled, error_info *err);
+/* The same with the attention weights of text, as sd-scripts' tokenize_with_weights +
+ * encode_tokens_with_weights (strategy_sd.py, strategy_sdxl.py) give it for weighted_captions
+ * and SDXL's sample images: each parsed piece tokenized on its own, the joined rows multiplied
+ * by their token's weight (prompt_weights.h), no mean rescaling; the pooled output unweighted. */
+int sd_encode_prompt_weighted(sd_model *m, const char *text, int clip_skip, int max_token_length,
+                              float *context, int *T, float *pooled, error_info *err);
+/* The forward of text encoder e over n (1..3) windows of 77 ids with the output sd-scripts
+ * takes from it (SD1/2: hidden_states[-clip_skip] + final LN; SDXL: hidden_states[-2], and TE2's
+ * pooled output when pooled): in m->te[e].out (and .text_embeds / .pooled). */
+int sd_encode_windows(sd_model *m, int e, const int *ids, int n, int clip_skip, int pooled,
+                      error_info *err);
 
 /* SDXL's time ids for unet_added_cond: original (h, w), crop (top, left), target (h, w). */
 void sd_time_ids(float time_ids[6], int orig_h, int orig_w, int crop_top, int crop_left,

@@ -475,14 +475,27 @@ int clip_encode_prompt_len(const clip_tokenizer *tok, const char *text, size_t l
         return error_set(err, "", 0, 0, "max_token_length", "must be 75, 150 or 225, not %d",
                          max_token_length);
     /* tokenizer(text, padding="max_length", truncation=True, max_length=N + 2) */
-    int full[CLIP_MAX_CHUNKS * CLIP_CHUNK_TOKENS + 2], total = n_tok + 2;
-    int pad_id = pad == CLIP_PAD_EOS ? tok->eos : 0;
-    int n = clip_tokenize_len(tok, text, len, full + 1, n_tok);
+    int ids[CLIP_MAX_CHUNKS * CLIP_CHUNK_TOKENS];
+    int n = clip_tokenize_len(tok, text, len, ids, n_tok);
     if (n < 0)
         return error_set(err, "", 0, 0, "", "out of memory while tokenizing");
+    return clip_windows_from_ids(tok, ids, n > n_tok ? n_tok : n, max_token_length, pad, out_ids,
+                                 chunks, err);
+}
+
+int clip_windows_from_ids(const clip_tokenizer *tok, const int *ids, int n, int max_token_length,
+                          clip_pad_mode pad, int *out_ids, int *chunks, error_info *err)
+{
+    int n_tok = max_token_length ? max_token_length : CLIP_CHUNK_TOKENS;
+    if (n_tok != 75 && n_tok != 150 && n_tok != 225)
+        return error_set(err, "", 0, 0, "max_token_length", "must be 75, 150 or 225, not %d",
+                         max_token_length);
+    int full[CLIP_MAX_CHUNKS * CLIP_CHUNK_TOKENS + 2], total = n_tok + 2;
+    int pad_id = pad == CLIP_PAD_EOS ? tok->eos : 0;
     if (n > n_tok)
         n = n_tok;
     full[0] = tok->bos;
+    memcpy(full + 1, ids, sizeof(int) * (size_t)n);
     full[n + 1] = tok->eos;
     for (int k = n + 2; k < total; k++)
         full[k] = pad_id;

@@ -57,5 +57,9 @@ int clip_encode_prompt(const clip_tokenizer *tok, const char *text, int max_toke
 int clip_encode_prompt_len(const clip_tokenizer *tok, const char *text, size_t len,
                            int max_token_length, clip_pad_mode pad, int *out_ids, int *chunks,
                            error_info *err);
+/* The same windows from token ids already made (no BOS/EOS; more than max_token_length are
+ * cut), as strategy_base.py builds them for weighted captions. */
+int clip_windows_from_ids(const clip_tokenizer *tok, const int *ids, int n, int max_token_length,
+                          clip_pad_mode pad, int *out_ids, int *chunks, error_info *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/sample/sample_prompt.h"
 #include "kernels/kernels.h"
 
 typedef struct sample_bufs {
@@ -46,8 +47,10 @@ int sample_txt2img(sd_model *m, const sample_params *p, float *image, error_info
     const int B = cfg ? 2 : 1, ds = sd_model_vae_downscale(m);
     const int h = p->height / ds, w = p->width / ds, C = m->unet.config.in_channels;
     const size_t n = (size_t)C * h * w;
-    const int T = sd_model_context_rows(p->max_token_length), D = sd_model_context_dim(m);
-    const int P = sd_model_pooled_dim(m);
+    const int D = sd_model_context_dim(m), P = sd_model_pooled_dim(m);
+    int T = 0;
+    if (sample_prompt_rows(m, p, &T, err) < 0)
+        return -1;
     sample_bufs b = {0};
     b.ctx = malloc((size_t)B * T * D * sizeof(float));
     b.pooled = malloc((size_t)B * (P ? P : 1) * sizeof(float));
@@ -63,11 +66,7 @@ int sample_txt2img(sd_model *m, const sample_params *p, float *image, error_info
         return error_set(err, NULL, 0, 0, NULL, "out of memory for a %dx%d sample", p->width, p->height);
     }
     /* batch order as diffusers: [negative, prompt] */
-    int Tgot = 0, rc = 0;
-    const char *texts[2] = {p->negative ? p->negative : "", p->prompt};
-    for (int i = 0; i < B && rc == 0; i++)
-        rc = sd_encode_prompt(m, texts[cfg ? i : 1], p->clip_skip, p->max_token_length,
-                              b.ctx + (size_t)i * T * D, &Tgot, P ? b.pooled + (size_t)i * P : NULL, err);
+    int rc = sample_prompt_encode(m, p, b.ctx, P ? b.pooled : NULL, err);
     unet_added_cond added = {b.pooled, b.time_ids};
     for (int i = 0; i < B; i++)
         sd_time_ids(b.time_ids + i * 6, p->height, p->width, 0, 0, p->height, p->width);

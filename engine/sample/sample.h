@@ -1,6 +1,6 @@
 /* sample.h — text-to-image: the pipeline behind `loratty --sample` and training's sample
- * images. Prompt and negative prompt through sd_encode_prompt (sd-scripts' conditioning),
- * classifier-free guidance over a batch of [negative, prompt] as diffusers'
+ * images. Prompt and negative prompt with their attention weights as sd-scripts' sample
+ * pipelines encode them (sample_prompt.h), classifier-free guidance over a batch of [negative, prompt] as diffusers'
  * StableDiffusionPipeline runs it (skipped when cfg ≤ 1), a sampler from sampler.h, the VAE
  * decode, and the A1111 "parameters" text that goes into the PNG. */
 #ifndef LORATTY_SAMPLE_H
@@ -20,7 +20,7 @@ typedef struct sample_params {
     uint64_t seed;
     int width, height;                /* pixels, multiples of sd_model_size_multiple */
     sampler_kind sampler;
-    int clip_skip, max_token_length;
+    int clip_skip, max_token_length;  /* max_token_length: SDXL only (see sample_prompt.h) */
     /* Optional: the initial noise [4, h, w] (standard normal, before init_noise_sigma); NULL:
      * k_randn(seed). Tests pass PyTorch's noise here. */
     const float *initial_latents;

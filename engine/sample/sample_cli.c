@@ -12,6 +12,7 @@
 #include "engine/sample/lora_apply.h"
 #include "engine/sample/png_write.h"
 #include "engine/sample/sample.h"
+#include "engine/sample/sample_prompt.h"
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2, MAX_LORAS = 16 };
 
@@ -214,7 +215,8 @@ static int run(sample_args *a, sd_model *m, lora_apply *la, error_info *err)
     int f = sd_model_size_multiple(m);
     if (p->width % f || p->height % f)
         return error_set(err, NULL, 0, 0, "size", "%dx%d: this model needs multiples of %d", p->width, p->height, f);
-    if (lora_apply_plan(la, m, p->cfg > 1.0f ? 2 : 1, h, w, sd_model_context_rows(p->max_token_length), err) < 0)
+    int T = 0;
+    if (sample_prompt_rows(m, p, &T, err) < 0 || lora_apply_plan(la, m, p->cfg > 1.0f ? 2 : 1, h, w, T, err) < 0)
         return -1;
     size_t n = (size_t)m->unet.config.in_channels * h * w, npix = (size_t)3 * p->width * p->height;
     float *latents = NULL, *image = malloc(npix * sizeof(float));

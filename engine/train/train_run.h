@@ -51,6 +51,7 @@ typedef struct train_run_settings {
     batch_settings batch;
     resize_interp interp;
     int clip_skip, max_token_length;
+    int weighted_captions;               /* captions read with attention weights (prompt_weights.h) */
     int cache_latents, cache_latents_to_disk;
 
     /* schedule, exactly the plan's numbers */

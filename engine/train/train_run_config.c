@@ -293,6 +293,11 @@ static int te_cache_rules(const train_run_settings *s, const config *cfg, error_
     const param *p = params_find("cache_text_encoder_outputs");
     if (!p || !config_applies(cfg, p) || !config_bool(cfg, "cache_text_encoder_outputs"))
         return 0;
+    /* sdxl_train.py asserts this; sdxl_train_network.py caches the weighted outputs instead */
+    if (s->mode == TRAIN_MODE_FINETUNE && s->weighted_captions)
+        return error_set(err, NULL, 0, 0, "weighted_captions", "cannot be used with "
+                         "cache_text_encoder_outputs when fine-tuning (sdxl_train.py refuses it); "
+                         "turn one of them off");
     int te_trains = s->mode == TRAIN_MODE_LORA ? s->net.train_te
                     : s->mode == TRAIN_MODE_FINETUNE && s->train_text_encoder;
     if (te_trains)
@@ -361,6 +366,7 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     b->captions.caption_tag_dropout_rate = config_float(cfg, "caption_tag_dropout_rate");
     b->captions.token_warmup_step = config_float(cfg, "token_warmup_step");
     b->captions.token_warmup_min = (int)config_int(cfg, "token_warmup_min");
+    s->weighted_captions = config_bool(cfg, "weighted_captions");
     if (te_cache_rules(s, cfg, err) != 0)
         return -1;
     /* GPU precision choices: the CPU engine computes and keeps fp32 */

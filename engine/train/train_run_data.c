@@ -6,7 +6,8 @@
  * the image id, so it is the same whether it comes from the cache or is encoded again; with
  * cache_latents each pair is encoded once, on first use, and kept in memory. Text
  * conditioning is computed once per distinct caption while the text encoder is frozen
- * (sd-scripts' cache_text_encoder_outputs gives the same numbers). With cache_latents_to_disk
+ * (sd-scripts' cache_text_encoder_outputs gives the same numbers), with the captions' attention
+ * weights under weighted_captions (sd_encode_prompt_weighted). With cache_latents_to_disk
  * the pairs go through engine/data's latent cache (a file beside each image, both flips when
  * flip_aug), encoded by the same sampler, so memory and disk caching give the same latents.
  * masked_loss: each sample's loss mask at the latent size comes along (engine/data/loss_mask.h),
@@ -323,8 +324,10 @@ int trun_data_context(trun_data *d, const char *caption, float *out, float *pool
             free(c);
             return error_set(err, NULL, 0, 0, NULL, "out of memory for the text conditioning cache");
         }
-        if (sd_encode_prompt(d->m, caption, d->clip_skip, d->max_token_length, c, &T,
-                             d->P ? c + per : NULL, err) != 0) {
+        int (*encode)(sd_model *, const char *, int, int, float *, int *, float *, error_info *) =
+            d->weighted ? sd_encode_prompt_weighted : sd_encode_prompt;
+        if (encode(d->m, caption, d->clip_skip, d->max_token_length, c, &T, d->P ? c + per : NULL,
+                   err) != 0) {
             free(t);
             free(c);
             return -1;

@@ -12,6 +12,7 @@ typedef struct trun_data {
     resize_interp interp;
     uint64_t seed;
     int cache, clip_skip, max_token_length;
+    int weighted;                /* weighted_captions: set after init (sd_encode_prompt_weighted) */
     int to_disk, flip_aug;       /* cache_latents_to_disk through engine/data/latent_cache.h */
     char vae_identity[256];
     uint64_t cache_key;
@@ -48,8 +49,13 @@ int trun_data_context(trun_data *d, const char *caption, float *out, float *pool
 typedef struct trun_te {
     sd_model *m;
     int clip_skip, max_token_length, windows, max_B, planned;
+    int weighted;                /* weighted_captions: set after init; the joined rows are
+                                  * scaled by their token's weight, forward and backward */
     int32_t *ids[2];             /* per encoder [max_B · windows, 77] */
     int *tmp;
+    float *w[2];                 /* per encoder [max_B, windows · 75] the last forward's token
+                                  * weights */
+    int *n_w[2];                 /* per encoder [max_B] how many weights each caption has */
     float *dout[2];              /* per encoder [max_B · windows, 77, hidden] */
     int P;                       /* SDXL's pooled width (0: SD1/2) */
     float *pooled;               /* SDXL [max_B, P]: the last forward's pooled embeddings */

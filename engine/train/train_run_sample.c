@@ -22,6 +22,7 @@
 
 #include "engine/sample/png_write.h"
 #include "engine/sample/sample.h"
+#include "engine/sample/sample_prompt.h"
 
 typedef struct prompt_line {
     char prompt[4096], negative[4096];
@@ -110,7 +111,7 @@ int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoc
     mkdir(dir, 0777);
     trun_optim_eval(c->opt, c->net);
     network_begin_step(c->net, 0, s->seed, (uint64_t)step, 1);   /* dropouts off */
-    int mult = sd_model_size_multiple(c->m), T = sd_model_context_rows(s->max_token_length);
+    int mult = sd_model_size_multiple(c->m), T = 0;
     const char *text = s->sample_prompts;
     int rc = 0, index = 0;
     while (*text && rc == 0) {
@@ -134,6 +135,8 @@ int trun_sample(trun_sample_ctx *c, long long step, long long epoch, int by_epoc
         uint8_t *rgb = malloc(npix);
         if (!image || !rgb)
             rc = error_set(err, NULL, 0, 0, NULL, "out of memory for a sample image");
+        if (rc == 0)
+            rc = sample_prompt_rows(c->m, &p, &T, err);
         if (rc == 0)
             rc = network_plan_unet(c->net, &c->m->unet, pl.cfg > 1.0f ? 2 : 1, pl.h / sd_model_vae_downscale(c->m),
                                    pl.w / sd_model_vae_downscale(c->m), T, err);

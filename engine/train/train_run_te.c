@@ -10,11 +10,18 @@
  * (columns 0..C1 and C1..C1+C2 of every context row), and the pooled embedding = TE2's final-LN
  * state at the EOS of window 0 through text_projection. The U-Net's added text embedding gives
  * that pooled vector a gradient too (unet_backward's dtext_embeds, accumulated into dpooled),
- * which flows back through TE2's projection and final LN into its last layer. */
+ * which flows back through TE2's projection and final LN into its last layer.
+ *
+ * weighted_captions (strategy_*.py encode_tokens_with_weights): each caption's tokens come with
+ * weights (prompt_weights.h) and joined row r = 1 .. 75n is multiplied by the weight of token
+ * r − 1 after the join; the backward multiplies the same rows' gradient by the same weight
+ * before scattering it into the windows. */
 #include "engine/train/train_run_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "engine/models/prompt_weights.h"
 
 /* The joined rows [n·75 + 2] of one caption's windows `st` [n, 77, C] into columns
  * col..col+C of out (row stride ld), and (scatter) back: the windows' positions that the join
@@ -44,6 +51,17 @@ static void scatter_rows(float *st, const float *d, int ld, int col, int n, int 
             memcpy(st + ((size_t)k * CLIP_CHUNK_LEN + p) * C, d + (size_t)row * ld + col, bytes);
     memcpy(st + ((size_t)(n - 1) * CLIP_CHUNK_LEN + CLIP_CHUNK_LEN - 1) * C, d + (size_t)row * ld + col,
            bytes);
+}
+
+/* The gradient through the weighted rows: token i's state (window i / 75, position i % 75 + 1)
+ * times its weight. */
+static void weight_windows(float *st, int C, const float *w, int n_w)
+{
+    for (int i = 0; i < n_w; i++) {
+        float *x = st + ((size_t)(i / CLIP_CHUNK_TOKENS) * CLIP_CHUNK_LEN + i % CLIP_CHUNK_TOKENS + 1) * C;
+        for (int c = 0; c < C; c++)
+            x[c] *= w[i];
+    }
 }
 
 static int plan(trun_te *t, error_info *err)
@@ -84,7 +102,9 @@ int trun_te_init(trun_te *t, sd_model *m, int max_B, int clip_skip, int max_toke
     for (int i = 0; i < m->n_te; i++) {
         t->ids[i] = malloc(seqs * CLIP_CHUNK_LEN * sizeof *t->ids[i]);
         t->dout[i] = malloc(seqs * CLIP_CHUNK_LEN * (size_t)m->te[i].cfg.hidden_size * sizeof(float));
-        ok = ok && t->ids[i] && t->dout[i];
+        t->w[i] = malloc(seqs * CLIP_CHUNK_TOKENS * sizeof *t->w[i]);
+        t->n_w[i] = calloc((size_t)max_B, sizeof *t->n_w[i]);
+        ok = ok && t->ids[i] && t->dout[i] && t->w[i] && t->n_w[i];
     }
     if (t->P) {
         t->pooled = malloc((size_t)max_B * t->P * sizeof(float));
@@ -102,6 +122,8 @@ void trun_te_free(trun_te *t)
     for (int i = 0; i < 2; i++) {
         free(t->ids[i]);
         free(t->dout[i]);
+        free(t->w[i]);
+        free(t->n_w[i]);
     }
     free(t->tmp);
     free(t->pooled);
@@ -115,10 +137,21 @@ static int tokenize(trun_te *t, int e, const batch *bt, int *n, error_info *err)
 {
     sd_model *m = t->m;
     const clip_model *te = &m->te[e];
+    const size_t stride = (size_t)t->windows * CLIP_CHUNK_TOKENS;
     for (int b = 0; b < bt->count; b++) {
-        if (clip_encode_prompt(m->tok[e], bt->samples[b].caption, t->max_token_length, m->pad[e],
-                               t->tmp, n, err) < 0)
+        const char *caption = bt->samples[b].caption;
+        if (t->weighted) {
+            int toks[CLIP_MAX_CHUNKS * CLIP_CHUNK_TOKENS];
+            int nt = prompt_tokenize_weighted(m->tok[e], caption, (int)stride, toks,
+                                              t->w[e] + b * stride, NULL, err);
+            if (nt < 0 || clip_windows_from_ids(m->tok[e], toks, nt, t->max_token_length, m->pad[e],
+                                                t->tmp, n, err) < 0)
+                return -1;
+            t->n_w[e][b] = nt;
+        } else if (clip_encode_prompt(m->tok[e], caption, t->max_token_length, m->pad[e], t->tmp, n,
+                                      err) < 0) {
             return -1;
+        }
         for (int j = 0; j < *n * CLIP_CHUNK_LEN; j++) {
             if (t->tmp[j] < 0 || t->tmp[j] >= te->cfg.vocab_size)
                 return error_set(err, NULL, 0, 0, NULL, "token id %d is outside text encoder %d's "
@@ -155,9 +188,13 @@ int trun_te_forward(trun_te *t, const batch *bt, float *ctx, int *T, error_info 
             return -1;
         int C = te->cfg.hidden_size;
         rows = n * CLIP_CHUNK_TOKENS + 2;
-        for (int b = 0; b < bt->count; b++)
+        for (int b = 0; b < bt->count; b++) {
             join_rows(ctx + (size_t)b * rows * D, D, col, te->out + (size_t)b * n * CLIP_CHUNK_LEN * C,
                       n, C);
+            if (t->weighted)
+                prompt_weight_rows(ctx + (size_t)b * rows * D, rows, D, col, C,
+                                   t->w[e] + (size_t)b * t->windows * CLIP_CHUNK_TOKENS, t->n_w[e][b]);
+        }
         col += C;
         if (sel.pooled) {   /* window 0 of each caption, as sd-scripts' pool2[::n_size] */
             const float *src = te->text_embeds ? te->text_embeds : te->pooled;
@@ -180,9 +217,12 @@ void trun_te_backward(trun_te *t, const float *dctx)
     for (int e = 0; e < m->n_te; e++) {
         clip_model *te = &m->te[e];
         int C = te->cfg.hidden_size;
-        for (int b = 0; b < t->B; b++)
-            scatter_rows(t->dout[e] + (size_t)b * n * CLIP_CHUNK_LEN * C, dctx + (size_t)b * rows * D, D,
-                         col, n, C);
+        for (int b = 0; b < t->B; b++) {
+            float *st = t->dout[e] + (size_t)b * n * CLIP_CHUNK_LEN * C;
+            scatter_rows(st, dctx + (size_t)b * rows * D, D, col, n, C);
+            if (t->weighted)
+                weight_windows(st, C, t->w[e] + (size_t)b * t->windows * CLIP_CHUNK_TOKENS, t->n_w[e][b]);
+        }
         col += C;
         if (!te->sel.pooled) {
             clip_backward(te, t->dout[e], NULL, NULL, NULL);
