@@ -12,3 +12,6 @@ tests_test_train_resume_LDADD = $(TEST_LIBS)
 check_PROGRAMS += tests/test_network
 TESTS += tests/test_network
 tests_test_network_LDADD = $(TEST_LIBS)
+check_PROGRAMS += tests/test_train_ztsnr
+TESTS += tests/test_train_ztsnr
+tests_test_train_ztsnr_LDADD = $(TEST_LIBS)

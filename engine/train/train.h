@@ -46,6 +46,10 @@ typedef struct train_step_options {
     int multires_noise_iterations;
     float multires_noise_discount;
     int ip_noise_gamma_random_strength;
+    /* appended: sd-scripts' --zero_terminal_snr: x_t and the v target from the rescaled ᾱ
+     * (ᾱ_999 = 0), the SNR weights from the original schedule, as sd-scripts computes
+     * all_snr before the rescale */
+    int zero_terminal_snr;
 } train_step_options;
 
 void train_step_options_init(train_step_options *o);

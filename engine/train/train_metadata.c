@@ -539,7 +539,7 @@ int train_metadata_build(lora_metadata *md, const config *cfg, const plan *p,
     set_opt_int(md, "ss_multires_noise_iterations", cfg, "multires_noise_iterations");
     set_float(md, "ss_multires_noise_discount", config_float(cfg, "multires_noise_discount"));
     set_opt_float(md, "ss_adaptive_noise_scale", cfg, "adaptive_noise_scale");
-    lora_metadata_set(md, "ss_zero_terminal_snr", "False");
+    set_bool(md, "ss_zero_terminal_snr", cfg, "zero_terminal_snr");
     const char *comment = config_string(cfg, "training_comment");
     lora_metadata_set(md, "ss_training_comment", "%s", comment[0] ? comment : "None");
     lora_metadata_set(md, "ss_sd_scripts_commit_hash", "(unknown)");

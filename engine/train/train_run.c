@@ -417,7 +417,7 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if (te_train && trun_te_init(&te, m, b.max_batch > val.b.max_batch ? b.max_batch : val.b.max_batch,
                                  s->clip_skip, s->max_token_length, err) != 0)
         goto out;
-    d.weighted = te.weighted = s->weighted_captions;
+    d.weighted = te.weighted = val.d.weighted = s->weighted_captions;
     lr_schedule_options lo = s->lr;
     lo.lr = og.base_lr[0];
     lo.max_train_steps = s->total_steps;

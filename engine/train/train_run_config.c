@@ -473,6 +473,10 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->step.scale_v_pred_loss_like_noise_pred = config_bool(cfg, "scale_v_pred_loss_like_noise_pred");
     s->step.v_pred_like_loss = (float)config_float(cfg, "v_pred_like_loss");
     s->step.debiased_estimation = config_bool(cfg, "debiased_estimation_loss");
+    s->step.zero_terminal_snr = config_bool(cfg, "zero_terminal_snr");
+    if (s->step.zero_terminal_snr && !config_bool(cfg, "v_parameterization"))
+        add_note(s, "zero_terminal_snr without v_parameterization: an epsilon model cannot "
+                 "predict the noise from pure noise at the last timestep (sd-scripts warns too)");
     /* kohya_ss passes the noise_offset ones or the multires ones (noise_offset_type): only
      * the options that apply */
     s->step.noise_offset = (float)applying_float(cfg, "noise_offset");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/train/noise.h"
+#include "engine/train/noise_schedule.h"
 #include "kernels/kernels.h"
 
 void train_step_options_init(train_step_options *o)
@@ -54,6 +55,13 @@ int train_step_init(train_step *s, const train_step_options *o, unet_model *unet
     if (o->grad_accum < 1)
         return error_set(err, NULL, 0, 0, "gradient_accumulation_steps", "must be at least 1");
     train_ddpm_schedule(s->ac, s->snr);
+    if (o->zero_terminal_snr) {
+        noise_schedule ns;
+        if (noise_schedule_init(&ns, 0.00085, 0.012, TRAIN_TIMESTEPS, err) != 0)
+            return -1;
+        noise_schedule_zero_terminal_snr(&ns);
+        memcpy(s->ac, ns.alphas_cumprod, sizeof s->ac);
+    }
     return 0;
 }
 
