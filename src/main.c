@@ -264,12 +264,18 @@ typedef struct run_ctx {
     bool progress_shown;
 } run_ctx;
 
-static void run_hook_log(void *ctx, const char *level, const char *text)
+/* A message line after a progress line redrawn in place: move below it first. */
+static void end_progress_line(run_ctx *r)
 {
-    run_ctx *r = ctx;
     if (r->progress_shown && r->tty)
         fputc('\n', stdout);
     r->progress_shown = false;
+}
+
+static void run_hook_log(void *ctx, const char *level, const char *text)
+{
+    run_ctx *r = ctx;
+    end_progress_line(r);
     fprintf(stdout, "%s%s\n", strcmp(level, "info") ? "warning: " : "", text);
     fflush(stdout);
     run_event_text(EVENTS_LOG, level, text);
@@ -318,9 +324,7 @@ static void run_hook_saved(void *ctx, const char *path, const char *kind, long l
     char line[4200];
     snprintf(line, sizeof line, "saved %s %s", !strcmp(kind, "state") ? "state" : !strcmp(kind, "model") ? "model" : "LoRA", path);
     run_ctx *r = ctx;
-    if (r->progress_shown && r->tty)
-        fputc('\n', stdout);
-    r->progress_shown = false;
+    end_progress_line(r);
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -337,9 +341,7 @@ static void run_hook_sampled(void *ctx, const char *path, const char *prompt, lo
         free(e);
     }
     run_ctx *r = ctx;
-    if (r->progress_shown && r->tty)
-        fputc('\n', stdout);
-    r->progress_shown = false;
+    end_progress_line(r);
     printf("sample %s\n", path);
     fflush(stdout);
 }
@@ -358,9 +360,7 @@ static void run_hook_validated(void *ctx, const train_run_validation *v)
         free(e);
     }
     run_ctx *r = ctx;
-    if (r->progress_shown && r->tty)
-        fputc('\n', stdout);
-    r->progress_shown = false;
+    end_progress_line(r);
     printf("validation loss %.4f at %s %lld (training average %.4f)\n", v->loss,
            v->by_epoch ? "the end of epoch" : "step", v->by_epoch ? v->epoch : v->step,
            v->loss - v->divergence);

@@ -16,9 +16,10 @@
  *   norm          w_norm [, b_norm] on a U-Net GroupNorm / LayerNorm (LyCORIS' train_norm):
  *                 the layer's weight and bias + weight · w_norm / b_norm
  * with alpha the module's `.alpha` (absent or 0: the rank); the OFTs' alpha is their
- * constraint (oft_constraint = alpha · out). Refused with a message naming the key: Tucker
- * factors (lora_mid, hada_t1/_t2, lokr_t1/_t2), DoRA (dora_scale), a module mixing two
- * algorithms' keys, factors that do not fit the layer. Modules that match no layer, and apart
+ * constraint (oft_constraint = alpha · out). LyCORIS' Tucker cores (lora_mid, hada_t1/_t2,
+ * lokr_t2) and DoRA's dora_scale come along with their modules. Refused with a message naming
+ * the key: lokr_t1 (LyCORIS never writes it), a module mixing two algorithms' keys, factors
+ * that do not fit the layer. Modules that match no layer, and apart
  * from them keys of no known algorithm (which are ignored), are counted and the first few named.
  *
  * Several files touching one layer: LoRA after LoRA merges into one adapter of the summed rank
