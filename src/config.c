@@ -229,6 +229,19 @@ toml_value *config_coerce(const param *p, const toml_value *in, const char *orig
             out = toml_new_array();
             for (size_t i = 0; i < in->as.array.count; i++) {
                 const toml_value *item = in->as.array.items[i];
+                if (item->type == TOML_FLOAT || item->type == TOML_INTEGER) {
+                    /* a list of numbers (base_weights_multiplier) is kept as their text */
+                    char num[40];
+                    if (item->type == TOML_INTEGER)
+                        snprintf(num, sizeof num, "%lld", (long long)item->as.integer);
+                    else {
+                        snprintf(num, sizeof num, "%.15g", item->as.floating);
+                        if (strtod(num, NULL) != item->as.floating)
+                            snprintf(num, sizeof num, "%.17g", item->as.floating);
+                    }
+                    toml_array_append(out, toml_new_string(num));
+                    continue;
+                }
                 if (item->type != TOML_STRING) {
                     toml_free(out);
                     value_error(p, origin, item->line, err, "list items must be strings, not %s",

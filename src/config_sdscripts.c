@@ -124,6 +124,17 @@ void export_loratty_only(const config *cfg, toml_value *flat)
             toml_free(args);
     }
 
+    /* base_weights_multiplier: sd-scripts multiplies by the TOML values themselves */
+    toml_value *mult = toml_table_get(flat, "base_weights_multiplier");
+    for (size_t i = 0; mult && mult->type == TOML_ARRAY && i < mult->as.array.count; i++) {
+        toml_value *item = mult->as.array.items[i];
+        if (item->type == TOML_STRING) {
+            double x = strtod(item->as.string.data, NULL);
+            toml_free(item);
+            mult->as.array.items[i] = toml_new_float(x);
+        }
+    }
+
     /* sd-scripts reads a float below 1 as a fraction of the total steps */
     double warmup = config_float(cfg, "lr_warmup");
     if (config_int(cfg, "lr_warmup_steps") == 0 && warmup > 0)

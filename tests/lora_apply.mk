@@ -3,3 +3,5 @@
 check_PROGRAMS += tests/test_lora_apply_lycoris
 TESTS += tests/test_lora_apply_lycoris
 tests_test_lora_apply_lycoris_LDADD = $(GRADCHECK_LIBS)
+TESTS += tests/run_base_weights.sh
+EXTRA_DIST += tests/run_base_weights.sh

@@ -6,7 +6,9 @@
  * (network_attach) must equal those with the file applied by lora_apply_add (weight 1; 0.5
  * for LoRA and LoHa, with the network's multiplier 0.5) to 1e-5 relative, and differ from
  * the bare model's. Two files on the same layers: the first baked into the weights, the
- * second attached, against both files applied; DoRA (dora_scale) on LoCon / LoHa / LoKr; train_norm's
+ * second attached, against both files applied; each file merged into the weights
+ * (lora_apply_merge, base_weights) gives the attached outputs too; DoRA (dora_scale) on
+ * LoCon / LoHa / LoKr; train_norm's
  * w_norm / b_norm on the U-Net's norm layers (restored when freed). Each
  * refusal (Tucker factors that do not fit, a DoRA scale that does not fit or beside another algorithm, mixed
  * keys, factors that do not fit the layer) with the key it names; unknown keys ignored and
@@ -189,6 +191,32 @@ static int run_applied(sd_model *m, const char *const *paths, const float *weigh
     return rc;
 }
 
+/* The model's outputs with the file merged into its weights (lora_apply_merge, as
+ * base_weights does); the weights are put back afterwards. */
+static int run_merged(sd_model *m, const char *path, float weight, float *uo, float *co, const char *what)
+{
+    size_t nu = m->unet.n_params, nt = clip_param_floats(&m->te[0].cfg);
+    float *ku = malloc(nu * sizeof *ku), *kt = malloc(nt * sizeof *kt);
+    if (!ku || !kt) {
+        free(ku), free(kt);
+        return -1;
+    }
+    memcpy(ku, m->unet.params, nu * sizeof *ku);
+    memcpy(kt, m->te[0].params, nt * sizeof *kt);
+    error_info err = {0};
+    lora_apply la = {0};
+    int rc = lora_apply_add(&la, m, path, weight, &err) < 0 ? -1 : lora_apply_merge(&la, m, &err);
+    lora_apply_free(&la, m);
+    CHECK(rc == 0, "%s: lora_apply_merge: %s", what, err.message);
+    if (rc == 0)
+        rc = run(m, uo, co);
+    memcpy(m->unet.params, ku, nu * sizeof *ku);
+    memcpy(m->te[0].params, kt, nt * sizeof *kt);
+    sd_model_adapters_changed(m);
+    free(ku), free(kt);
+    return rc;
+}
+
 /* ---- every algorithm alone ---- */
 
 static double worst_seen;
@@ -211,6 +239,12 @@ static void check_case(sd_model *m, const acase *c, const float *base_u, const f
         CHECK(eu < 1e-5, "%s: U-Net output off by %.3g relative", c->name, eu);
         CHECK(ec < 1e-5, "%s: CLIP output off by %.3g relative", c->name, ec);
         CHECK(du > 1e-3, "%s: the network barely changes the U-Net (%.3g)", c->name, du);
+        /* merged into the weights (base_weights): the same outputs; DoRA is refused there */
+        if (!strstr(c->name, "DoRA") && run_merged(m, tmp, c->weight, au, ac, c->name) == 0) {
+            double mu = fixture_rel_err(au, ru, nu), mc = fixture_rel_err(ac, rc_, nc);
+            printf("%-40s merged into the weights:  U-Net %.2e  CLIP %.2e\n", "", mu, mc);
+            CHECK(mu < 1e-5 && mc < 1e-5, "%s merged: outputs off by %.3g, %.3g relative", c->name, mu, mc);
+        }
         CHECK(c->unet_only || n.n_unet == n.n_mods || dc > 1e-3, "%s: the network barely changes CLIP (%.3g)",
               c->name, dc);
     }

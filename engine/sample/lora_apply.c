@@ -958,6 +958,63 @@ int lora_apply_plan(lora_apply *la, sd_model *m, int B, int h, int w, int T, err
     return 0;
 }
 
+/* The model's own flat parameter buffer holding [p, p + n), writable; NULL when p is elsewhere. */
+static float *own_params(sd_model *m, const float *p, size_t n)
+{
+    float *bufs[3] = {m->unet.params, m->te[0].params, m->n_te > 1 ? m->te[1].params : NULL};
+    size_t lens[3] = {m->unet.n_params, clip_param_floats(&m->te[0].cfg),
+                      m->n_te > 1 ? clip_param_floats(&m->te[1].cfg) : 0};
+    for (int i = 0; i < 3; i++)
+        if (bufs[i] && p >= bufs[i] && p + n <= bufs[i] + lens[i])
+            return bufs[i] + (p - bufs[i]);
+    return NULL;
+}
+
+int lora_apply_merge(lora_apply *la, sd_model *m, error_info *err)
+{
+    for (size_t i = 0; i < la->n; i++) {
+        lora_apply_entry *e = la->e[i];
+        target l = {0};
+        l.lin = e->linear, l.conv = e->conv;
+        l.in = l.lin ? l.lin->in : l.conv->in;
+        l.out = l.lin ? l.lin->out : l.conv->out;
+        l.kernel = l.lin ? 1 : l.conv->kernel;
+        l.cols = (size_t)l.in * l.kernel * l.kernel;
+        l.weight = l.lin ? l.lin->weight : l.conv->weight;
+        l.bias = l.lin ? l.lin->bias : l.conv->bias;
+        l.has_bias = l.bias != NULL;
+        size_t n = (size_t)l.out * l.cols;
+        float *w = own_params(m, l.weight, n), *b = l.bias ? own_params(m, l.bias, (size_t)l.out) : NULL;
+        if (e->ad.dora_scale)
+            return error_set(err, NULL, 0, 0, NULL, "a DoRA module (dora_scale) cannot be merged into "
+                             "the base model");
+        if (!w || (l.bias && !b))
+            return error_set(err, NULL, 0, 0, NULL, "a layer's weights are not the model's own");
+        float *d = malloc(n * sizeof *d), *db = l.has_bias ? calloc((size_t)l.out, sizeof *db) : NULL;
+        int rc = d && (db || !l.has_bias) ? adapter_delta(&e->ad, l.weight, d, db, &l) : -1;
+        if (rc == 0) {
+            for (size_t j = 0; j < n; j++)
+                w[j] += d[j];
+            for (int o = 0; db && o < l.out; o++)
+                b[o] += db[o];
+        }
+        free(d);
+        free(db);
+        if (rc != 0)
+            return error_set(err, NULL, 0, 0, NULL, "out of memory merging a LoRA into the model");
+    }
+    for (size_t i = 0; i < la->n_norms; i++) {   /* train_norm: the changed norm weights */
+        lora_apply_norm *q = &la->norms[i];
+        size_t C = (size_t)q->point->channels;
+        float *w = own_params(m, q->weight, C), *b = own_params(m, q->bias, C);
+        if (!w || !b)
+            return error_set(err, NULL, 0, 0, NULL, "a norm layer's weights are not the model's own");
+        memcpy(w, q->eff, C * sizeof *w);
+        memcpy(b, q->eff + C, C * sizeof *b);
+    }
+    return 0;
+}
+
 void lora_apply_free(lora_apply *la, sd_model *m)
 {
     for (size_t i = 0; i < la->n; i++) {

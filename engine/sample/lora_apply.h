@@ -68,6 +68,10 @@ int lora_apply_add(lora_apply *la, sd_model *m, const char *path, float weight, 
  * context rows (call before unet_acts_init, i.e. before sample_txt2img; the layers' scratch
  * for the other kinds is planned there and in clip_plan). */
 int lora_apply_plan(lora_apply *la, sd_model *m, int B, int h, int w, int T, error_info *err);
+/* Adds every applied module's change into the model's own weights for good (sd-scripts'
+ * merge_to for --base_weights); then lora_apply_free detaches the adapters. DoRA modules are
+ * refused. */
+int lora_apply_merge(lora_apply *la, sd_model *m, error_info *err);
 /* Detaches every adapter and frees them. */
 void lora_apply_free(lora_apply *la, sd_model *m);
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/data/latent_cache.h"
+#include "engine/sample/lora_apply.h"
 #include "engine/train/tensorboard.h"
 
 static double now_s(void)
@@ -293,6 +294,35 @@ static void te_freeze_free(te_freeze *f)
     memset(f, 0, sizeof *f);
 }
 
+/* sd-scripts' --base_weights: each file merged into the model, in order, with its multiplier,
+ * before the network is built on it. */
+static int merge_base_weights(const train_run_settings *s, const train_run_hooks *h, sd_model *m,
+                              error_info *err)
+{
+    if (s->n_base_weights <= 0)
+        return 0;
+    lora_apply la = {0};
+    int rc = 0;
+    for (int i = 0; i < s->n_base_weights && rc == 0; i++) {
+        int n = lora_apply_add(&la, m, s->base_weights[i], s->base_multipliers[i], err);
+        if (n < 0) {
+            rc = -1;
+            break;
+        }
+        run_log(h, "info", "merging %s with multiplier %g: %d modules", s->base_weights[i],
+                s->base_multipliers[i], n);
+    }
+    if (rc == 0 && la.unmatched)
+        run_log(h, "warning", "base_weights: %zu modules match no layer of this model (%s)", la.unmatched,
+                la.unmatched_names);
+    if (rc == 0)
+        rc = lora_apply_merge(&la, m, err);
+    lora_apply_free(&la, m);
+    if (rc != 0 && err->key[0] == '\0')
+        snprintf(err->key, sizeof err->key, "base_weights");
+    return rc;
+}
+
 /* The VAE encoder planned for the largest image of the training and the validation images
  * (trun_data_init plans it for its own). */
 static int plan_vae_for_both(sd_model *m, const batches *a, const batches *b, error_info *err)
@@ -371,6 +401,8 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
     if (check_family(s, m, err) != 0)
         goto out;
     m->prediction = s->want_v_param ? SD_PRED_V : SD_PRED_EPS;
+    if (merge_base_weights(s, h, m, err) != 0)
+        goto out;
     clip_model *tes[2] = {&m->te[0], &m->te[1]};
     network_options no = s->net;
     if (whole) {

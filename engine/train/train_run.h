@@ -37,6 +37,8 @@
  * base models trained from scratch). */
 typedef enum train_mode { TRAIN_MODE_LORA = 0, TRAIN_MODE_FINETUNE, TRAIN_MODE_VAE } train_mode;
 
+#define TRAIN_RUN_MAX_BASE_WEIGHTS 16
+
 typedef struct train_run_settings {
     /* model */
     const char *model_path, *vae_path;   /* vae_path NULL or "": the checkpoint's own */
@@ -110,6 +112,11 @@ typedef struct train_run_settings {
     const dataset_set *validation;
     int validate_every_n_steps, validate_every_n_epochs, max_validation_steps;
     uint64_t validation_seed;
+    /* appended: LoRA / LyCORIS files merged into the model before the network is built, with
+     * their multipliers (sd-scripts' --base_weights / --base_weights_multiplier) */
+    const char *const *base_weights;
+    float base_multipliers[TRAIN_RUN_MAX_BASE_WEIGHTS];
+    int n_base_weights;
 } train_run_settings;
 
 /* What the run knows once set up, for the metadata and the first log lines. */

@@ -2,6 +2,7 @@
  * argument meanings (None / 0 conventions of kohya_ss), the plan's step numbers as they are. */
 #include "engine/train/train_run_config.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,34 @@ static void add_note(train_run_settings *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->notes[s->n_notes++], sizeof s->notes[0], fmt, ap);
     va_end(ap);
+}
+
+/* base_weights and their multipliers (sd-scripts: 1.0 for a file without one) */
+static int base_weights(train_run_settings *s, train_run_strings *strs, const config *cfg, error_info *err)
+{
+    const param *p = params_find("base_weights");
+    const toml_value *v = config_get(cfg, p);
+    if (v && v->type == TOML_ARRAY && v->as.array.count > TRAIN_RUN_MAX_BASE_WEIGHTS)
+        return error_set(err, NULL, 0, 0, "base_weights", "at most %d files", TRAIN_RUN_MAX_BASE_WEIGHTS);
+    s->n_base_weights = string_list(cfg, "base_weights", strs->base_weights, TRAIN_RUN_MAX_BASE_WEIGHTS);
+    s->base_weights = strs->base_weights;
+    const char *mult[TRAIN_RUN_MAX_BASE_WEIGHTS + 1];
+    int nm = string_list(cfg, "base_weights_multiplier", mult, TRAIN_RUN_MAX_BASE_WEIGHTS + 1);
+    if (nm > s->n_base_weights && s->n_base_weights)
+        add_note(s, "base_weights_multiplier has %d values for %d base_weights files; the extra "
+                 "ones are not used", nm, s->n_base_weights);
+    for (int i = 0; i < s->n_base_weights; i++) {
+        s->base_multipliers[i] = 1.0f;
+        if (i < nm) {
+            char *end;
+            double x = strtod(mult[i], &end);
+            if (end == mult[i] || *end || !isfinite(x))
+                return error_set(err, NULL, 0, 0, "base_weights_multiplier", "\"%s\" is not a number",
+                                 mult[i]);
+            s->base_multipliers[i] = (float)x;
+        }
+    }
+    return 0;
 }
 
 /* LyCORIS' algorithms as their modules' non-bypass forward runs them: which sd-scripts settings
@@ -514,6 +543,8 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
     s->sample_every_n_steps = (int)config_int(cfg, "sample_every_n_steps");
     s->sample_every_n_epochs = (int)config_int(cfg, "sample_every_n_epochs");
     s->sample_at_first = config_bool(cfg, "sample_at_first");
+    if (base_weights(s, strs, cfg, err) != 0)
+        return -1;
     s->validation = &p->validation;
     s->validate_every_n_steps = (int)config_int(cfg, "validate_every_n_steps");
     s->validate_every_n_epochs = (int)config_int(cfg, "validate_every_n_epochs");

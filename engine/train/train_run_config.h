@@ -9,9 +9,10 @@
 #include "engine/train/train_run.h"
 #include "plan.h"
 
-/* The string lists (optimizer_args, lr_scheduler_args) the settings point into. */
+/* The string lists (optimizer_args, lr_scheduler_args, base_weights) the settings point into. */
 typedef struct train_run_strings {
     const char *optim_args[64], *lr_args[64];
+    const char *base_weights[TRAIN_RUN_MAX_BASE_WEIGHTS];
 } train_run_strings;
 
 /* Fills s from cfg and p (both must outlive s). Errors name the parameter. */
