@@ -99,14 +99,15 @@ static toml_value *cli_level(const config *cfg)
 }
 
 /* sd-scripts refuses what it does not know; loratty also refuses the dataset keys its
- * engine does not apply yet, rather than training without them. */
-static int check_table_support(const toml_value *t, const char *where, const char *origin,
+ * engine does not apply yet, rather than training without them, and warns about the ones
+ * that change nothing. */
+static int check_table_support(plan *p, const toml_value *t, const char *where, const char *origin,
                                error_info *err)
 {
     for (size_t i = 0; t && t->type == TOML_TABLE && i < t->as.table.count; i++) {
         const param *q = params_find(t->as.table.keys[i]);
         const toml_value *v = t->as.table.values[i];
-        if (!q || q->support != SUPPORT_NOT_YET)
+        if (!q || q->support == SUPPORT_YES)
             continue;
         bool is_default = false;
         if (q->type == PARAM_BOOL)
@@ -116,24 +117,28 @@ static int check_table_support(const toml_value *t, const char *where, const cha
                           (double)v->as.integer : NAN) == atof(q->default_value) && q->default_value[0];
         if (is_default)
             continue;
+        if (q->support == SUPPORT_NO_EFFECT) {
+            plan_warn(p, "%s:%d: %s.%s has no effect: %s", origin, v->line, where, q->name, q->help);
+            continue;
+        }
         return error_set(err, origin, v->line, 0, where, "%s is not supported by loratty's engine yet; "
                          "remove it from the dataset config", q->name);
     }
     return 0;
 }
 
-static int check_datasets_support(const toml_value *general, const toml_value *datasets,
+static int check_datasets_support(plan *p, const toml_value *general, const toml_value *datasets,
                                   const char *origin, error_info *err)
 {
-    if (check_table_support(general, "general", origin, err) != 0)
+    if (check_table_support(p, general, "general", origin, err) != 0)
         return -1;
     for (size_t i = 0; datasets && datasets->type == TOML_ARRAY && i < datasets->as.array.count; i++) {
         const toml_value *ds = datasets->as.array.items[i];
-        if (check_table_support(ds, "datasets", origin, err) != 0)
+        if (check_table_support(p, ds, "datasets", origin, err) != 0)
             return -1;
         const toml_value *subs = ds->type == TOML_TABLE ? toml_table_get(ds, "subsets") : NULL;
         for (size_t j = 0; subs && subs->type == TOML_ARRAY && j < subs->as.array.count; j++)
-            if (check_table_support(subs->as.array.items[j], "datasets.subsets", origin, err) != 0)
+            if (check_table_support(p, subs->as.array.items[j], "datasets.subsets", origin, err) != 0)
                 return -1;
     }
     return 0;
@@ -163,7 +168,7 @@ static int init_datasets(plan *p, const toml_value *general, const toml_value *d
 static int scan_toml(const dataset_defaults *d, const toml_value *general,
                      const toml_value *datasets, const char *origin, plan *p, error_info *err)
 {
-    if (check_datasets_support(general, datasets, origin, err) != 0 ||
+    if (check_datasets_support(p, general, datasets, origin, err) != 0 ||
         dataset_scan_toml(d, general, datasets, origin, &p->data, err) != 0)
         return -1;
     return init_datasets(p, general, datasets, d->cli, err);
