@@ -256,9 +256,26 @@ static void expect_refusal(const char *toml_text, const char *set, const char *k
 static void test_refusals(void)
 {
     char text[1024];
-    snprintf(text, sizeof text, "%s", "[[datasets]]\nnetwork_multiplier = 0.5\n"
+    snprintf(text, sizeof text, "%s", "[[datasets]]\ncache_info = true\n"
                                       "  [[datasets.subsets]]\n  image_dir = '%s/a'\n");
-    expect_refusal(text, NULL, "network_multiplier", "unsupported dataset key");
+    expect_refusal(text, NULL, "cache_info", "unsupported dataset key");
+    {   /* network_multiplier: sd-scripts no longer applies it, a warning says so */
+        snprintf(text, sizeof text, "%s", "[[datasets]]\nnetwork_multiplier = 0.5\n"
+                                          "  [[datasets.subsets]]\n  image_dir = '%s/a'\n");
+        config cfg;
+        error_info err = {0};
+        plan p = {0};
+        int rc = load(&cfg, text, &err);
+        if (rc == 0)
+            rc = plan_compute(&cfg, "test", &p, &err);
+        bool warned = false;
+        for (size_t i = 0; i < p.warning_count; i++)
+            warned |= strstr(p.warnings[i], "datasets.network_multiplier has no effect") != NULL;
+        CHECK(rc == 0 && warned, "network_multiplier: %s, %s", rc ? err.message : "planned",
+              warned ? "warned" : "no warning");
+        plan_free(&p);
+        config_free(&cfg);
+    }
     snprintf(text, sizeof text, "%s", "[[datasets]]\n  [[datasets.subsets]]\n  image_dir = '%s/a'\n"
                                       "  color_aug = true\n");
     expect_refusal(text, "cache_latents=true", "color_aug", "color_aug with cache_latents");
