@@ -119,6 +119,21 @@ ${rest#*:}"
 done
 echo "ok    cache_text_encoder_outputs: the same LoRA; refused with a training encoder or shuffle_caption"
 
+# validation_split on SDXL with both text encoders training (2 of 4 images held out, 2 steps an
+# epoch): finite losses at steps 2 and 4 and both epoch ends; the step validations leave the
+# training as it is
+preset xv 4 "text_encoder_lr = 0.0005"
+"$prog" --run "$tmp/xv.toml" --set validation_split=0.5 --set validate_every_n_steps=2 > "$tmp/xv.out" 2>&1 ||
+    { cat "$tmp/xv.out"; fail "SDXL run with validation"; }
+"$prog" --run "$tmp/xv.toml" --set validation_split=0.5 --set output_name=xv0 > "$tmp/xv0.out" 2>&1 ||
+    { cat "$tmp/xv0.out"; fail "SDXL run with epoch validation only"; }
+got=$(cat "$tmp"/state/loratty/runs/*-xv/events.jsonl | grep '"type":"validation"' |
+    sed 's/.*"step":\([0-9]*\),"epoch":[0-9]*,"kind":"\([a-z]*\)","loss":\([0-9.e-]*\),.*/\2@\1:\3/' | tr '\n' ' ')
+echo "$got" | grep -Eq '^step@2:[0-9]+\.[0-9]+ epoch@2:[0-9]+\.[0-9]+ step@4:[0-9]+\.[0-9]+ epoch@4:[0-9]+\.[0-9]+ $' ||
+    { cat "$tmp/xv.out"; fail "SDXL validations: $got"; }
+"$files" same "$tmp/out/xv.safetensors" "$tmp/out/xv0.safetensors" > /dev/null || fail "SDXL step validations changed the LoRA"
+echo "ok    SDXL validation with the text encoders training: $got"
+
 # --- SDXL text encoder LoRA training --------------------------------------------------------
 te_check=${top_builddir:-.}/tests/test_train_run_sdxl
 preset y 3 "text_encoder_lr = 0.001"
