@@ -156,6 +156,11 @@ const param *export_param_for_sdscripts_key(const char *key)
         return params_find("xformers");
     if (strncmp(key, "learning_rate_te", 16) == 0)   /* train_db.py / sdxl_train.py */
         return params_find("text_encoder_lr");
+    /* sd-scripts' legacy spellings */
+    if (strcmp(key, "use_8bit_adam") == 0 || strcmp(key, "use_lion_optimizer") == 0)
+        return params_find("optimizer_type");
+    if (strcmp(key, "caption_extention") == 0)
+        return params_find("caption_extension");
     return NULL;
 }
 
@@ -181,6 +186,13 @@ int import_sdscripts_value(config *cfg, const param *p, const char *key, const t
         x->line = v->line;
         return config_store(cfg, percent, x, path);
     }
+    /* legacy flags: sd-scripts' get_optimizer turns them into the optimizer type */
+    if ((strcmp(key, "use_8bit_adam") == 0 || strcmp(key, "use_lion_optimizer") == 0) &&
+        v->type == TOML_BOOL)
+        return v->as.boolean ? store_text(cfg, "optimizer_type", key[4] == '8' ? "AdamW8bit" : "Lion",
+                                          v->line, path) : 0;
+    if (strcmp(key, "caption_extention") == 0 && v->type == TOML_STRING)   /* sd-scripts' typo alias */
+        return store_text(cfg, "caption_extension", v->as.string.data, v->line, path);
     /* int_or_float: a ratio of max_train_steps; loratty keeps the steps sd-scripts computes */
     if (strcmp(key, "lr_decay_steps") == 0 && v->type == TOML_FLOAT) {
         long long max_steps = config_int(cfg, "max_train_steps");

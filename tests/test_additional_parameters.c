@@ -1,7 +1,8 @@
 /* test_additional_parameters.c — kohya_ss's additional_parameters, read as sd-scripts' argparse
  * reads the words kohya_ss appends after --config_file (quotes dropped, split on white space):
  * "--key value", "--key=value", store_true flags, nargs="*" lists (optimizer_args,
- * network_args with network_module, text_encoder_lr's numbers) override the preset; a later
+ * network_args with network_module, text_encoder_lr's numbers) and sd-scripts' legacy spellings
+ * (use_lion_optimizer, caption_extention) override the preset; a later
  * --key wins; a key loratty does not know is a warning; a word that is not an --option and an
  * option without its value are errors naming additional_parameters. */
 #include <math.h>
@@ -72,6 +73,15 @@ int main(void)
     CHECK(config_int(&cfg, "conv_dim") == 4 && config_float(&cfg, "conv_alpha") == 2.0,
           "conv_dim %lld conv_alpha %g from network_args", config_int(&cfg, "conv_dim"),
           config_float(&cfg, "conv_alpha"));
+    config_warnings_free(&w);
+    config_free(&cfg);
+
+    /* sd-scripts' legacy spellings: --use_lion_optimizer, --caption_extention */
+    rc = apply(&cfg, "--use_lion_optimizer --caption_extention .cap", &w, &err);
+    CHECK(rc == 0 && !strcmp(config_string(&cfg, "optimizer_type"), "Lion") &&
+              !strcmp(config_string(&cfg, "caption_extension"), ".cap"),
+          "legacy flags: %s, optimizer %s, caption extension %s", rc ? err.message : "ok",
+          config_string(&cfg, "optimizer_type"), config_string(&cfg, "caption_extension"));
     config_warnings_free(&w);
     config_free(&cfg);
 
