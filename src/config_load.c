@@ -470,6 +470,16 @@ static int load_datasets(config *cfg, const toml_value *root, const char *path, 
     return 0;
 }
 
+/* sd-scripts' store_true arguments that have no parameter of their own */
+static bool store_true_alias(const char *key)
+{
+    static const char *const flags[] = {"use_8bit_adam", "use_lion_optimizer", "lowram"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!strcmp(key, flags[i]))
+            return true;
+    return false;
+}
+
 /* kohya_ss appends additional_parameters to sd-scripts' command line after --config_file, so
  * they override the run TOML: the text without '"', split on white space, read as argparse
  * reads "--key value", "--key=value", a bare "--flag" (store_true) and the nargs="*" lists
@@ -521,7 +531,8 @@ int config_apply_additional_parameters(config *cfg, config_warnings *w, error_in
                 double x = strtod(words[i], &end);
                 toml_array_append(v, *end || end == words[i] ? toml_new_string(words[i]) : toml_new_float(x));
             }
-        } else if (p && p->type == PARAM_BOOL && (i == n || strncmp(words[i], "--", 2) == 0)) {
+        } else if (((p && p->type == PARAM_BOOL) || store_true_alias(key)) &&
+                   (i == n || strncmp(words[i], "--", 2) == 0)) {
             v = toml_new_bool(true);   /* store_true */
         } else if (i < n) {
             v = toml_new_string(words[i++]);
