@@ -477,7 +477,17 @@ int dataset_scan_toml(const dataset_defaults *d, const toml_value *general,
                 dataset_add_note(out, "%s: image_dir is not a folder", s->image_dir);
                 continue;
             }
-            scan_subset_images(s, out);
+            bool cached = false;
+            if (s->opt.cache_info && dataset_cache_info_read(s, &cached, err) != 0)
+                return -1;
+            if (cached)
+                dataset_add_note(out, "%s: images, sizes and captions from its metadata_cache.json "
+                                 "(cache_info; delete the file after changing the folder)", s->image_dir);
+            else {
+                scan_subset_images(s, out);
+                if (s->opt.cache_info && dataset_cache_info_write(s, err) != 0)
+                    return -1;
+            }
         }
         if (conditioning && dataset_conditioning_pair(g, origin, err) != 0)
             return -1;

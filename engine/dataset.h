@@ -34,6 +34,7 @@ typedef struct dataset_options {
     double face_crop_lo, face_crop_hi;   /* face_crop_aug_range; both 0 = off (None) */
     resize_interp interp;                /* resize_interpolation */
     bool alpha_mask;                     /* the images' alpha is the loss mask (masked_loss) */
+    bool cache_info;                     /* image list, sizes, captions via metadata_cache.json */
 } dataset_options;
 
 typedef struct dataset_subset {

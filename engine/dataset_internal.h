@@ -30,4 +30,9 @@ int dataset_conditioning_subset(dataset_subset *s, const toml_value *ss, const t
  * both) or of another size is an error. */
 int dataset_conditioning_pair(dataset_group *g, const char *origin, error_info *err);
 
+/* cache_info (dataset_cache_info.c): the subset's images, sizes and captions from
+ * <image_dir>/metadata_cache.json when it exists (*used set), and written there after a scan. */
+int dataset_cache_info_read(dataset_subset *sub, bool *used, error_info *err);
+int dataset_cache_info_write(const dataset_subset *sub, error_info *err);
+
 #endif

@@ -149,6 +149,7 @@ int dataset_options_resolve(dataset_subset *sub, const toml_value *const lv[], s
         get_bool(lv, n, "random_crop", false, &o->random_crop, origin, err) ||
         get_bool(lv, n, "color_aug", false, &o->color_aug, origin, err) ||
         get_bool(lv, n, "alpha_mask", false, &o->alpha_mask, origin, err) ||
+        get_bool(lv, n, "cache_info", false, &o->cache_info, origin, err) ||
         get_string(lv, n, "caption_prefix", &st[0], origin, err) ||
         get_string(lv, n, "caption_suffix", &st[1], origin, err) ||
         get_string(lv, n, "keep_tokens_separator", &st[2], origin, err) ||

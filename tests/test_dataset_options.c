@@ -3,9 +3,10 @@
  * general → command line → default): repeats, class tokens, caption extension (a "." added),
  * is_reg, flips and caption settings per subset; resolution, batch size and bucket settings
  * per dataset with adjust_min_max_bucket_reso_by_steps; two datasets whose buckets share a
- * resolution still batch apart; refusals naming the key (unsupported dataset keys, color_aug
- * with cache_latents, min_bucket_reso above the resolution). Expected numbers are worked out
- * by hand in the comments. */
+ * resolution still batch apart; refusals naming the key (color_aug with cache_latents,
+ * min_bucket_reso above the resolution); network_multiplier's warning; cache_info's
+ * metadata_cache.json written, then read instead of the folder. Expected numbers are worked
+ * out by hand in the comments. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "check.h"
 #include "config.h"
 #include "engine/data/batches.h"
+#include "fileio.h"
 #include "plan.h"
 #include "tests/bmp_fixture.h"
 
@@ -256,9 +258,6 @@ static void expect_refusal(const char *toml_text, const char *set, const char *k
 static void test_refusals(void)
 {
     char text[1024];
-    snprintf(text, sizeof text, "%s", "[[datasets]]\ncache_info = true\n"
-                                      "  [[datasets.subsets]]\n  image_dir = '%s/a'\n");
-    expect_refusal(text, NULL, "cache_info", "unsupported dataset key");
     {   /* network_multiplier: sd-scripts no longer applies it, a warning says so */
         snprintf(text, sizeof text, "%s", "[[datasets]]\nnetwork_multiplier = 0.5\n"
                                           "  [[datasets.subsets]]\n  image_dir = '%s/a'\n");
@@ -294,6 +293,71 @@ static void test_refusals(void)
     expect_refusal(text, NULL, "face_crop_aug_range", "lo above hi");
 }
 
+/* cache_info: the first plan writes <image_dir>/metadata_cache.json (path → caption with the
+ * class tokens' fallback, resolution); later ones read it instead of the folder, so a new
+ * image and a changed caption are not seen; a broken file is refused naming cache_info. */
+static void test_cache_info(void)
+{
+    char p[256], q[300];
+    path_of(p, sizeof p, "ci");
+    mkdir(p, 0755);
+    for (int i = 0; i < 3; i++) {
+        snprintf(q, sizeof q, "%s/%d.bmp", p, i);
+        bmp_fixture_write(q, 64 + 64 * i, 64, 128);
+    }
+    snprintf(q, sizeof q, "%s/0.txt", p);
+    write_text(q, "first caption\n");
+    const char *toml = "[[datasets]]\nresolution = 64\n  [[datasets.subsets]]\n  image_dir = '%s/ci'\n"
+                       "  cache_info = true\n  class_tokens = 'tok'\n  caption_extension = '.txt'\n";
+    for (int round = 0; round < 2; round++) {
+        config cfg;
+        error_info err = {0};
+        plan pl = {0};
+        int rc = load(&cfg, toml, &err);
+        if (rc == 0)
+            rc = plan_compute(&cfg, "test", &pl, &err);
+        CHECK(rc == 0, "cache_info round %d: %s", round, err.message);
+        const dataset_subset *sub = rc == 0 ? &pl.data.groups[0].subsets[0] : NULL;
+        CHECK(sub && sub->image_count == 3 && sub->images[2].width == 192,
+              "cache_info round %d: %zu images", round, sub ? sub->image_count : 0);
+        if (sub && sub->image_count == 3) {
+            char *cap = NULL;
+            CHECK(dataset_image_caption(sub, &sub->images[0], false, &cap, &err) == 0 && cap &&
+                      !strcmp(cap, "first caption"),
+                  "round %d: caption %s", round, cap ? cap : "(none)");
+            free(cap);
+        }
+        plan_free(&pl);
+        config_free(&cfg);
+        if (round == 0) {   /* the file sd-scripts writes; then the folder changes */
+            snprintf(q, sizeof q, "%s/metadata_cache.json", p);
+            size_t len = 0;
+            char *json = fileio_read_all(q, &len, &err);
+            char want[600];
+            snprintf(want, sizeof want, "\"%s/1.bmp\": {\n    \"caption\": \"tok\",\n    \"resolution\": [\n"
+                     "      128,\n      64\n    ]\n  }", p);
+            CHECK(json && strstr(json, want), "metadata_cache.json:\n%s", json ? json : err.message);
+            free(json);
+            snprintf(q, sizeof q, "%s/0.txt", p);
+            write_text(q, "changed caption\n");
+            snprintf(q, sizeof q, "%s/3.bmp", p);
+            bmp_fixture_write(q, 64, 64, 128);
+        }
+    }
+    snprintf(q, sizeof q, "%s/metadata_cache.json", p);
+    write_text(q, "{\"x.png\": {\"caption\": \"c\"}}");
+    config cfg;
+    error_info err = {0};
+    plan pl = {0};
+    int rc = load(&cfg, toml, &err);
+    if (rc == 0)
+        rc = plan_compute(&cfg, "test", &pl, &err);
+    CHECK(rc != 0 && !strcmp(err.key, "cache_info") && strstr(err.file, "metadata_cache.json"),
+          "a broken metadata_cache.json: %s (%s)", err.message, err.key);
+    plan_free(&pl);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof tmp, "/tmp/loratty-test-dsopt-XXXXXX");
@@ -302,6 +366,7 @@ int main(void)
     make_images();
     test_plan();
     test_refusals();
+    test_cache_info();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd) != 0)

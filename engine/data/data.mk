@@ -12,6 +12,7 @@ libloratty_a_SOURCES += \
 	engine/data/py_random.c engine/data/py_random.h
 # the dataset scan's other files (beside engine/dataset.c): each subset's options through
 # sd-scripts' levels, fine-tuning subsets from a metadata file, masked_loss's conditioning
-# images, the validation split
+# images, the validation split, cache_info's metadata_cache.json
 libloratty_a_SOURCES += engine/dataset_options.c engine/dataset_finetune.c \
-	engine/dataset_conditioning.c engine/dataset_split.c engine/dataset_internal.h
+	engine/dataset_conditioning.c engine/dataset_split.c engine/dataset_cache_info.c \
+	engine/dataset_internal.h
