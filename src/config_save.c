@@ -147,6 +147,9 @@ char *config_export_sdscripts_toml(const config *cfg)
             continue;
         if (!params_applies(p, config_lookup_text, (void *)cfg))
             continue;
+        /* an optional value left empty is argparse's None: not written */
+        if ((p->flags & PARAM_OPTIONAL) && !p->default_value[0] && config_is_default(cfg, p))
+            continue;
         toml_value *v = effective_value(cfg, p);
         /* numeric choices (max_token_length 75/150/225) are integers to sd-scripts */
         if (v && p->type == PARAM_CHOICE && v->type == TOML_STRING && v->as.string.len) {
