@@ -704,9 +704,12 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
                     goto out;
             }
             /* sd-scripts: validate_every_n_steps counts optimizer steps */
-            if (val.active && s->validate_every_n_steps > 0 && step % s->validate_every_n_steps == 0 &&
-                validate(&val, &vc, h, tb, step, ep, 0, loss_sum / loss_n, err) != 0)
-                goto out;
+            if (val.active && s->validate_every_n_steps > 0 && step % s->validate_every_n_steps == 0) {
+                double v0 = now_s();
+                if (validate(&val, &vc, h, tb, step, ep, 0, loss_sum / loss_n, err) != 0)
+                    goto out;
+                t0 += now_s() - v0;   /* it/s and the ETA count training only, as sd-scripts' bar */
+            }
             train_progress now = {step, ep - 1, (long long)pos, s->seed, st.rng_offset};
             /* sd-scripts saves at every n-th step, the last one too (epochs: not the last) */
             if (s->save_every_n_steps > 0 && step % s->save_every_n_steps == 0) {
@@ -728,9 +731,12 @@ int train_run(const train_run_settings *s, const train_run_hooks *h, int *usage_
         }
         /* sd-scripts validates after the epoch's loop, also when max_train_steps ends it */
         if (val.active && !stopped && loss_n &&
-            (s->validate_every_n_epochs <= 0 || ep % s->validate_every_n_epochs == 0) &&
-            validate(&val, &vc, h, tb, step, ep, 1, loss_sum / loss_n, err) != 0)
-            goto out;
+            (s->validate_every_n_epochs <= 0 || ep % s->validate_every_n_epochs == 0)) {
+            double v0 = now_s();
+            if (validate(&val, &vc, h, tb, step, ep, 1, loss_sum / loss_n, err) != 0)
+                goto out;
+            t0 += now_s() - v0;
+        }
         /* sd-scripts logs the epoch also when max_train_steps ends it early */
         if (tb && loss_n && !stopped && tb_log_epoch(tb, (int)ep, loss_sum / loss_n, 0.0, err) != 0)
             goto out;
