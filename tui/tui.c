@@ -596,6 +596,7 @@ int tui_main(const char *preset_path, const tui_options *opts)
     term_caps caps;
     /* the forms show no images, the run monitor may: its sample images need the answers */
     setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C");   /* numbers in presets and forms are always written with '.' */
     tui_sixel = opts ? opts->sixel : TERM_SIXEL_AUTO;
     term_detect(STDOUT_FILENO, tui_sixel, 200, &caps);
     tui_caps = caps;
