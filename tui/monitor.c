@@ -560,8 +560,8 @@ int monitor_attach(const run_info *run, const monitor_options *opts)
                         "the state, %s/events.jsonl has everything\n", run->dir);
         return 2;
     }
-    setlocale(LC_ALL, "");
-    setlocale(LC_NUMERIC, "C");   /* numbers in presets and forms are always written with '.' */   /* before term_detect: it reads the codeset */
+    setlocale(LC_ALL, "");        /* before term_detect: it reads the codeset */
+    setlocale(LC_NUMERIC, "C");   /* numbers are always read and written with '.' */
     term_caps caps;
     term_detect(STDOUT_FILENO, opts->sixel, 300, &caps);
     struct sigaction sa;
