@@ -1,6 +1,8 @@
 /* test_train_golden.c — the training step against PyTorch (tests/golden/make_train_fixtures.py):
  * the tiny SD1 U-Net with conv LoRA loaded from the stored initial weights (network_load_weights),
  * 20 steps of noise/timesteps fed as stored, l2 + min_snr_gamma, clip_grad_norm 1, AdamW.
+ * Before each step the forward-only loss of validation (train_step_eval_cond) on the same
+ * inputs must equal the step's loss exactly and leave the gradients at zero.
  * Per-step losses must match within 1e-4 relative, final LoRA weights within 5e-3 of each
  * tensor's max abs value (see the comment at the check). Also checks that a second run is bit-identical and that the network
  * saves and loads back exactly. Usage: test_train_golden [FIXTURE_DIR]. */
@@ -111,9 +113,21 @@ static void train(const char *dir, const unet_config *cfg, int steps, run_result
     for (int s = 0; s < steps; s++) {
         int t[2] = {(int)tsf[2 * s], (int)tsf[2 * s + 1]};
         network_zero_grad(&net);
+        /* the validation loss (forward only) is the training step's loss, and takes no gradient */
+        double eval_loss;
+        train_step_cond cond = {ctx, NULL, NULL, NULL, NULL, NULL};
+        if (train_step_eval_cond(&st, latents, &cond, B, S, S, T, NULL, noise + s * per_step, t, &eval_loss,
+                                 &err) != 0)
+            die(&err);
+        size_t touched = 0;
+        for (size_t i = 0; i < net.n_params; i++)
+            touched += net.grads[i] != 0.0f;
+        CHECK(touched == 0, "step %d: the forward-only loss wrote %zu gradients", s, touched);
         if (train_step_run(&st, latents, ctx, B, S, S, T, NULL, noise + s * per_step, t,
                            &res->losses[s], &err) != 0)
             die(&err);
+        CHECK(eval_loss == res->losses[s], "step %d: forward-only loss %.9g, training step's %.9g", s, eval_loss,
+              res->losses[s]);
         train_clip_grad_norm(&net, 1.0f);
         if (optim_step(opt, &err) != 0)
             die(&err);

@@ -78,7 +78,7 @@ int main(void)
         train_step_cond cond = {ctx, NULL, NULL, NULL, NULL, NULL};
         int t999[B] = {999, 999}, t500[B] = {500, 500};
         double loss;
-        if (train_step_eval_cond(&st, x0, &cond, B, H, W, T, NULL, t999, &loss, &err) != 0)
+        if (train_step_eval_cond(&st, x0, &cond, B, H, W, T, NULL, NULL, t999, &loss, &err) != 0)
             die(&err);
         bool pure = true, minus_x0 = true;
         for (size_t i = 0; i < n; i++) {
@@ -96,7 +96,7 @@ int main(void)
         for (int t = 0; t < 1000; t++)   /* all_snr from the original schedule either way */
             CHECK(fabsf(st.snr[t] - plain.all_snr[t]) <= 1e-5f * plain.all_snr[t], "snr[%d] %g, want %g", t,
                   st.snr[t], plain.all_snr[t]);
-        if (train_step_eval_cond(&st, x0, &cond, B, H, W, T, NULL, t500, &loss, &err) != 0)
+        if (train_step_eval_cond(&st, x0, &cond, B, H, W, T, NULL, NULL, t500, &loss, &err) != 0)
             die(&err);
         const noise_schedule *ns = ztsnr ? &z : &plain;
         float sa = sqrtf(ns->alphas_cumprod[500]), sb = sqrtf(1.0f - ns->alphas_cumprod[500]);

@@ -105,10 +105,10 @@ int train_step_run_cond(train_step *s, const float *latents, const train_step_co
                         int H, int W, int T, const float *loss_weights, const float *noise,
                         const int *timesteps, double *loss, error_info *err);
 /* The same micro-batch's loss without the backward (sd-scripts' validation, is_train=False):
- * noise drawn from the step's stream, no gradient touched. */
+ * noise given or (NULL) drawn from the step's stream, no gradient touched. */
 int train_step_eval_cond(train_step *s, const float *latents, const train_step_cond *c, int B,
-                         int H, int W, int T, const float *loss_weights, const int *timesteps,
-                         double *loss, error_info *err);
+                         int H, int W, int T, const float *loss_weights, const float *noise,
+                         const int *timesteps, double *loss, error_info *err);
 void train_step_free(train_step *s);
 
 /* torch.nn.utils.clip_grad_norm_ over the network's gradients: scales them by

@@ -104,8 +104,8 @@ static int val_batch(trun_val *v, const trun_val_ctx *c, const batch *bt, double
         for (int i = 0; i < bt->count; i++)
             v->t[i] = v->timesteps[k];
         double loss;
-        if (train_step_eval_cond(c->st, v->lat, &cond, bt->count, H / d->f, W / d->f, T, v->w, v->t,
-                                 &loss, err) != 0)
+        if (train_step_eval_cond(c->st, v->lat, &cond, bt->count, H / d->f, W / d->f, T, v->w, NULL,
+                                 v->t, &loss, err) != 0)
             return -1;
         *sum += loss;
     }

@@ -259,10 +259,10 @@ static int forward_loss(train_step *s, const float *latents, const train_step_co
 }
 
 int train_step_eval_cond(train_step *s, const float *latents, const train_step_cond *cond, int B,
-                         int H, int W, int T, const float *loss_weights, const int *timesteps,
-                         double *loss, error_info *err)
+                         int H, int W, int T, const float *loss_weights, const float *noise,
+                         const int *timesteps, double *loss, error_info *err)
 {
-    return forward_loss(s, latents, cond, B, H, W, T, loss_weights, NULL, timesteps, loss, err);
+    return forward_loss(s, latents, cond, B, H, W, T, loss_weights, noise, timesteps, loss, err);
 }
 
 int train_step_run_cond(train_step *s, const float *latents, const train_step_cond *cond, int B,
