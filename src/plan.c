@@ -569,10 +569,12 @@ void plan_print(const plan *p, const config *cfg, FILE *out)
         long long max = config_int(cfg, "max_validation_steps");
         long long batches = max > 0 && max < p->validation_batches ? max : p->validation_batches;
         fprintf(out, "Validation:      %lld images (%lld samples with repeats), %lld batches x 4 "
-                     "timesteps, at the end of %s", p->validation_images, p->validation_samples,
-                batches, every > 1 ? "every" : "every epoch");
+                     "timesteps, at the end of every ", p->validation_images, p->validation_samples,
+                batches);
         if (every > 1)
-            fprintf(out, " %lld-th epoch", every);
+            fprintf(out, "%lld epochs", every);
+        else
+            fprintf(out, "epoch");
         if (steps > 0)
             fprintf(out, " and every %lld steps", steps);
         fprintf(out, "\n");
