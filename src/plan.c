@@ -518,7 +518,8 @@ void plan_print(const plan *p, const config *cfg, FILE *out)
                 config_bool(cfg, "sdxl") ? "  (SDXL)" : config_bool(cfg, "v2") ? "  (SD2.x)" : "  (SD1.x)",
                 config_bool(cfg, "v_parameterization") ? " v-prediction" : "");
     const char *out_dir = config_string(cfg, "output_dir");
-    fprintf(out, "Output:      %s%s%s.safetensors\n", out_dir, out_dir[0] ? "/" : "", config_string(cfg, "output_name"));
+    fprintf(out, "Output:      %s%s%s.%s\n", out_dir, out_dir[0] ? "/" : "", config_string(cfg, "output_name"),
+            config_string(cfg, "save_model_as"));
     if (p->mode && p->source[0])
         fprintf(out, "Images from: %s (%s)\n", p->source, p->mode);
     bool toml_mode = p->mode && strcmp(p->mode, "folders") != 0;

@@ -6,7 +6,7 @@
 #     (UNet and text encoder: lora_unet_ and lora_te_ keys) and the ss_* / modelspec.*
 #     metadata (checked key by key); events.jsonl has
 #     start/progress/save/done; no_metadata keeps sd-scripts' minimum keys, save_n_epoch_ratio
-#     sets the epoch saves;
+#     sets the epoch saves; save_model_as ckpt writes .ckpt files (torch.save's zip);
 #  2. 3 steps + save_state_on_train_end, then resume to 6 steps, equals 6 steps straight
 #     (tensors byte for byte);
 #     Sample images every 3 steps: 4 PNGs with sd-scripts' names, sample events, and the
@@ -118,6 +118,15 @@ preset nm 12
     '!ss_session_id' '!ss_training_finished_at' '!ss_dataset_dirs' '!ss_tag_frequency' \
     '!ss_learning_rate' || fail "no_metadata's keys"
 echo "ok    no_metadata keeps the minimum keys; save_n_epoch_ratio 1 saves only at the end"
+# save_model_as ckpt: torch.save files (a zip, see tests/test_torch_save) named .ckpt, the
+# epoch saves too
+preset ck 6
+"$prog" --run "$tmp/ck.toml" --set save_model_as=ckpt > "$tmp/ck.out" 2>&1 || { cat "$tmp/ck.out"; fail "ckpt run"; }
+[ -f "$tmp/out/ck.ckpt" ] && [ -f "$tmp/out/ck-000001.ckpt" ] && [ ! -e "$tmp/out/ck.safetensors" ] ||
+    { ls "$tmp/out"; fail "save_model_as ckpt: file names"; }
+[ "$(head -c 2 "$tmp/out/ck.ckpt")" = "PK" ] || fail "the .ckpt is not torch.save's zip"
+grep -q "save_model_as ckpt: the LoRA files hold the tensors alone" "$tmp/ck.out" || fail "no ckpt note"
+echo "ok    save_model_as ckpt writes torch.save files named .ckpt"
 
 # --- 2. 3 steps + resume + 3 steps = 6 steps ----------------------------------------------
 preset b 3 "save_state_on_train_end = true"

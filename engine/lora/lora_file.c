@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/lora/torch_save.h"
 #include "engine/safetensors.h"
 
 void lora_metadata_set(lora_metadata *m, const char *key, const char *fmt, ...)
@@ -252,9 +253,33 @@ int lora_hashes(const lora_tensor *t, size_t n, dtype_t save_dtype, const lora_m
     return rc;
 }
 
+/* save_model_as ckpt / pt: sd-scripts' torch.save(state_dict), the tensors alone */
+static int save_torch(const char *path, const lora_tensor *t, size_t n, dtype_t save_dtype, error_info *err)
+{
+    converted c;
+    torch_tensor *tt = calloc(n ? n : 1, sizeof *tt);
+    int rc = tt ? build(t, n, save_dtype, NULL, 0, &c, err) : error_set(err, NULL, 0, 0, NULL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        tt[i] = (torch_tensor){t[i].name, save_dtype, t[i].ndim, t[i].shape, c.buffers[i]};
+    if (rc == 0)
+        rc = torch_save(path, tt, n, err);
+    if (tt)
+        converted_free(&c);
+    free(tt);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
 int lora_file_save(const char *path, const lora_tensor *t, size_t n, dtype_t save_dtype,
                    const lora_metadata *md, error_info *err)
 {
+    if (!ends_with(path, ".safetensors"))   /* as sd-scripts' save_weights decides */
+        return save_torch(path, t, n, save_dtype, err);
     char model_hash[65], legacy_hash[9];
     if (lora_hashes(t, n, save_dtype, md, model_hash, legacy_hash, err) < 0)
         return -1;

@@ -117,6 +117,9 @@ typedef struct train_run_settings {
     const char *const *base_weights;
     float base_multipliers[TRAIN_RUN_MAX_BASE_WEIGHTS];
     int n_base_weights;
+    /* appended: the LoRA files' format, sd-scripts' save_model_as: "safetensors" (NULL too),
+     * "ckpt" or "pt" (torch.save of the tensors, no metadata) */
+    const char *save_model_as;
 } train_run_settings;
 
 /* What the run knows once set up, for the metadata and the first log lines. */

@@ -99,8 +99,11 @@ void trun_optim_train(optim *opt, lora_network *net)
 int trun_save_lora(trun_save *sv, int kind, long long n, long long step, long long epoch,
                    error_info *err)
 {
-    char path[4300];
-    stem_path(sv, kind, n, ".safetensors", path, sizeof path);
+    char path[4300], ext[32];
+    /* sd-scripts: "." + save_model_as; not .safetensors means torch.save (lora_file_save) */
+    snprintf(ext, sizeof ext, ".%s", sv->s->save_model_as && sv->s->save_model_as[0] ? sv->s->save_model_as
+                                                                                     : "safetensors");
+    stem_path(sv, kind, n, ext, path, sizeof path);
     train_metadata_update(sv->md, step, epoch);
     trun_optim_eval(sv->opt, sv->net);   /* schedule-free: save x, not y */
     int rc = sv->full ? trun_full_save(sv->full, path, sv->s->save_dtype, sv->md, err)
@@ -114,7 +117,7 @@ int trun_save_lora(trun_save *sv, int kind, long long n, long long step, long lo
     long long r = kind ? remove_no(kind, n, every, kind == 1 ? sv->s->save_last_n_epochs
                                                             : sv->s->save_last_n_steps) : -1;
     if (r > 0) {
-        stem_path(sv, kind, r, ".safetensors", path, sizeof path);
+        stem_path(sv, kind, r, ext, path, sizeof path);
         if (unlink(path) == 0 && sv->h->log) {
             char msg[4400];
             snprintf(msg, sizeof msg, "removed the older save %s", path);
