@@ -297,6 +297,10 @@ static int parse_header(safetensors_file *f, error_info *err)
         return error_set(err, f->label, 0, 0, NULL,
                          "file is %zu bytes, too short for the 8-byte header length", f->size);
     uint64_t n = read_le64(f->base);
+    if (!memcmp(f->base, "PK\x03\x04", 4))   /* torch.save's zip: a .ckpt / .pt */
+        return error_set(err, f->label, 0, 0, NULL, "is a PyTorch .ckpt / .pt file (a zip of "
+                         "pickles), not safetensors; loratty reads safetensors only (train with "
+                         "save_model_as = safetensors, or convert the file)");
     if (n > SAFETENSORS_MAX_HEADER)
         return error_set(err, f->label, 0, 0, NULL,
                          "header length %llu is over the limit of %llu bytes (corrupt file?)",

@@ -2,7 +2,8 @@
  * set of tensors (f32 with a 0-dim scalar, f16 4-D, bf16, one with more than 255 elements)
  * is written and must equal, byte for byte, tests/fixtures/torch-save/tensors.pt, the file
  * tests/golden/check_torch_save.py loaded with torch.load (weights_only, and mmap) and found
- * to hold exactly these values; its verdict, result.json, must say so. Usage:
+ * to hold exactly these values; its verdict, result.json, must say so. loratty's safetensors
+ * reader refuses the file with a message that names the format. Usage:
  * test_torch_save [write PATH] (the golden script makes the fixture with it). */
 #include <jansson.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine/lora/torch_save.h"
+#include "engine/safetensors.h"
 #include "fileio.h"
 #include "tests/check.h"
 
@@ -71,6 +73,11 @@ int main(int argc, char **argv)
     CHECK(got && want && n1 == n2 && !memcmp(got, want, n1),
           "the written file (%zu bytes) is not the fixture torch.load read (%zu bytes)", n1, n2);
     free(got), free(want);
+    safetensors_file *f = NULL;   /* loratty's own readers take safetensors only, and say so */
+    CHECK(safetensors_open(tmp, &f, &err) != 0 && strstr(err.message, "PyTorch .ckpt / .pt"),
+          "reading the .pt as safetensors: %s", err.message);
+    if (f)
+        safetensors_close(f);
     unlink(tmp);
     json_error_t jerr;
     json_t *r = json_load_file(result, 0, &jerr);
