@@ -278,7 +278,8 @@ static int ends_with(const char *s, const char *suffix)
 int lora_file_save(const char *path, const lora_tensor *t, size_t n, dtype_t save_dtype,
                    const lora_metadata *md, error_info *err)
 {
-    if (!ends_with(path, ".safetensors"))   /* as sd-scripts' save_weights decides */
+    /* save_model_as ckpt / pt (sd-scripts' save_weights: anything but .safetensors) */
+    if (ends_with(path, ".ckpt") || ends_with(path, ".pt"))
         return save_torch(path, t, n, save_dtype, err);
     char model_hash[65], legacy_hash[9];
     if (lora_hashes(t, n, save_dtype, md, model_hash, legacy_hash, err) < 0)

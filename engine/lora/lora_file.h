@@ -45,7 +45,8 @@ typedef struct lora_tensor {
 int lora_hashes(const lora_tensor *t, size_t n, dtype_t save_dtype, const lora_metadata *md,
                 char model_hash[65], char legacy_hash[9], error_info *err);
 
-/* Writes the file atomically with the metadata plus sshs_model_hash and sshs_legacy_hash. */
+/* Writes the file atomically with the metadata plus sshs_model_hash and sshs_legacy_hash; a
+ * path ending in .ckpt or .pt gets torch.save's format instead (the tensors alone). */
 int lora_file_save(const char *path, const lora_tensor *t, size_t n, dtype_t save_dtype,
                    const lora_metadata *md, error_info *err);
 
