@@ -2,6 +2,7 @@
 libloratty_a_SOURCES += \
 	engine/dtype.c engine/dtype.h \
 	engine/safetensors.c engine/safetensors_write.c engine/safetensors.h \
+	engine/torch_load.c engine/torch_load.h \
 	engine/inspect.c engine/inspect.h
 # the images of a run and sd-scripts' bucketing
 libloratty_a_SOURCES += engine/dataset.c engine/dataset.h engine/buckets.c engine/buckets.h

@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/torch_load.h"
+
 typedef struct meta_entry {
     const char *key;
     const char *value;
@@ -29,6 +31,7 @@ struct safetensors_file {
     const unsigned char *base;
     size_t size;
     int mapped;                  /* base is our mmap, to munmap on close */
+    int owned;                   /* base is ours to free (a .ckpt / .pt converted) */
     uint64_t header_len;
     const unsigned char *data;
     uint64_t data_len;
@@ -297,10 +300,6 @@ static int parse_header(safetensors_file *f, error_info *err)
         return error_set(err, f->label, 0, 0, NULL,
                          "file is %zu bytes, too short for the 8-byte header length", f->size);
     uint64_t n = read_le64(f->base);
-    if (!memcmp(f->base, "PK\x03\x04", 4))   /* torch.save's zip: a .ckpt / .pt */
-        return error_set(err, f->label, 0, 0, NULL, "is a PyTorch .ckpt / .pt file (a zip of "
-                         "pickles), not safetensors; loratty reads safetensors only (train with "
-                         "save_model_as = safetensors, or convert the file)");
     if (n > SAFETENSORS_MAX_HEADER)
         return error_set(err, f->label, 0, 0, NULL,
                          "header length %llu is over the limit of %llu bytes (corrupt file?)",
@@ -425,6 +424,20 @@ int safetensors_open(const char *path, safetensors_file **out, error_info *err)
         f->mapped = 1;
     }
     close(fd);
+    if (f->mapped && torch_file_is_zip(f->base, f->size)) {   /* a .ckpt / .pt: its state dict */
+        unsigned char *bytes;
+        size_t len;
+        int rc = torch_load_as_safetensors(f->base, f->size, path, &bytes, &len, err);
+        munmap((void *)f->base, f->size);
+        f->mapped = 0;
+        if (rc != 0) {
+            free(f);
+            return -1;
+        }
+        f->base = bytes;
+        f->size = len;
+        f->owned = 1;
+    }
     return open_common(f, path, out, err);
 }
 
@@ -439,6 +452,8 @@ void safetensors_close(safetensors_file *f)
         json_decref(f->root);
     if (f->mapped)
         munmap((void *)f->base, f->size);
+    if (f->owned)
+        free((void *)f->base);
     free(f->label);
     free(f);
 }

@@ -37,7 +37,8 @@ typedef struct safetensors_tensor {
 
 typedef struct safetensors_file safetensors_file;
 
-/* Maps `path` read-only and validates it. On success *out owns the mapping. */
+/* Maps `path` read-only and validates it. On success *out owns the mapping. A torch.save
+ * file (.ckpt / .pt) is read as its state dict's tensors, no metadata (engine/torch_load.h). */
 int safetensors_open(const char *path, safetensors_file **out, error_info *err);
 /* Same over a caller's buffer, which must outlive the file; `label` names it in messages. */
 int safetensors_open_memory(const void *buf, size_t len, const char *label,

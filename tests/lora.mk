@@ -10,4 +10,5 @@ check_PROGRAMS += tests/test_torch_save
 TESTS += tests/test_torch_save
 tests_test_torch_save_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/golden/check_torch_save.py tests/fixtures/torch-save/tensors.pt \
-	tests/fixtures/torch-save/result.json
+	tests/fixtures/torch-save/result.json tests/fixtures/torch-save/torch_written.pt \
+	tests/fixtures/torch-save/whole.ckpt tests/fixtures/torch-save/evil.pt

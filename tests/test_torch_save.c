@@ -2,8 +2,10 @@
  * set of tensors (f32 with a 0-dim scalar, f16 4-D, bf16, one with more than 255 elements)
  * is written and must equal, byte for byte, tests/fixtures/torch-save/tensors.pt, the file
  * tests/golden/check_torch_save.py loaded with torch.load (weights_only, and mmap) and found
- * to hold exactly these values; its verdict, result.json, must say so. loratty's safetensors
- * reader refuses the file with a message that names the format. Usage:
+ * to hold exactly these values; its verdict, result.json, must say so. loratty's readers
+ * (engine/torch_load.c behind safetensors_open) read that file and torch.save's own
+ * torch_written.pt back to the same names, dtypes, shapes and values, and refuse a whole
+ * checkpoint and a pickle calling os.system by name. Usage:
  * test_torch_save [write PATH] (the golden script makes the fixture with it). */
 #include <jansson.h>
 #include <stdio.h>
@@ -49,6 +51,40 @@ static int write_fixture(const char *path, error_info *err)
     return torch_save(path, t, sizeof t / sizeof t[0], err);
 }
 
+/* the file's tensors: names, dtypes, shapes and every value as written */
+static void read_back(const char *path)
+{
+    static const struct {
+        const char *name;
+        dtype_t dt;
+        int ndim, k;
+        size_t n;
+    } want[] = {{"lora_te_c.weight", DTYPE_BF16, 1, 2, 5}, {"lora_te_d.weight", DTYPE_F16, 2, 3, 320},
+                {"lora_unet_a.alpha", DTYPE_F32, 0, -1, 1}, {"lora_unet_a.lora_down.weight", DTYPE_F32, 2, 0, 6},
+                {"lora_unet_b.lora_up.weight", DTYPE_F16, 4, 1, 36}};
+    error_info err = {0};
+    safetensors_file *f;
+    if (safetensors_open(path, &f, &err) != 0) {
+        CHECK(0, "%s: %s", path, err.message);
+        return;
+    }
+    CHECK(safetensors_count(f) == 5, "%s: %zu tensors", path, safetensors_count(f));
+    size_t bad = 0;
+    for (size_t i = 0; i < 5; i++) {
+        const safetensors_tensor *t = safetensors_find(f, want[i].name);
+        float v[320];
+        if (!t || t->dtype != want[i].dt || t->ndim != want[i].ndim || t->nelements != want[i].n ||
+            safetensors_read_f32(t, v, &err) != 0) {
+            CHECK(0, "%s: %s missing or of another dtype / shape", path, want[i].name);
+            continue;
+        }
+        for (size_t j = 0; j < want[i].n; j++)
+            bad += v[j] != (want[i].k < 0 ? 4.0f : value(want[i].k, j));
+    }
+    CHECK(bad == 0, "%s: %zu values differ", path, bad);
+    safetensors_close(f);
+}
+
 int main(int argc, char **argv)
 {
     error_info err = {0};
@@ -73,12 +109,27 @@ int main(int argc, char **argv)
     CHECK(got && want && n1 == n2 && !memcmp(got, want, n1),
           "the written file (%zu bytes) is not the fixture torch.load read (%zu bytes)", n1, n2);
     free(got), free(want);
-    safetensors_file *f = NULL;   /* loratty's own readers take safetensors only, and say so */
-    CHECK(safetensors_open(tmp, &f, &err) != 0 && strstr(err.message, "PyTorch .ckpt / .pt"),
-          "reading the .pt as safetensors: %s", err.message);
-    if (f)
-        safetensors_close(f);
     unlink(tmp);
+    /* loratty's readers take a .pt as a safetensors file: ours, and torch.save's own */
+    char path[4096];
+    const char *files[] = {"tensors.pt", "torch_written.pt"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/tests/fixtures/torch-save/%s", top ? top : ".", files[i]);
+        read_back(path);
+    }
+    static const struct {
+        const char *file, *needle;
+    } refused[] = {{"whole.ckpt", "holds state_dict, not a tensor"},
+                   {"evil.pt", "posix.system, which a state dict of tensors does not call"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/tests/fixtures/torch-save/%s", top ? top : ".", refused[i].file);
+        safetensors_file *f = NULL;
+        err.message[0] = '\0';
+        CHECK(safetensors_open(path, &f, &err) != 0 && strstr(err.message, refused[i].needle),
+              "%s: %s", refused[i].file, err.message);
+        if (f)
+            safetensors_close(f);
+    }
     json_error_t jerr;
     json_t *r = json_load_file(result, 0, &jerr);
     CHECK(r && json_is_true(json_object_get(r, "weights_only_ok")) && json_is_true(json_object_get(r, "mmap_ok")) &&

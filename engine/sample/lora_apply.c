@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/torch_load.h"
 #include "fileio.h"
 
 /* The tensors a module may have, by the suffix after its kohya name. */
@@ -1059,14 +1060,19 @@ int lora_apply_hash(const char *path, char out[13], error_info *err)
     uint64_t header = 0;
     for (int i = 0; len >= 8 && i < 8; i++)
         header |= (uint64_t)(unsigned char)bytes[i] << (8 * i);
-    if (len < 8 || header > len - 8) {
-        free(bytes);
-        return error_set(err, path, 0, 0, NULL, "not a safetensors file");
+    /* A1111 hashes a .ckpt / .pt whole (sha256), a safetensors file after its header */
+    size_t skip = 0;
+    if (!torch_file_is_zip(bytes, len)) {
+        if (len < 8 || header > len - 8) {
+            free(bytes);
+            return error_set(err, path, 0, 0, NULL, "not a safetensors file");
+        }
+        skip = 8 + (size_t)header;
     }
     uint8_t digest[SHA256_DIGEST_SIZE];
     struct sha256_ctx ctx;
     sha256_init(&ctx);
-    sha256_update(&ctx, len - 8 - header, (const uint8_t *)bytes + 8 + header);
+    sha256_update(&ctx, len - skip, (const uint8_t *)bytes + skip);
     sha256_digest(&ctx, sizeof digest, digest);
     free(bytes);
     for (int i = 0; i < 6; i++)

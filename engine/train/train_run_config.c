@@ -530,8 +530,7 @@ int train_run_settings_from_config(train_run_settings *s, train_run_strings *str
                          "(sd-scripts' %s checkpoint layout is not written)", s->save_model_as);
     if (strcmp(s->save_model_as, "safetensors"))
         add_note(s, "save_model_as %s: the LoRA files hold the tensors alone (torch.save), no "
-                 "ss_* metadata, as sd-scripts writes them; loratty itself reads .safetensors",
-                 s->save_model_as);
+                 "ss_* metadata, as sd-scripts writes them", s->save_model_as);
     const char *sp = config_string(cfg, "save_precision");
     s->save_dtype = !strcmp(sp, "fp16") ? DTYPE_F16 : !strcmp(sp, "bf16") ? DTYPE_BF16 : DTYPE_F32;
     s->save_every_n_epochs = (int)config_int(cfg, "save_every_n_epochs");

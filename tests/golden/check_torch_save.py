@@ -7,12 +7,18 @@ $TEST_TORCH_SAVE), loads the file with torch.load(weights_only=True) and again w
 and compares every tensor with the values the C test writes (value(k, i) =
 ((i % 17) - 8) * 0.25 + k; dtypes f32, f32 0-dim, f16, bf16, f16). Writes
 tests/fixtures/torch-save/result.json, which tests/test_torch_save checks along with the
-file's bytes. Run: /work/golden-venv/bin/python tests/golden/check_torch_save.py [BUILD_DIR]
+file's bytes. For the reader (engine/torch_load.c) it also writes torch_written.pt (the same
+tensors by torch.save itself), whole.ckpt (a checkpoint dict of dicts) and evil.pt (a pickle
+calling os.system, never loaded here). Run:
+/work/golden-venv/bin/python tests/golden/check_torch_save.py [BUILD_DIR]
 """
+import collections
 import json
 import os
+import pickle
 import subprocess
 import sys
+import zipfile
 
 import torch
 
@@ -53,6 +59,20 @@ def main():
     with open(os.path.join(OUT, "result.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(result)
+    # for loratty's reader (engine/torch_load.c): the same tensors as torch.save writes them
+    # (memo opcodes, the archive named after the file, its extra records), a whole checkpoint
+    # (a dict of dicts, refused) and a pickle that calls os.system (refused, never run)
+    torch.save(collections.OrderedDict((k, w.to(dt)) for k, (w, dt) in EXPECTED.items()),
+               os.path.join(OUT, "torch_written.pt"))
+    torch.save({"state_dict": {"a": torch.zeros(2)}, "epoch": 1}, os.path.join(OUT, "whole.ckpt"))
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    with zipfile.ZipFile(os.path.join(OUT, "evil.pt"), "w", zipfile.ZIP_STORED) as z:
+        z.writestr("evil/data.pkl", pickle.dumps({"a": Evil()}, protocol=2))
+        z.writestr("evil/version", "3\n")
 
 
 if __name__ == "__main__":
