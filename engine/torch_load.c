@@ -203,8 +203,8 @@ static int new_tuple(vm *m, int *items, int n)
 
 static int memo_put(vm *m, size_t idx)
 {
-    if (!m->ns)
-        return -1;
+    if (!m->ns || idx > (1u << 24))
+        return fail(m, "%s", "a broken pickle (memo)");
     if (idx >= m->nm) {
         size_t c = idx + 64;
         int *g = realloc(m->memo, c * sizeof *g);
@@ -257,6 +257,16 @@ static int reduce(vm *m)
     if (int_tuple(m, a->items[2], x->shape, &x->ndim) || int_tuple(m, a->items[3], x->stride, &ns) ||
         ns != x->ndim)
         return fail(m, "%s", "a tensor with an unreadable shape or stride");
+    int64_t numel = 1;   /* bounded, so the sizes below cannot overflow */
+    for (int k = 0; k < x->ndim; k++) {
+        if (x->shape[k] < 0 || x->shape[k] > (1ll << 31) || x->stride[k] < 0 || x->stride[k] > (1ll << 40))
+            return fail(m, "%s", "a tensor with an impossible shape or stride");
+        numel *= x->shape[k];
+        if (numel > (1ll << 40))
+            return fail(m, "%s", "a tensor too large for a LoRA");
+    }
+    if (x->offset < 0 || x->offset > (1ll << 40))
+        return fail(m, "%s", "a tensor with an impossible storage offset");
     return push(m, t);
 }
 
@@ -338,7 +348,9 @@ static int run(vm *m, const unsigned char *p, size_t len, int *result)
         case '(': rc = push(m, new_val(m, V_MARK)); break;
         case ')': rc = push(m, new_tuple(m, malloc(sizeof(int)), 0)); break;
         case 't':
-            rc = pop_mark(m, &items, &n) ? -1 : push(m, new_tuple(m, items, n));
+            if (pop_mark(m, &items, &n))
+                return fail(m, "%s", "a broken pickle (TUPLE without MARK)");
+            rc = push(m, new_tuple(m, items, n));
             break;
         case 0x85: case 0x86: case 0x87:   /* TUPLE1..3 */
             n = op - 0x84;
